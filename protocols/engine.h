@@ -1,0 +1,235 @@
+/* The one interface every consensus engine implements (PBFT, chained HotStuff, Tendermint).
+ * An engine is a pure, deterministic state machine in the style of etcd's raft: it is stepped
+ * with events and answers with actions as data, which its driver (the libuv runtime in
+ * replica/, or the simulator in tests/sim) carries out. Engines touch no socket, clock, file,
+ * allocator or random source; they sign and verify only through the driver's env.
+ *
+ * Contract between engine and driver
+ * ----------------------------------
+ * - State: the driver allocates ops->state_size bytes once, never moves them, calls init,
+ *   then restore() once per persisted record in the order they were persisted, then start().
+ *   All engine state lives there, with fixed capacities from protocols/limits.h.
+ * - Messages: every engine message body is `payload || sig[64]`, where sig is the sender's
+ *   signature (bft_sign, tag ops->msg_tag(kind), the cluster id) over payload. The driver
+ *   checks it with bft_engine_check_message() before stepping BFT_EV_MESSAGE, so `from` is
+ *   authentic; the engine still validates content and any nested certificates. A vote's
+ *   payload *is* the statement a certificate is made of, so 2f+1 (replica, sig) pairs taken
+ *   from vote messages form a certificate that anyone holding the public keys can check.
+ * - SEND goes to one replica; BROADCAST goes to every replica except the sender. An engine
+ *   processes its own votes itself (no loopback through the network).
+ * - PERSIST: the record must be durable before any SEND/BROADCAST that follows it in the same
+ *   action list, or in any later one, leaves the replica (persist before you speak). A driver
+ *   replays records through restore() after a crash; a restarted engine must never sign a
+ *   statement that conflicts with one it signed before.
+ * - TIMER_SET (id < BFT_MAX_TIMERS, tag, delay_ms) replaces any armed timer with the same id;
+ *   TIMER_CANCEL disarms it. When it fires the driver steps BFT_EV_TIMER with id and tag; the
+ *   engine ignores a fire whose tag is stale. Drivers may add up to +10% seeded jitter.
+ * - PROPOSE_PULL (max_requests): "I am ready to propose". If the driver's request pool holds
+ *   requests not yet committed nor handed out in this pull epoch, it steps BFT_EV_BATCH at once
+ *   with up to max_requests of them (encoded as in protocols/request.h); otherwise it does
+ *   nothing and the engine pulls again on its next BFT_EV_REQUEST. An engine may receive a
+ *   batch of requests already in flight after a leader change: execution drops a (client,
+ *   seq) it has seen, identically on every replica.
+ * - BFT_EV_REQUEST tells the engine that a valid new request entered the pool (so a leader
+ *   can pull and a backup can watch for a stalled leader).
+ * - Batches proposed by others are checked with env->check_batch before the engine votes.
+ * - COMMIT delivers committed batches strictly in sequence order 1, 2, 3, ... with no gap,
+ *   each exactly once, with the digest of the batch and a certificate that
+ *   ops->verify_certificate accepts. An engine may deliver an empty batch (PBFT null request).
+ * - FETCH (to, seq): the engine is behind (it saw proof that batches up to some seq committed
+ *   but has not got them); the driver asks replica `to` for committed batches from `seq` on,
+ *   checks each certificate with verify_certificate and steps BFT_EV_SYNC for each in order.
+ *
+ * How the three engines map onto it
+ * ---------------------------------
+ * - PBFT: seq = PBFT sequence number; the primary pulls and pipelines pre-prepares inside the
+ *   watermarks; PREPARE/COMMIT are votes; the commit certificate is 2f+1 signed COMMITs for
+ *   (view, seq, digest); checkpoints every K are votes too; view change on the request timer
+ *   (timer 0) with doubling view-change timeout (timer 1).
+ * - Chained HotStuff: seq = position of the block in the committed chain; each block carries
+ *   its parent link and the highest QC; votes are SENDs to the next leader; a three-chain
+ *   delivers the ancestors in order, each with the QC that certifies its child chain; the
+ *   pacemaker is a view timer.
+ * - Tendermint: seq = height; propose/prevote/precommit are messages, the commit certificate
+ *   is 2f+1 precommits for (height, round, digest); locked/valid values are PERSISTed with
+ *   every vote; round timeouts grow linearly with the round (timer per step).
+ */
+#ifndef BFT_ENGINE_H
+#define BFT_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/bft_crypto.h"
+#include "protocols/limits.h"
+
+/* ---- configuration and services -------------------------------------------------------- */
+
+typedef struct bft_engine_config {
+  uint32_t n, f;          /* replicas; f = (n-1)/3 */
+  uint32_t self;          /* this replica's id, 0..n-1 */
+  uint8_t cluster_id[BFT_CLUSTER_ID_LEN];
+  uint8_t pubkeys[BFT_MAX_REPLICAS][BFT_PK_LEN];
+  uint32_t batch_max;           /* requests per proposed batch, 1..BFT_MAX_BATCH_REQUESTS */
+  uint32_t window;              /* PBFT log size L / pipelining depth, 2..BFT_MAX_WINDOW */
+  uint32_t checkpoint_interval; /* PBFT K; window must be a multiple of K and >= 2K */
+  uint32_t timeout_ms;          /* base request / view-change / round timeout */
+} bft_engine_config;
+
+/* Fill a config with the defaults (batch 64, window 32, K 8, timeout 1000 ms) for n, self. */
+void bft_engine_config_defaults(bft_engine_config *cfg, uint32_t n, uint32_t self);
+/* 0 or BFT_E_INVAL when a field is out of its limits. */
+int bft_engine_config_check(const bft_engine_config *cfg);
+
+/* Services the driver lends the engine: deterministic functions only. */
+typedef struct bft_engine_env {
+  void *ctx;
+  /* Sign payload as this replica under tag (domain separation and cluster id added). */
+  void (*sign)(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]);
+  /* 0 if sig is replica `signer`'s signature of msg under tag, else BFT_E_BAD_SIG. */
+  int (*verify)(void *ctx, uint32_t signer, const char *tag, const uint8_t *msg, uint32_t len,
+                const uint8_t sig[BFT_SIG_LEN]);
+  /* 0 if batch is well-formed and every request in it is signed by a permitted client;
+   * otherwise a negative BFT_E* code. Used by backups before voting for a proposal. */
+  int (*check_batch)(void *ctx, const uint8_t *batch, uint32_t len);
+} bft_engine_env;
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+enum bft_event_type {
+  BFT_EV_MESSAGE = 1, /* a signature-checked engine message from replica `from` */
+  BFT_EV_TIMER,       /* a timer the engine armed has fired */
+  BFT_EV_REQUEST,     /* a valid new client request entered the pool */
+  BFT_EV_BATCH,       /* answer to PROPOSE_PULL: a batch to propose */
+  BFT_EV_SYNC         /* a committed batch fetched from a peer; certificate already verified */
+};
+
+typedef struct bft_event { /* everything borrowed until step() returns */
+  int type;
+  union {
+    struct {
+      uint32_t from;
+      uint8_t kind;        /* engine message kind, 1..63 */
+      const uint8_t *body; /* payload || sig */
+      uint32_t len;
+    } msg;
+    struct {
+      uint32_t id;
+      uint64_t tag;
+    } timer;
+    struct {
+      uint8_t digest[BFT_DIGEST_LEN];
+    } request;
+    struct {
+      const uint8_t *data; /* encoded batch (protocols/request.h) */
+      uint32_t len;
+      uint32_t count;
+    } batch;
+    struct {
+      uint64_t seq;
+      const uint8_t *batch;
+      uint32_t batch_len;
+      const uint8_t *cert;
+      uint32_t cert_len;
+    } sync;
+  } u;
+} bft_event;
+
+/* ---- actions ----------------------------------------------------------------------------- */
+
+enum bft_action_type {
+  BFT_ACT_SEND = 1,
+  BFT_ACT_BROADCAST,
+  BFT_ACT_TIMER_SET,
+  BFT_ACT_TIMER_CANCEL,
+  BFT_ACT_PERSIST,
+  BFT_ACT_PROPOSE_PULL,
+  BFT_ACT_COMMIT,
+  BFT_ACT_FETCH
+};
+
+typedef struct bft_action { /* data and cert point into the actions' arena */
+  uint8_t type;
+  uint8_t kind;            /* SEND/BROADCAST: engine message kind */
+  uint32_t to;             /* SEND, FETCH: replica id */
+  uint32_t timer_id;       /* TIMER_SET/CANCEL */
+  uint64_t timer_tag;      /* TIMER_SET */
+  uint64_t delay_ms;       /* TIMER_SET */
+  uint32_t max_requests;   /* PROPOSE_PULL */
+  uint64_t seq;            /* COMMIT, FETCH */
+  uint8_t digest[BFT_DIGEST_LEN]; /* COMMIT: digest of the batch */
+  const uint8_t *data;     /* SEND/BROADCAST: body; PERSIST: record; COMMIT: batch */
+  uint32_t len;
+  const uint8_t *cert;     /* COMMIT: commit certificate */
+  uint32_t cert_len;
+} bft_action;
+
+/* A bounded action list whose bytes live in a caller-owned arena. When it overflows the
+ * push fails and `overflow` is set; the driver treats that as a broken invariant. */
+typedef struct bft_actions {
+  bft_action *items;
+  uint32_t count, cap;
+  uint8_t *arena;
+  uint32_t used, arena_cap;
+  int overflow;
+} bft_actions;
+
+void bft_actions_init(bft_actions *a, bft_action *items, uint32_t cap, uint8_t *arena, uint32_t arena_cap);
+void bft_actions_reset(bft_actions *a);
+/* Space in the arena (NULL and overflow set when full). */
+uint8_t *bft_actions_alloc(bft_actions *a, uint32_t len);
+/* Each helper copies its bytes into the arena; returns 0 or BFT_E_FULL. */
+int bft_act_send(bft_actions *a, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len);
+int bft_act_broadcast(bft_actions *a, uint8_t kind, const uint8_t *body, uint32_t len);
+int bft_act_timer_set(bft_actions *a, uint32_t id, uint64_t tag, uint64_t delay_ms);
+int bft_act_timer_cancel(bft_actions *a, uint32_t id);
+int bft_act_persist(bft_actions *a, const uint8_t *rec, uint32_t len);
+int bft_act_pull(bft_actions *a, uint32_t max_requests);
+int bft_act_commit(bft_actions *a, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
+                   const uint8_t *batch, uint32_t len, const uint8_t *cert, uint32_t cert_len);
+int bft_act_fetch(bft_actions *a, uint32_t to, uint64_t seq);
+
+/* ---- the engine -------------------------------------------------------------------------- */
+
+typedef struct bft_engine_status {
+  uint64_t view;        /* view / round-of-leadership number */
+  uint32_t leader;      /* replica id this engine currently follows */
+  uint64_t committed;   /* highest seq delivered */
+  uint64_t stable;      /* highest seq below which state was discarded (checkpoint) */
+  int changing_view;    /* 1 while a view change / round change is in progress */
+  /* rejected-input counters, by reason */
+  uint64_t rejected_stale, rejected_window, rejected_digest, rejected_cert, rejected_other;
+} bft_engine_status;
+
+typedef struct bft_engine_ops {
+  const char *name; /* "pbft", "hotstuff", "tendermint" */
+  size_t state_size;
+  int (*init)(void *state, const bft_engine_config *cfg, const bft_engine_env *env);
+  int (*restore)(void *state, const uint8_t *rec, uint32_t len);
+  int (*start)(void *state, bft_actions *out);
+  /* Signature tag of message kind (1..63), or NULL for a kind this engine does not know. */
+  const char *(*msg_tag)(uint8_t kind);
+  /* 0, or a negative BFT_E* when the event was rejected (state unchanged, counted). */
+  int (*step)(void *state, const bft_event *ev, bft_actions *out);
+  /* Check a commit certificate for (seq, digest) using only the config's public keys. */
+  int (*verify_certificate)(const bft_engine_config *cfg, const bft_engine_env *env, uint64_t seq,
+                            const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *cert, uint32_t len);
+  void (*status)(const void *state, bft_engine_status *st);
+} bft_engine_ops;
+
+/* Engine by name, or NULL. */
+const bft_engine_ops *bft_engine_find(const char *name);
+/* Names of all engines, comma separated, for --help. */
+const char *bft_engine_names(void);
+
+/* Check the outer signature of an engine message: body = payload || sig by `from` under
+ * ops->msg_tag(kind). Cheap checks first (sender range, kind, length). */
+int bft_engine_check_message(const bft_engine_ops *ops, const bft_engine_config *cfg,
+                             const bft_engine_env *env, uint32_t from, uint8_t kind,
+                             const uint8_t *body, uint32_t len);
+/* Build `payload || sig` in dst (cap bytes) by signing payload through env; returns the
+ * total length or BFT_E_FULL. */
+int bft_engine_seal(const bft_engine_env *env, const char *tag, const uint8_t *payload,
+                    uint32_t len, uint8_t *dst, uint32_t cap);
+
+#endif

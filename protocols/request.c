@@ -1,0 +1,176 @@
+/* Encoding, decoding and signature checks of client requests, batches and replies, and the
+ * standard (real Ed25519) engine env. */
+#include "protocols/request.h"
+
+#include <string.h>
+
+#include "protocols/engine.h"
+
+int bft_request_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                       uint64_t seq, const uint8_t *op, uint32_t op_len, uint8_t *buf, uint32_t cap) {
+  if (op_len > BFT_MAX_OP_BYTES) return BFT_E_TOO_LARGE;
+  wire_writer w;
+  wire_writer_init(&w, buf, cap);
+  wire_put_u8(&w, BFT_REQUEST_VERSION);
+  wire_put_fixed(&w, kp->pk, BFT_PK_LEN);
+  wire_put_u64(&w, seq);
+  wire_put_blob(&w, op, op_len);
+  size_t signed_len = w.len;
+  uint8_t *sig = wire_put_reserve(&w, BFT_SIG_LEN);
+  if (w.err) return w.err;
+  int rc = bft_sign(kp, cluster_id, BFT_TAG_REQUEST, buf, signed_len, sig);
+  return rc ? rc : (int)w.len;
+}
+
+int bft_request_decode(const uint8_t *p, uint32_t len, bft_request *rq) {
+  if (len > BFT_MAX_REQUEST_BYTES) return BFT_E_TOO_LARGE;
+  wire_reader r;
+  wire_reader_init(&r, p, len);
+  uint8_t v = wire_get_u8(&r);
+  wire_get_fixed(&r, rq->client, BFT_PK_LEN);
+  rq->seq = wire_get_u64(&r);
+  rq->op = wire_get_blob(&r, &rq->op_len, BFT_MAX_OP_BYTES);
+  rq->signed_len = (uint32_t)r.off;
+  rq->sig = wire_get_view(&r, BFT_SIG_LEN);
+  int rc = wire_reader_finish(&r);
+  if (rc) return rc;
+  if (v != BFT_REQUEST_VERSION) return BFT_E_VERSION;
+  if (rq->seq == 0) return BFT_E_MALFORMED; /* client sequence numbers start at 1 */
+  return 0;
+}
+
+int bft_request_verify(const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], const uint8_t *p, uint32_t len,
+                       bft_request *rq) {
+  int rc = bft_request_decode(p, len, rq);
+  if (rc) return rc;
+  return bft_verify(rq->client, cluster_id, BFT_TAG_REQUEST, p, rq->signed_len, rq->sig);
+}
+
+void bft_batch_begin(bft_batch_writer *b, uint8_t *buf, uint32_t cap) {
+  wire_writer_init(&b->w, buf, cap);
+  wire_put_u32(&b->w, 0);
+  b->count = 0;
+}
+
+int bft_batch_add(bft_batch_writer *b, const uint8_t *req, uint32_t len) {
+  if (b->count >= BFT_MAX_BATCH_REQUESTS) return BFT_E_FULL;
+  if (b->w.err || 4 + (size_t)len > b->w.cap - b->w.len || b->w.len + 4 + (size_t)len > BFT_MAX_BATCH_BYTES)
+    return BFT_E_FULL;
+  wire_put_blob(&b->w, req, len);
+  b->count++;
+  return b->w.err;
+}
+
+uint32_t bft_batch_end(bft_batch_writer *b) {
+  for (int i = 0; i < 4; i++) b->w.buf[i] = (uint8_t)(b->count >> (8 * i));
+  return (uint32_t)b->w.len;
+}
+
+uint32_t bft_batch_encoded_empty(uint8_t out[4]) {
+  memset(out, 0, 4);
+  return 4;
+}
+
+int bft_batch_open(bft_batch_reader *b, const uint8_t *batch, uint32_t len) {
+  if (len > BFT_MAX_BATCH_BYTES) return BFT_E_TOO_LARGE;
+  wire_reader_init(&b->r, batch, len);
+  b->count = wire_get_count(&b->r, BFT_MAX_BATCH_REQUESTS);
+  b->next = 0;
+  return b->r.err;
+}
+
+int bft_batch_next(bft_batch_reader *b, const uint8_t **req, uint32_t *len) {
+  if (b->next == b->count) return wire_reader_finish(&b->r) ? wire_reader_finish(&b->r) : 0;
+  *req = wire_get_blob(&b->r, len, BFT_MAX_REQUEST_BYTES);
+  if (b->r.err) return b->r.err;
+  b->next++;
+  return 1;
+}
+
+int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len) {
+  bft_batch_reader br;
+  int rc = bft_batch_open(&br, batch, len);
+  if (rc) return rc;
+  const uint8_t *rq;
+  uint32_t rl;
+  while ((rc = bft_batch_next(&br, &rq, &rl)) == 1) {
+    bft_request r;
+    if (c) {
+      rc = bft_request_verify(c->id, rq, rl, &r);
+      if (rc) return rc;
+      if (bft_cluster_find_client(c, r.client) < 0) return BFT_E_NOT_PERMITTED;
+    } else {
+      rc = bft_request_decode(rq, rl, &r);
+      if (rc) return rc;
+    }
+  }
+  return rc;
+}
+
+int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                     const bft_reply *rp, uint8_t *buf, uint32_t cap) {
+  if (rp->result_len > BFT_MAX_REPLY_BYTES) return BFT_E_TOO_LARGE;
+  wire_writer w;
+  wire_writer_init(&w, buf, cap);
+  wire_put_u8(&w, BFT_REQUEST_VERSION);
+  wire_put_u32(&w, rp->replica);
+  wire_put_fixed(&w, rp->client, BFT_PK_LEN);
+  wire_put_u64(&w, rp->seq);
+  wire_put_u64(&w, rp->height);
+  wire_put_u8(&w, rp->status);
+  wire_put_blob(&w, rp->result, rp->result_len);
+  size_t signed_len = w.len;
+  uint8_t *sig = wire_put_reserve(&w, BFT_SIG_LEN);
+  if (w.err) return w.err;
+  int rc = bft_sign(kp, cluster_id, BFT_TAG_REPLY, buf, signed_len, sig);
+  return rc ? rc : (int)w.len;
+}
+
+int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp) {
+  wire_reader r;
+  wire_reader_init(&r, p, len);
+  uint8_t v = wire_get_u8(&r);
+  rp->replica = wire_get_u32(&r);
+  wire_get_fixed(&r, rp->client, BFT_PK_LEN);
+  rp->seq = wire_get_u64(&r);
+  rp->height = wire_get_u64(&r);
+  rp->status = wire_get_u8(&r);
+  rp->result = wire_get_blob(&r, &rp->result_len, BFT_MAX_REPLY_BYTES);
+  size_t signed_len = r.off;
+  const uint8_t *sig = wire_get_view(&r, BFT_SIG_LEN);
+  int rc = wire_reader_finish(&r);
+  if (rc) return rc;
+  if (v != BFT_REQUEST_VERSION) return BFT_E_VERSION;
+  if (rp->replica >= c->n) return BFT_E_UNKNOWN_SENDER;
+  return bft_verify(c->replicas[rp->replica].pk, c->id, BFT_TAG_REPLY, p, signed_len, sig);
+}
+
+static void std_sign(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]) {
+  bft_std_env *e = ctx;
+  if (!e->kp || bft_sign(e->kp, e->cluster->id, tag, msg, len, sig) != 0) memset(sig, 0, BFT_SIG_LEN);
+}
+
+static int std_verify(void *ctx, uint32_t signer, const char *tag, const uint8_t *msg, uint32_t len,
+                      const uint8_t sig[BFT_SIG_LEN]) {
+  bft_std_env *e = ctx;
+  if (signer >= e->cluster->n) return BFT_E_UNKNOWN_SENDER;
+  return bft_verify(e->cluster->replicas[signer].pk, e->cluster->id, tag, msg, len, sig);
+}
+
+static int std_check_batch(void *ctx, const uint8_t *batch, uint32_t len) {
+  bft_std_env *e = ctx;
+  return bft_batch_check(e->cluster, batch, len);
+}
+
+void bft_std_env_bind(bft_engine_env *env, bft_std_env *ctx) {
+  env->ctx = ctx;
+  env->sign = std_sign;
+  env->verify = std_verify;
+  env->check_batch = std_check_batch;
+}
+
+void bft_config_from_cluster(bft_engine_config *cfg, const bft_cluster *c, uint32_t self) {
+  bft_engine_config_defaults(cfg, c->n, self);
+  memcpy(cfg->cluster_id, c->id, BFT_CLUSTER_ID_LEN);
+  for (uint32_t i = 0; i < c->n; i++) memcpy(cfg->pubkeys[i], c->replicas[i].pk, BFT_PK_LEN);
+}

@@ -1,0 +1,94 @@
+/* Client requests, batches and replies: the encodings shared by clients, replicas, engines
+ * (which treat batches as opaque bytes) and the simulator.
+ *
+ *   request := u8 version(1) | client_pk[32] | u64 seq | blob op | sig[64]
+ *              sig = client's bft_sign(tag "client/request") over everything before it
+ *   batch   := u32 count | count x blob request          (count <= BFT_MAX_BATCH_REQUESTS)
+ *   reply   := u8 version(1) | u32 replica | client_pk[32] | u64 seq | u64 height | u8 status
+ *              | blob result | sig[64]   (replica's bft_sign, tag "client/reply")
+ *
+ * A request's identity is (client_pk, seq); its digest is BLAKE2b-256 of its full encoding. */
+#ifndef BFT_REQUEST_H
+#define BFT_REQUEST_H
+
+#include <stdint.h>
+
+#include "crypto/bft_crypto.h"
+#include "protocols/cluster/cluster.h"
+#include "protocols/limits.h"
+#include "protocols/wire/wire.h"
+
+#define BFT_REQUEST_VERSION 1
+#define BFT_TAG_REQUEST "client/request"
+#define BFT_TAG_REPLY "client/reply"
+
+typedef struct bft_request { /* a decoded request; op is borrowed from the encoding */
+  uint8_t client[BFT_PK_LEN];
+  uint64_t seq;
+  const uint8_t *op;
+  uint32_t op_len;
+  const uint8_t *sig;
+  uint32_t signed_len; /* bytes covered by the signature */
+} bft_request;
+
+/* Encode and sign a request into buf; returns its length or a negative BFT_E*. */
+int bft_request_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                       uint64_t seq, const uint8_t *op, uint32_t op_len, uint8_t *buf, uint32_t cap);
+/* Decode (structure only, no signature check). */
+int bft_request_decode(const uint8_t *p, uint32_t len, bft_request *rq);
+/* Decode and verify the client's signature. Does not check that the client is permitted. */
+int bft_request_verify(const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], const uint8_t *p, uint32_t len,
+                       bft_request *rq);
+
+/* Batch building into a caller buffer. */
+typedef struct bft_batch_writer {
+  wire_writer w;
+  uint32_t count;
+} bft_batch_writer;
+void bft_batch_begin(bft_batch_writer *b, uint8_t *buf, uint32_t cap);
+/* BFT_E_FULL when the request would exceed the buffer or BFT_MAX_BATCH_REQUESTS. */
+int bft_batch_add(bft_batch_writer *b, const uint8_t *req, uint32_t len);
+/* Finish (patches the count); returns the encoded length. */
+uint32_t bft_batch_end(bft_batch_writer *b);
+
+/* Iterate the requests of a batch. */
+typedef struct bft_batch_reader {
+  wire_reader r;
+  uint32_t count, next;
+} bft_batch_reader;
+int bft_batch_open(bft_batch_reader *b, const uint8_t *batch, uint32_t len);
+/* 1 with the next request's bytes, 0 at the end, or a negative BFT_E*. */
+int bft_batch_next(bft_batch_reader *b, const uint8_t **req, uint32_t *len);
+/* Structure check of a whole batch, plus, when c is given, every signature and that every
+ * client is permitted by the cluster file (the std check_batch). */
+int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len);
+uint32_t bft_batch_encoded_empty(uint8_t out[4]); /* the empty batch: count 0 */
+
+typedef struct bft_reply {
+  uint32_t replica;
+  uint8_t client[BFT_PK_LEN];
+  uint64_t seq;
+  uint64_t height; /* ledger block that executed the request */
+  uint8_t status;  /* application status byte */
+  const uint8_t *result;
+  uint32_t result_len;
+} bft_reply;
+
+int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                     const bft_reply *rp, uint8_t *buf, uint32_t cap);
+/* Decode and verify against the replica's key from the cluster file. */
+int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp);
+
+/* The standard engine env for a real replica: Ed25519 with the cluster's keys.
+ * kp may be NULL for verify-only use (clients checking certificates). */
+typedef struct bft_std_env {
+  const bft_cluster *cluster;
+  const bft_keypair *kp;
+} bft_std_env;
+struct bft_engine_env;
+void bft_std_env_bind(struct bft_engine_env *env, bft_std_env *ctx);
+/* A config from a cluster file, with engine defaults. */
+struct bft_engine_config;
+void bft_config_from_cluster(struct bft_engine_config *cfg, const bft_cluster *c, uint32_t self);
+
+#endif
