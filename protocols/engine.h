@@ -27,9 +27,11 @@
  * - PROPOSE_PULL (max_requests): "I am ready to propose". If the driver's request pool holds
  *   requests not yet committed nor handed out in this pull epoch, it steps BFT_EV_BATCH at once
  *   with up to max_requests of them (encoded as in protocols/request.h); otherwise it does
- *   nothing and the engine pulls again on its next BFT_EV_REQUEST. An engine may receive a
- *   batch of requests already in flight after a leader change: execution drops a (client,
- *   seq) it has seen, identically on every replica.
+ *   nothing and the engine pulls again on its next BFT_EV_REQUEST. A pull epoch ends whenever
+ *   status().view changes (a new leader must be able to re-propose what an old one dropped).
+ *   Requests leave the pool when a committed batch containing them is executed. A batch may
+ *   thus repeat requests already in flight after a leader change: execution skips a (client,
+ *   seq) it has already executed, identically on every replica.
  * - BFT_EV_REQUEST tells the engine that a valid new request entered the pool (so a leader
  *   can pull and a backup can watch for a stalled leader).
  * - Batches proposed by others are checked with env->check_batch before the engine votes.
@@ -39,6 +41,10 @@
  * - FETCH (to, seq): the engine is behind (it saw proof that batches up to some seq committed
  *   but has not got them); the driver asks replica `to` for committed batches from `seq` on,
  *   checks each certificate with verify_certificate and steps BFT_EV_SYNC for each in order.
+ *   The engine answers a SYNC for seq committed+1 with a COMMIT action for it, exactly as for
+ *   a batch it committed itself (one delivery path), and ignores any other seq.
+ * - Restart: cfg.committed is the highest seq the driver has already executed durably (its
+ *   ledger head); the engine's next COMMIT is committed+1.
  *
  * How the three engines map onto it
  * ---------------------------------
@@ -74,6 +80,7 @@ typedef struct bft_engine_config {
   uint32_t window;              /* PBFT log size L / pipelining depth, 2..BFT_MAX_WINDOW */
   uint32_t checkpoint_interval; /* PBFT K; window must be a multiple of K and >= 2K */
   uint32_t timeout_ms;          /* base request / view-change / round timeout */
+  uint64_t committed;           /* ledger head already executed by the driver (0 = fresh) */
 } bft_engine_config;
 
 /* Fill a config with the defaults (batch 64, window 32, K 8, timeout 1000 ms) for n, self. */
