@@ -19,6 +19,7 @@ typedef struct parse_ctx {
   char *err;
   size_t errlen;
   int have_cluster_id;
+  int have_cluster_section;
   uint8_t rep_seen[BFT_MAX_REPLICAS]; /* bit 0: section, 1: address, 2: key */
   int rep_line[BFT_MAX_REPLICAS];
   uint32_t max_client_id;
@@ -99,7 +100,11 @@ static int handler(void *user, const char *section, const char *name, const char
   int line = p->line;
   if (p->failed) return 0;
   if (strcmp(section, "cluster") == 0) {
-    if (!name) return 1;
+    if (!name) {
+      if (p->have_cluster_section) return fail(p, line, "duplicate [cluster] section");
+      p->have_cluster_section = 1;
+      return 1;
+    }
     if (strcmp(name, "id") == 0) {
       if (p->have_cluster_id) return fail(p, line, "duplicate cluster id");
       if (!valid_name(value))
@@ -176,6 +181,17 @@ static char *string_reader(char *buf, int size, void *stream) {
   buf[i] = '\0';
   p->text = s + i;
   p->line++;
+  /* The packaged inih does not report empty sections to the handler, so section headers are
+   * announced here, with their line, exactly as inih will read them ("[" name "]"). */
+  const char *q = buf;
+  while (*q == ' ' || *q == '\t') q++;
+  const char *close = q[0] == '[' ? strchr(q + 1, ']') : NULL;
+  if (close && (size_t)(close - q - 1) < 64) {
+    char section[64];
+    memcpy(section, q + 1, (size_t)(close - q - 1));
+    section[close - q - 1] = '\0';
+    handler(p, section, NULL, NULL);
+  }
   return buf;
 }
 
