@@ -222,6 +222,11 @@ typedef struct bft_engine_ops {
   int (*verify_certificate)(const bft_engine_config *cfg, const bft_engine_env *env, uint64_t seq,
                             const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *cert, uint32_t len);
   void (*status)(const void *state, bft_engine_status *st);
+  /* Optional (NULL when unsupported): emit PERSIST actions only, records that, replayed through
+   * restore() into a freshly initialised engine (cfg.committed >= this engine's committed),
+   * restore every promise the engine persisted so far. A driver uses it to replace its WAL with
+   * a compact one once the WAL grows past a bound; without it the WAL is never compacted. */
+  int (*compact)(const void *state, bft_actions *out);
 } bft_engine_ops;
 
 /* Engine by name, or NULL. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocols/engine.h"
 #include "protocols/kv.h"
 #include "protocols/ledger.h"
 #include "protocols/request.h"
@@ -71,6 +72,84 @@ static int cluster_seeds(const char *dir) {
   return save(dir, "cluster", (const uint8_t *)text, strlen(text));
 }
 
+static void nosign(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]) {
+  memset(sig, 0, BFT_SIG_LEN);
+}
+static int anyverify(void *ctx, uint32_t signer, const char *tag, const uint8_t *msg, uint32_t len,
+                     const uint8_t sig[BFT_SIG_LEN]) {
+  return 0;
+}
+static int anybatch(void *ctx, const uint8_t *batch, uint32_t len) { return 0; }
+
+static void append_msg(wire_writer *w, uint8_t kind, uint8_t from, const uint8_t *body, uint32_t len) {
+  wire_put_u8(w, kind);
+  wire_put_u8(w, from);
+  wire_put_u16(w, (uint16_t)len);
+  wire_put_fixed(w, body, len);
+}
+
+/* A backup's view of a normal-case round: the primary's first message (taken from a real
+ * engine acting as primary of view 0), then prepares and commits from replicas 2 and 3 for
+ * the same (view, seq, digest), built as the vote statement view|seq|digest|replica. */
+static int engine_seeds(const char *dir) {
+  const bft_engine_ops *ops = bft_engine_find("pbft");
+  if (!ops) return 0;
+  bft_engine_config cfg;
+  bft_engine_config_defaults(&cfg, 4, 0);
+  cfg.window = 8;
+  cfg.checkpoint_interval = 2;
+  bft_engine_env env = {.sign = nosign, .verify = anyverify, .check_batch = anybatch};
+  void *st = calloc(1, ops->state_size);
+  bft_action *items = malloc(sizeof(bft_action) * BFT_MAX_ACTIONS);
+  uint8_t *arena = malloc(BFT_ACTION_ARENA);
+  static uint8_t input[1 << 16], req[512], batch[2048];
+  bft_actions out;
+  bft_actions_init(&out, items, BFT_MAX_ACTIONS, arena, BFT_ACTION_ARENA);
+  int rc = -1;
+  if (st && items && arena && ops->init(st, &cfg, &env) == 0) {
+    ops->start(st, &out);
+    uint8_t seed[32] = {3};
+    bft_keypair kp;
+    bft_keypair_from_seed(&kp, seed);
+    int rl = bft_request_encode(&kp, cfg.cluster_id, 1, (const uint8_t *)"\x02\x01\0\0\0k", 6, req, sizeof req);
+    bft_batch_writer bw;
+    bft_batch_begin(&bw, batch, sizeof batch);
+    bft_batch_add(&bw, req, (uint32_t)rl);
+    uint32_t bl = bft_batch_end(&bw);
+    bft_actions_reset(&out);
+    bft_event ev = {.type = BFT_EV_BATCH};
+    ev.u.batch.data = batch;
+    ev.u.batch.len = bl;
+    ev.u.batch.count = 1;
+    ops->step(st, &ev, &out);
+    wire_writer w;
+    wire_writer_init(&w, input, sizeof input);
+    wire_put_u8(&w, 0x00); /* engine selector byte: pbft, replica 1 (a backup) */
+    for (uint32_t i = 0; i < out.count; i++) {
+      const bft_action *a = &out.items[i];
+      if (a->type == BFT_ACT_BROADCAST) append_msg(&w, a->kind, 0, a->data, a->len);
+    }
+    uint8_t digest[32], vote[52 + 64];
+    bft_digest(digest, batch, bl);
+    for (uint8_t kind = 2; kind <= 3; kind++)
+      for (uint8_t from = 2; from <= 3; from++) {
+        wire_writer v;
+        wire_writer_init(&v, vote, sizeof vote);
+        wire_put_u64(&v, 0);
+        wire_put_u64(&v, 1);
+        wire_put_fixed(&v, digest, 32);
+        wire_put_u32(&v, from);
+        memset(vote + v.len, 0, 64);
+        append_msg(&w, kind, from, vote, sizeof vote);
+      }
+    rc = w.err ? -1 : save(dir, "normal-case", input, w.len);
+  }
+  free(st);
+  free(items);
+  free(arena);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc != 3 || bft_crypto_init() != 0) {
     fprintf(stderr, "usage: fuzz_seeds TARGET DIR\n");
@@ -79,6 +158,7 @@ int main(int argc, char **argv) {
   int rc = 0;
   if (strcmp(argv[1], "fuzz_frame") == 0) rc = frame_seeds(argv[2]);
   else if (strcmp(argv[1], "fuzz_cluster") == 0) rc = cluster_seeds(argv[2]);
+  else if (strcmp(argv[1], "fuzz_engine") == 0) rc = engine_seeds(argv[2]);
   if (rc) fprintf(stderr, "fuzz_seeds: cannot write seeds for %s into %s\n", argv[1], argv[2]);
   return rc ? 1 : 0;
 }

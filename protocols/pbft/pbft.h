@@ -1,0 +1,72 @@
+/* PBFT (Castro & Liskov, signature variant) behind the engine interface of protocols/engine.h.
+ * This header is the public face: message kinds, signature tags and the encodings other
+ * components (ledger verifiers, the simulator, tests) may need to read or forge.
+ *
+ * Statements (what a signature covers; the signed bytes *are* the vote message's payload):
+ *   vote  := u64 view | u64 seq | digest[32] | u32 replica     (PREPARE, COMMIT; 52 bytes)
+ *   ckpt  := u64 seq | digest[32] | u32 replica                 (CHECKPOINT; 44 bytes)
+ * The primary's PRE-PREPARE carries its own signature over the PREPARE statement of
+ * (view, seq, digest, primary): the pre-prepare counts as the primary's prepare, as in the paper.
+ *
+ * Quorum signatures (qsigs), used by every certificate:
+ *   qsigs := u32 count (= 2f+1 exactly) | count x (u32 replica | sig[64]), replicas ascending
+ *
+ * Messages (payload; the body on the wire is payload || sig[64] by the sender):
+ *   PRE_PREPARE := u64 view | u64 seq | digest | sig_prepare[64] | blob batch
+ *   PREPARE     := vote statement        COMMIT := vote statement
+ *   CHECKPOINT  := ckpt statement
+ *   VIEW_CHANGE := u64 new_view | u32 replica | u64 stable_seq | stable_digest
+ *                  | qsigs checkpoint proof (count 0 when stable_seq is 0)
+ *                  | u32 n | n x (u64 view | u64 seq | digest | qsigs prepares)   (seq ascending)
+ *   NEW_VIEW    := u64 view | u32 n | n x blob view_change_body (payload||sig, replica ascending)
+ *                  | u64 min_s | u32 m | m x (u64 seq | digest | sig_prepare[64])
+ *                  where the m entries are exactly min_s+1 .. max_s, recomputed by every backup.
+ *
+ * Commit certificate (what COMMIT actions carry and verify_certificate checks):
+ *   cert := u64 view | qsigs over COMMIT statements (view, seq, digest, replica)
+ */
+#ifndef BFT_PBFT_H
+#define BFT_PBFT_H
+
+#include "protocols/engine.h"
+
+enum pbft_msg_kind {
+  PBFT_MSG_PRE_PREPARE = 1,
+  PBFT_MSG_PREPARE = 2,
+  PBFT_MSG_COMMIT = 3,
+  PBFT_MSG_CHECKPOINT = 4,
+  PBFT_MSG_VIEW_CHANGE = 5,
+  PBFT_MSG_NEW_VIEW = 6
+};
+
+#define PBFT_TAG_PRE_PREPARE "pbft/pre-prepare"
+#define PBFT_TAG_PREPARE "pbft/prepare"
+#define PBFT_TAG_COMMIT "pbft/commit"
+#define PBFT_TAG_CHECKPOINT "pbft/checkpoint"
+#define PBFT_TAG_VIEW_CHANGE "pbft/view-change"
+#define PBFT_TAG_NEW_VIEW "pbft/new-view"
+
+/* Timer ids. */
+enum pbft_timer {
+  PBFT_TIMER_REQUEST = 0, /* a backup waits for a pending request to commit */
+  PBFT_TIMER_VIEW = 1,    /* a view change waits for its NEW-VIEW */
+  PBFT_TIMER_FETCH = 2,   /* retry of a catch-up fetch */
+  PBFT_TIMER_KICK = 3,    /* resume deliveries cut short by the action arena's size */
+  PBFT_TIMER_CHECKPOINT = 4, /* re-broadcast our checkpoint vote until it is stable */
+  PBFT_TIMER_RETRANSMIT = 5  /* repeat our pre-prepares/votes of a stalled view */
+};
+
+/* Persisted record types (first byte of every PERSIST record). A SNAPSHOT record holds the
+ * whole safety state and supersedes every record before it: a driver may drop all records
+ * older than the latest snapshot. See pbft_log.c for the layouts. */
+enum pbft_record {
+  PBFT_REC_SNAPSHOT = 1,
+  PBFT_REC_VIEW = 2,
+  PBFT_REC_VOTE = 3,
+  PBFT_REC_PCERT = 4,
+  PBFT_REC_DELIVERED = 5
+};
+
+extern const bft_engine_ops pbft_engine_ops;
+
+#endif
