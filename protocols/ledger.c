@@ -46,7 +46,19 @@ int bft_block_decode(const uint8_t *p, uint32_t len, bft_block *b) {
 }
 
 void bft_block_hash(const uint8_t *encoded, uint32_t len, uint8_t out[BFT_DIGEST_LEN]) {
-  bft_digest(out, encoded, len);
+  /* The header prefix: version | height | prev | batch digest | state digest | protocol. */
+  const uint32_t fixed = 1 + 8 + 3 * BFT_DIGEST_LEN;
+  uint32_t hl = len;
+  if (len >= fixed + 4) {
+    uint32_t pl = (uint32_t)encoded[fixed] | (uint32_t)encoded[fixed + 1] << 8 |
+                  (uint32_t)encoded[fixed + 2] << 16 | (uint32_t)encoded[fixed + 3] << 24;
+    if (pl <= BFT_MAX_PROTOCOL_NAME && fixed + 4 + pl <= len) hl = fixed + 4 + pl;
+  }
+  bft_digest_ctx c;
+  bft_digest_init(&c);
+  bft_digest_update(&c, "bft-block-v1", 12);
+  bft_digest_update(&c, encoded, hl);
+  bft_digest_final(&c, out);
 }
 
 int bft_block_verify(const bft_cluster *c, const uint8_t *p, uint32_t len,

@@ -4,7 +4,11 @@
  *
  *   block := u8 version(1) | u64 height | prev_hash[32] | batch_digest[32] | state_digest[32]
  *            | blob protocol | blob cert | blob batch
- *   hash(block) = BLAKE2b-256(encoding); prev_hash of block 1 is the cluster id.
+ *   hash(block) = BLAKE2b-256("bft-block-v1" || encoding up to and including protocol), i.e.
+ *   everything but the certificate and the batch (which batch_digest covers). The certificate is
+ *   left out because each replica assembles its own 2f+1 signatures: correct replicas then hold
+ *   blocks with identical hashes, and every block still carries a proof anyone can check.
+ *   prev_hash of block 1 is the cluster id.
  * height equals the engine's sequence number of the batch (engines deliver 1, 2, 3, ...). */
 #ifndef BFT_LEDGER_H
 #define BFT_LEDGER_H
@@ -33,6 +37,7 @@ typedef struct bft_block { /* decoded; cert, batch and protocol are borrowed */
 /* Encode into buf; returns the length or a negative BFT_E*. */
 int bft_block_encode(const bft_block *b, uint8_t *buf, uint32_t cap);
 int bft_block_decode(const uint8_t *p, uint32_t len, bft_block *b);
+/* Hash of an encoded block (see above); call it on a block that decodes. */
 void bft_block_hash(const uint8_t *encoded, uint32_t len, uint8_t out[BFT_DIGEST_LEN]);
 
 /* Verify one encoded block against the cluster: structure, prev_hash == expected_prev,

@@ -149,7 +149,6 @@ typedef struct pbft_state {
   /* primary */
   uint64_t next_seq; /* last sequence number assigned in this view */
   int pulled;        /* a PROPOSE_PULL is outstanding (at most one at a time) */
-  uint64_t nv_mask;  /* replicas whose VIEW-CHANGEs made our last NEW-VIEW */
 
   /* backups watching requests */
   uint32_t npending;
@@ -172,6 +171,11 @@ typedef struct pbft_state {
   pbft_vcrec vcs[BFT_MAX_REPLICAS];
   pbft_slot slots[BFT_MAX_WINDOW];
   uint8_t scratch[PBFT_NV_PAYLOAD_MAX + BFT_SIG_LEN]; /* messages and records being built */
+  /* The NEW-VIEW we sent as primary of nv_view: re-sent as is to replicas that missed it
+   * (the view-changes it is made of may since have been replaced in vcs[]). */
+  uint64_t nv_view;
+  uint32_t nv_len;
+  uint8_t nv_body[PBFT_NV_PAYLOAD_MAX + BFT_SIG_LEN];
 } pbft_state;
 
 /* ---- decoded messages (borrowing from the body) --------------------------------------------- */

@@ -67,11 +67,16 @@ int pbft_on_batch(pbft_state *s, const uint8_t *batch, uint32_t len, bft_actions
 
 /* ---- watching requests -------------------------------------------------------------------- */
 
+/* Backups suspect the primary after one timeout. The primary watches too, with twice the
+ * timeout: a primary that cannot get its proposals through (the others moved to a view it
+ * never heard of, e.g. behind a partition) must not wait forever; its VIEW-CHANGE makes the
+ * current primary hand it the NEW-VIEW, or joins the others' view change. */
 static int arm_request_timer(pbft_state *s, bft_actions *out) {
   s->req_tag++;
   s->req_armed = 1;
   s->req_mark = s->req_no;
-  return bft_act_timer_set(out, PBFT_TIMER_REQUEST, s->req_tag, s->cfg.timeout_ms);
+  uint64_t d = (uint64_t)s->cfg.timeout_ms * (pbft_is_primary(s) ? 2 : 1);
+  return bft_act_timer_set(out, PBFT_TIMER_REQUEST, s->req_tag, d);
 }
 
 static int cancel_request_timer(pbft_state *s, bft_actions *out) {
@@ -83,7 +88,8 @@ static int cancel_request_timer(pbft_state *s, bft_actions *out) {
 
 int pbft_on_request(pbft_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
   s->pulled = 0; /* the pool has something new: a pull may now be answered */
-  if (pbft_is_primary(s) && !s->changing) return pbft_maybe_pull(s, out);
+  if (pbft_is_primary(s) && !s->changing) PBFT_TRY(pbft_maybe_pull(s, out));
+  /* Everyone tracks what is pending and runs the timer (see arm_request_timer). */
   for (uint32_t i = 0; i < s->npending; i++)
     if (memcmp(s->pending[i], digest, BFT_DIGEST_LEN) == 0) return 0;
   /* A full set only loses precision: the timer still runs for the ones we hold. */
@@ -220,34 +226,27 @@ int pbft_vc_joined(pbft_state *s, uint32_t from, bft_actions *out) {
 }
 
 int pbft_send_new_view(pbft_state *s, uint32_t to, bft_actions *out) {
+  if (to != PBFT_ALL) {
+    /* A replica asks for a view we run: it missed our NEW-VIEW. */
+    if (s->nv_len == 0 || s->nv_view != s->view) return 0;
+    return bft_act_send(out, to, PBFT_MSG_NEW_VIEW, s->nv_body, s->nv_len);
+  }
   const uint8_t *vcs[PBFT_QUORUM_MAX];
   uint32_t lens[PBFT_QUORUM_MAX], k = 0;
-  uint64_t mask = 0;
   uint32_t self = s->cfg.self;
-  if (to == PBFT_ALL) {
-    /* Ours plus the 2f lowest-numbered others, in replica order. */
-    uint32_t others = 0;
-    for (uint32_t i = 0; i < s->cfg.n && k < s->q; i++) {
-      if (!s->vcs[i].valid || s->vcs[i].view != s->view) continue;
-      if (i != self && others == s->q - 1) continue;
-      if (i != self) others++;
-      mask |= 1ull << i;
-      vcs[k] = s->vcs[i].body;
-      lens[k] = s->vcs[i].len;
-      k++;
-    }
-    if (k < s->q || !(mask & (1ull << self))) return 0;
-  } else {
-    /* Re-send exactly the NEW-VIEW we sent, or nothing. */
-    for (uint32_t i = 0; i < s->cfg.n; i++) {
-      if (!(s->nv_mask & (1ull << i))) continue;
-      if (!s->vcs[i].valid || s->vcs[i].view != s->view) return 0;
-      vcs[k] = s->vcs[i].body;
-      lens[k] = s->vcs[i].len;
-      k++;
-    }
-    if (k != s->q) return 0;
+  /* Ours plus the 2f lowest-numbered others, in replica order. */
+  uint32_t others = 0;
+  int have_self = 0;
+  for (uint32_t i = 0; i < s->cfg.n && k < s->q; i++) {
+    if (!s->vcs[i].valid || s->vcs[i].view != s->view) continue;
+    if (i != self && others == s->q - 1) continue;
+    if (i != self) others++;
+    else have_self = 1;
+    vcs[k] = s->vcs[i].body;
+    lens[k] = s->vcs[i].len;
+    k++;
   }
+  if (k < s->q || !have_self) return 0;
   pbft_vc vc;
   pbft_o_set o;
   PBFT_TRY(pbft_compute_o(s, vcs, lens, k, &vc, &o));
@@ -258,30 +257,13 @@ int pbft_send_new_view(pbft_state *s, uint32_t to, bft_actions *out) {
     uint64_t q = o.min_s + 1 + i;
     for (int b = 0; b < 8; b++) e[b] = (uint8_t)(q >> (8 * b));
     memcpy(e + 8, o.e[i].digest, BFT_DIGEST_LEN);
-    /* A re-sent NEW-VIEW reuses the signatures our slots hold (answering a laggard must not
-     * cost a signature per entry); Ed25519 is deterministic, so they are the same bytes. */
-    pbft_slot *sl = to == PBFT_ALL ? NULL : pbft_slot_get(s, q);
-    const pbft_vote *mv = sl ? &sl->prep[self] : NULL;
-    if (mv && mv->valid && mv->view == s->view && memcmp(mv->digest, o.e[i].digest, BFT_DIGEST_LEN) == 0) {
-      memcpy(e + 8 + BFT_DIGEST_LEN, mv->sig, BFT_SIG_LEN);
-      continue;
-    }
     uint8_t st[PBFT_VOTE_LEN];
     pbft_vote_stmt(st, s->view, q, o.e[i].digest, self);
     s->env.sign(s->env.ctx, PBFT_TAG_PREPARE, st, sizeof st, e + 8 + BFT_DIGEST_LEN);
   }
-  if (to == PBFT_ALL) {
-    s->nv_mask = mask;
-    PBFT_TRY(pbft_install_new_view(s, s->view, &o, vcs, lens, k, osig, out));
-  } else {
-    /* Never sign re-proposals other than the ones we recorded. */
-    for (uint64_t q = o.min_s + 1; q <= o.max_s; q++) {
-      pbft_slot *sl = pbft_slot_get(s, q);
-      if (sl && !pbft_may_vote(&sl->my_prep, s->view, o.e[q - o.min_s - 1].digest)) return 0;
-    }
-  }
+  /* Build it before installing (installing may move the watermarks and reuse scratch). */
   wire_writer w;
-  wire_writer_init(&w, s->scratch, sizeof s->scratch);
+  wire_writer_init(&w, s->nv_body, sizeof s->nv_body);
   wire_put_u64(&w, s->view);
   wire_put_u32(&w, k);
   for (uint32_t i = 0; i < k; i++) wire_put_blob(&w, vcs[i], lens[i]);
@@ -289,9 +271,15 @@ int pbft_send_new_view(pbft_state *s, uint32_t to, bft_actions *out) {
   wire_put_u32(&w, m);
   wire_put_fixed(&w, osig, (size_t)m * PBFT_NV_ENTRY);
   if (w.err) return w.err;
-  PBFT_TRY(pbft_emit(s, PBFT_MSG_NEW_VIEW, s->scratch, (uint32_t)w.len, sizeof s->scratch, to, out));
-  if (to == PBFT_ALL) return pbft_entered_view(s, out);
-  return 0;
+  int len = bft_engine_seal(&s->env, PBFT_TAG_NEW_VIEW, s->nv_body, (uint32_t)w.len, s->nv_body,
+                            sizeof s->nv_body);
+  if (len < 0) return len;
+  s->nv_len = (uint32_t)len;
+  s->nv_view = s->view;
+  /* Install first: its PERSIST records (our prepares inside the NEW-VIEW) precede the send. */
+  PBFT_TRY(pbft_install_new_view(s, s->view, &o, vcs, lens, k, osig, out));
+  PBFT_TRY(bft_act_broadcast(out, PBFT_MSG_NEW_VIEW, s->nv_body, s->nv_len));
+  return pbft_entered_view(s, out);
 }
 
 /* Our pre-prepare of the slot again (we are its primary); 1 when the arena is too full. */
@@ -371,9 +359,8 @@ int pbft_entered_view(pbft_state *s, bft_actions *out) {
       if (rc == 1) break;
       PBFT_TRY(rc);
     }
-  } else if (s->npending > 0) {
-    PBFT_TRY(arm_request_timer(s, out));
   }
+  if (s->npending > 0) PBFT_TRY(arm_request_timer(s, out));
   for (uint64_t q = s->h + 1; q <= s->h + s->cfg.window; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
     if (!sl) continue;
@@ -437,7 +424,7 @@ int pbft_on_timer(pbft_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
     case PBFT_TIMER_REQUEST: {
       if (tag != s->req_tag || !s->req_armed) return 0; /* stale fire */
       s->req_armed = 0;
-      if (s->changing || pbft_is_primary(s)) return 0;
+      if (s->changing) return 0;
       for (uint32_t i = 0; i < s->npending; i++)
         if (s->pending_no[i] <= s->req_mark) return pbft_start_view_change(s, s->view + 1, out);
       return s->npending ? arm_request_timer(s, out) : 0;

@@ -371,7 +371,14 @@ int pbft_try_deliver(pbft_state *s, bft_actions *out) {
     uint64_t seq = s->committed + 1;
     pbft_slot *sl = pbft_slot_get(s, seq);
     if (!sl || !sl->committed) break;
-    if (!sl->has_batch || memcmp(sl->batch_digest, sl->cm_digest, BFT_DIGEST_LEN) != 0) {
+    uint8_t null_d[BFT_DIGEST_LEN], empty[4];
+    pbft_empty_digest(null_d);
+    const uint8_t *batch = sl->batch;
+    uint32_t blen = sl->batch_len;
+    if (memcmp(sl->cm_digest, null_d, BFT_DIGEST_LEN) == 0) { /* a null request: no bytes needed */
+      blen = bft_batch_encoded_empty(empty);
+      batch = empty;
+    } else if (!sl->has_batch || memcmp(sl->batch_digest, sl->cm_digest, BFT_DIGEST_LEN) != 0) {
       /* Committed without the bytes (a lost pre-prepare, or a NEW-VIEW re-proposal of a batch
        * we never saw): the commit signers who had it deliver it; fetch from them. */
       uint64_t mask = 0;
@@ -384,14 +391,14 @@ int pbft_try_deliver(pbft_state *s, bft_actions *out) {
     }
     /* The action arena is bounded: leave room for this batch, its certificate and the small
      * actions that follow; resume on the kick timer. */
-    if (out->arena_cap - out->used < sl->batch_len + PBFT_CERT_MAX + 65536u) {
+    if (out->arena_cap - out->used < blen + PBFT_CERT_MAX + 65536u) {
       PBFT_TRY(pbft_arm_kick(s, out));
       break;
     }
     uint8_t cert[PBFT_CERT_MAX];
     int cl = pbft_build_commit_cert(s, sl, cert, sizeof cert);
     if (cl < 0) return cl;
-    PBFT_TRY(pbft_deliver_one(s, seq, sl->batch, sl->batch_len, cert, (uint32_t)cl, out));
+    PBFT_TRY(pbft_deliver_one(s, seq, batch, blen, cert, (uint32_t)cl, out));
     progressed = 1;
   }
   if (progressed) PBFT_TRY(pbft_after_delivery(s, out));

@@ -160,11 +160,16 @@ static int help_laggard(pbft_state *s, pbft_slot *sl, uint32_t to, bft_actions *
 
 /* Accept the slot's pre-prepare (view, digest) by the primary, whose prepare signature is
  * `psig`, for the batch bytes already in the slot: check the batch, vote PREPARE. */
+static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
+                      const uint8_t digest[BFT_DIGEST_LEN]);
+
 static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN],
-                              const uint8_t psig[BFT_SIG_LEN], bft_actions *out) {
+                              const uint8_t psig[BFT_SIG_LEN], const uint8_t *batch, uint32_t blen,
+                              bft_actions *out) {
   if (!pbft_may_vote(&sl->my_prep, view, digest)) return BFT_E_STATE;
-  int rc = s->env.check_batch(s->env.ctx, sl->batch, sl->batch_len);
+  int rc = s->env.check_batch(s->env.ctx, batch, blen);
   if (rc) return rc < 0 ? rc : BFT_E_MALFORMED;
+  (void)take_bytes(s, sl, batch, blen, digest);
   sl->has_pp = 1;
   sl->pp_view = view;
   memcpy(sl->pp_digest, digest, BFT_DIGEST_LEN);
@@ -174,13 +179,17 @@ static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const
   return pbft_progress(s, sl, out);
 }
 
-/* Keep the bytes of a batch in the slot unless they are the ones a commit certificate
- * already settled and we still have to deliver. */
+/* Keep the bytes of a batch in the slot (one buffer per slot), unless the bytes there may
+ * still be needed: those of our prepared certificate (a later NEW-VIEW may re-propose them,
+ * and we may be the only correct replica left holding them) or of a commit certificate we
+ * have yet to deliver. A batch we could not keep is fetched if it ever commits. */
 static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
                       const uint8_t digest[BFT_DIGEST_LEN]) {
   if (sl->has_batch && memcmp(sl->batch_digest, digest, BFT_DIGEST_LEN) == 0) return 1;
-  if (sl->committed && sl->seq > s->committed && sl->has_batch &&
+  if (sl->has_batch && sl->committed && sl->seq > s->committed &&
       memcmp(sl->batch_digest, sl->cm_digest, BFT_DIGEST_LEN) == 0)
+    return 0;
+  if (sl->has_batch && sl->pcert.valid && memcmp(sl->batch_digest, sl->pcert.digest, BFT_DIGEST_LEN) == 0)
     return 0;
   memcpy(sl->batch, batch, blen);
   sl->batch_len = blen;
@@ -214,7 +223,7 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
       rc = help_laggard(s, sl, from, out);
       return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
     }
-    if (!take_bytes(s, sl, batch, blen, digest)) return pbft_reject(s, BFT_E_STATE);
+    if (!take_bytes(s, sl, batch, blen, digest)) return 0;
     return pbft_try_deliver(s, out);
   }
   if (sl && early && sl->early && sl->early_view == view)
@@ -227,7 +236,7 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
   if (early) {
     /* It overtook the NEW-VIEW of its view: hold it until that arrives (pbft_entered_view). */
     sl = pbft_slot_make(s, seq);
-    if (!take_bytes(s, sl, batch, blen, digest)) return pbft_reject(s, BFT_E_STATE);
+    if (!take_bytes(s, sl, batch, blen, digest)) return 0; /* the primary repeats it later */
     sl->early = 1;
     sl->early_view = view;
     memcpy(sl->early_digest, digest, BFT_DIGEST_LEN);
@@ -237,8 +246,7 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
   rc = s->env.check_batch(s->env.ctx, batch, blen);
   if (rc) return pbft_reject(s, rc < 0 ? rc : BFT_E_MALFORMED);
   sl = pbft_slot_make(s, seq);
-  if (!take_bytes(s, sl, batch, blen, digest)) return pbft_reject(s, BFT_E_STATE);
-  return accept_pre_prepare(s, sl, view, digest, psig, out);
+  return accept_pre_prepare(s, sl, view, digest, psig, batch, blen, out);
 }
 
 int pbft_accept_early(pbft_state *s, pbft_slot *sl, bft_actions *out) {
@@ -247,8 +255,16 @@ int pbft_accept_early(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   if (sl->early_view != s->view || s->changing) return 0;
   if (sl->has_pp && sl->pp_view == s->view) return 0; /* fixed by the NEW-VIEW; bytes are in */
   if (!sl->has_batch || memcmp(sl->batch_digest, sl->early_digest, BFT_DIGEST_LEN) != 0) return 0;
-  int rc = accept_pre_prepare(s, sl, sl->early_view, sl->early_digest, sl->early_sig, out);
+  int rc = accept_pre_prepare(s, sl, sl->early_view, sl->early_digest, sl->early_sig, sl->batch, sl->batch_len, out);
   return rc == BFT_E_FULL ? rc : 0; /* a refused proposal is the primary's loss, not ours */
+}
+
+/* Send `to` our COMMITs for the seqs above `from_seq` that we delivered. */
+static int help_behind(pbft_state *s, uint32_t to, uint64_t from_seq, bft_actions *out) {
+  uint64_t lo = from_seq > s->h ? from_seq : s->h;
+  for (uint64_t q = lo + 1; q <= s->committed && q <= s->h + s->cfg.window; q++)
+    PBFT_TRY(help_laggard(s, pbft_slot_get(s, q), to, out));
+  return 0;
 }
 
 /* PREPARE and COMMIT: a signed statement from `from`; one per replica per (view, seq). */
@@ -430,13 +446,14 @@ int pbft_on_view_change(pbft_state *s, uint32_t from, const uint8_t *body, uint3
   if (rc) return pbft_reject(s, rc);
   if (vc.replica != from) return pbft_reject(s, BFT_E_MALFORMED);
   if (vc.new_view < s->view || (vc.new_view == s->view && !s->changing)) {
-    /* A replica still asking for a view we already run: the primary hands it the proof. */
-    if (!s->changing && pbft_is_primary(s) && s->view > 0) {
-      rc = pbft_validate_vc(s, body, len, &vc);
-      if (rc) return pbft_reject(s, rc == BFT_E_BAD_SIG || rc == BFT_E_BAD_CERT ? BFT_E_BAD_CERT : rc);
-      return pbft_send_new_view(s, from, out);
-    }
-    return pbft_reject(s, BFT_E_STALE);
+    /* A replica still asking for a view we already run: the primary hands it the proof,
+     * everyone the COMMITs of what it may have missed. */
+    if (s->changing) return pbft_reject(s, BFT_E_STALE);
+    rc = pbft_validate_vc(s, body, len, &vc);
+    if (rc) return pbft_reject(s, rc == BFT_E_BAD_SIG || rc == BFT_E_BAD_CERT ? BFT_E_BAD_CERT : rc);
+    if (pbft_is_primary(s) && s->view > 0) PBFT_TRY(pbft_send_new_view(s, from, out));
+    PBFT_TRY(help_behind(s, from, vc.stable_seq, out));
+    return 0;
   }
   pbft_vcrec *st = &s->vcs[from];
   if (st->valid && st->view >= vc.new_view)
@@ -447,6 +464,9 @@ int pbft_on_view_change(pbft_state *s, uint32_t from, const uint8_t *body, uint3
   st->view = vc.new_view;
   st->len = len;
   memcpy(st->body, body, len);
+  /* A lone suspicion may just be a replica that fell behind: our COMMITs let it settle what
+   * we delivered since its checkpoint (it fetches the batches from the signers). */
+  if (!s->changing) PBFT_TRY(help_behind(s, from, vc.stable_seq, out));
   /* Its checkpoint proof is as good as any: learn a newer stable checkpoint from it. */
   if (vc.stable_seq > s->h) {
     pbft_qcert proof;
@@ -484,8 +504,6 @@ int pbft_install_new_view(pbft_state *s, uint64_t view, const pbft_o_set *o,
     PBFT_TRY(pbft_make_stable(s, o->min_s, o->min_digest, &proof, out));
   }
   if (s->next_seq < s->h) s->next_seq = s->h;
-  uint8_t null_d[BFT_DIGEST_LEN];
-  pbft_empty_digest(null_d);
   /* Pre-prepares of older views above max-s are void in the new view (their prepared
    * certificates stay, for later view changes). */
   for (uint32_t i = 0; i < s->cfg.window; i++) {
@@ -502,14 +520,7 @@ int pbft_install_new_view(pbft_state *s, uint64_t view, const pbft_o_set *o,
     sl->pp_view = view;
     memcpy(sl->pp_digest, digest, BFT_DIGEST_LEN);
     sl->prepared = 0;
-    if (!(sl->has_batch && memcmp(sl->batch_digest, digest, BFT_DIGEST_LEN) == 0)) {
-      sl->has_batch = 0;
-      if (memcmp(digest, null_d, BFT_DIGEST_LEN) == 0) {
-        sl->batch_len = bft_batch_encoded_empty(sl->batch);
-        memcpy(sl->batch_digest, null_d, BFT_DIGEST_LEN);
-        sl->has_batch = 1;
-      }
-    }
+    /* (null batches need no bytes: pbft_try_deliver makes them) */
     set_vote(&sl->prep[primary], view, digest, sig);
     if (primary == s->cfg.self) {
       /* Our NEW-VIEW carries our prepare for each entry: record them before it leaves. */

@@ -1,0 +1,443 @@
+/* bft-bench: C closed-loop clients on one libuv loop, each with its own client key, submitting
+ * put/get operations for a duration (or a total count) and reporting throughput and latency
+ * percentiles, ending with one machine-parseable RESULT line. --history records every
+ * operation's invocation and response for the linearizability checker in tests/net. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "client/bft_client.h"
+#include "client/bft_client_cli.h"
+#include "protocols/ledger.h"
+
+#define BENCH_KEY_MAX 48
+#define BENCH_MAX_ERROR_LINES 5 /* first failures printed in full; the rest only counted */
+
+enum { BENCH_WARMUP = 1, BENCH_MEASURE, BENCH_STOPPING };
+
+struct bench;
+
+typedef struct bench_client {
+  struct bench *b;
+  uint32_t id;
+  bft_client *c;
+  uint64_t issued;    /* operations this client started (for unique values) */
+  uint64_t start_ns;  /* invocation time of the one in flight */
+  int is_put;
+  char key[BENCH_KEY_MAX];
+  uint32_t key_len;
+  char *value;        /* value of the put in flight (value_size + room for the unique tag) */
+  uint32_t value_len;
+} bench_client;
+
+typedef struct bench {
+  bench_args a;
+  bft_cluster *cluster;
+  uv_loop_t loop;
+  bench_client *cl;
+  uint32_t nopen;
+  int phase;
+  uint64_t rng;
+  uint64_t t_measure_ns, t_end_ns;
+  uint64_t issued_total, completed_total;
+  uint64_t ops, errors, incomplete, error_lines;
+  bench_hist hist;
+  FILE *history;
+  uv_timer_t phase_timer, progress_timer;
+  uv_signal_t sigint;
+  uint64_t progress_last_ops;
+  uint8_t *opbuf;
+  char protocol[BFT_MAX_PROTOCOL_NAME + 1];
+  char key_prefix[24];
+  bft_client *probe; /* reads the protocol name from block 1 at the end */
+  bft_client_stats cst; /* summed over the clients when they stop */
+} bench;
+
+static void bench_usage(FILE *f) {
+  fprintf(f,
+          "usage: bft-bench --config FILE --keys DIR --clients C --duration SEC [options]\n"
+          "\n"
+          "Runs C closed-loop clients in one process (one libuv loop); client J signs with\n"
+          "DIR/client-J.key (bft-keygen writes client-0.key..client-(M-1).key). Each client\n"
+          "submits its next operation when the previous one completes (f+1 matching replies).\n"
+          "\n"
+          "options:\n"
+          "  --config FILE       cluster file\n"
+          "  --keys DIR          folder with client-J.key files\n"
+          "  --clients C         concurrent clients (default 1; at most the number of keys)\n"
+          "  --duration SEC      measured time after the warm-up (default 10)\n"
+          "  --warmup SEC        time before measuring starts (default 1; 0 with --total-ops)\n"
+          "  --value-size B      bytes per put value (default 64)\n"
+          "  --ops put|get|mixed operation mix (default put; mixed = half puts, half gets)\n"
+          "  --keyspace K        keys key-0..key-(K-1), chosen uniformly (default 1000)\n"
+          "  --key-prefix P      keys P0..P(K-1) instead (default key-; with --history a fresh\n"
+          "                      key-RUN- so that the history holds every write to its keys)\n"
+          "  --timeout SEC       per-operation bound; a timed-out operation is an error (30)\n"
+          "  --total-ops N       stop after N operations in all (--duration is then a bound)\n"
+          "  --history FILE      record each operation: client op key value inv_ns resp_ns result\n"
+          "  --protocol NAME     label for the RESULT line (default: read from the ledger)\n"
+          "  --seed N            key choice seed (default: from the clock)\n"
+          "  --progress          print throughput every second on stderr\n"
+          "  -h, --help          this text\n"
+          "\n"
+          "The last line is machine-parseable:\n"
+          "RESULT protocol=P clients=C ops=N duration_s=D throughput_ops=T p50_ms=.. p90_ms=..\n"
+          "       p99_ms=.. max_ms=.. errors=E\n");
+}
+
+static uint64_t bench_now_ns(const bench *b) {
+  (void)b;
+  return uv_hrtime();
+}
+
+/* xorshift64*: a small seeded generator owned by the bench context. */
+static uint64_t bench_rand(bench *b) {
+  uint64_t x = b->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  b->rng = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+static void bench_issue(bench_client *bc);
+
+static void bench_history(bench *b, const bench_client *bc, const bft_client_result *res, uint64_t end_ns) {
+  if (!b->history) return;
+  const char *what;
+  char val[128];
+  if (res->err) what = "error";
+  else if (res->status == BFT_KV_OK) what = "ok";
+  else if (res->status == BFT_KV_NOT_FOUND) what = "notfound";
+  else what = "error";
+  if (bc->is_put) {
+    snprintf(val, sizeof val, "%.*s", (int)(bc->value_len < 100 ? bc->value_len : 100), bc->value);
+  } else if (!res->err && res->status == BFT_KV_OK) {
+    uint32_t l = res->result_len < 100 ? res->result_len : 100;
+    memcpy(val, res->result, l);
+    val[l] = '\0';
+  } else {
+    snprintf(val, sizeof val, "-");
+  }
+  for (char *p = val; *p; p++) /* one field per column, whatever the value holds */
+    if (*p <= ' ' || *p == 0x7f) *p = '_';
+  if (!val[0]) snprintf(val, sizeof val, "_");
+  if (res->err)
+    fprintf(b->history, "%u %s %.*s %s %" PRIu64 " - %s\n", bc->id, bc->is_put ? "put" : "get", (int)bc->key_len,
+            bc->key, val, bc->start_ns, what);
+  else
+    fprintf(b->history, "%u %s %.*s %s %" PRIu64 " %" PRIu64 " %s\n", bc->id, bc->is_put ? "put" : "get",
+            (int)bc->key_len, bc->key, val, bc->start_ns, end_ns, what);
+}
+
+static void bench_done_cb(void *arg, const bft_client_result *res) {
+  bench_client *bc = arg;
+  bench *b = bc->b;
+  uint64_t end = bench_now_ns(b);
+  if (res->err == BFT_E_STATE) { /* cancelled by the stop: its outcome is unknown */
+    b->incomplete++;
+    if (b->history && bc->is_put) bench_history(b, bc, res, end);
+    return;
+  }
+  b->completed_total++;
+  bench_history(b, bc, res, end);
+  int failed = res->err || res->status == BFT_KV_REJECTED || res->status == BFT_KV_BAD_OP;
+  if (failed && b->error_lines++ < BENCH_MAX_ERROR_LINES) {
+    if (res->err)
+      fprintf(stderr, "bft-bench: client %u: %s: %s\n", bc->id, bft_strerror(res->err), res->detail);
+    else
+      fprintf(stderr, "bft-bench: client %u: replicas answered status %u: %.*s\n", bc->id, res->status,
+              (int)(res->result_len < 120 ? res->result_len : 120), (const char *)res->result);
+  }
+  if (b->phase == BENCH_MEASURE) {
+    if (failed) b->errors++;
+    else {
+      b->ops++;
+      bench_hist_record(&b->hist, (end - bc->start_ns) / 1000u); /* microseconds */
+    }
+  }
+  if (b->phase == BENCH_STOPPING) return;
+  bench_issue(bc);
+}
+
+static void bench_stop(bench *b);
+
+static void bench_issue(bench_client *bc) {
+  bench *b = bc->b;
+  if (b->a.total_ops && b->issued_total >= b->a.total_ops) {
+    if (b->completed_total >= b->a.total_ops) bench_stop(b);
+    return;
+  }
+  uint64_t r = bench_rand(b);
+  bc->is_put = b->a.mix == BENCH_OPS_PUT || (b->a.mix == BENCH_OPS_MIXED && (r & 1));
+  bc->key_len = (uint32_t)snprintf(bc->key, sizeof bc->key, "%s%" PRIu64, b->key_prefix, (r >> 1) % b->a.keyspace);
+  bft_kv_op op;
+  memset(&op, 0, sizeof op);
+  op.opcode = bc->is_put ? BFT_KV_PUT : BFT_KV_GET;
+  op.key = (const uint8_t *)bc->key;
+  op.key_len = bc->key_len;
+  if (bc->is_put) {
+    /* Unique per client and operation, so a read names the write it observed. */
+    int tag = snprintf(bc->value, 40, "c%u-%" PRIu64, bc->id, bc->issued);
+    uint32_t len = b->a.value_size > (uint32_t)tag ? b->a.value_size : (uint32_t)tag;
+    if (len > (uint32_t)tag) memset(bc->value + tag, '.', len - (uint32_t)tag);
+    bc->value_len = len;
+    op.value = (const uint8_t *)bc->value;
+    op.value_len = len;
+  }
+  int len = bft_kv_encode(&op, b->opbuf, BFT_MAX_OP_BYTES);
+  if (len < 0) {
+    fprintf(stderr, "bft-bench: cannot encode an operation: %s\n", bft_strerror(len));
+    bench_stop(b);
+    return;
+  }
+  bc->issued++;
+  b->issued_total++;
+  bc->start_ns = bench_now_ns(b);
+  int rc = bft_client_submit(bc->c, b->opbuf, (uint32_t)len, bench_done_cb, bc);
+  if (rc) {
+    fprintf(stderr, "bft-bench: client %u cannot submit: %s\n", bc->id, bft_strerror(rc));
+    bench_stop(b);
+  }
+}
+
+static void bench_closed(void *arg) {
+  bench *b = arg;
+  b->nopen--;
+}
+
+static int bench_probe_block(void *arg, uint64_t height, const uint8_t *p, uint32_t len) {
+  bench *b = arg;
+  bft_block blk;
+  (void)height;
+  if (bft_block_decode(p, len, &blk) == 0) snprintf(b->protocol, sizeof b->protocol, "%s", blk.protocol);
+  return 1;
+}
+
+static void bench_probe_done(void *arg, int err, uint64_t head, uint32_t replica, const char *detail) {
+  bench *b = arg;
+  (void)err, (void)head, (void)replica, (void)detail;
+  bft_client_close(b->probe, bench_closed, b);
+}
+
+static void bench_stop(bench *b) {
+  if (b->phase == BENCH_STOPPING) return;
+  if (b->phase != BENCH_MEASURE) b->t_measure_ns = bench_now_ns(b);
+  b->phase = BENCH_STOPPING;
+  b->t_end_ns = bench_now_ns(b);
+  uv_timer_stop(&b->phase_timer);
+  uv_close((uv_handle_t *)&b->phase_timer, NULL);
+  uv_close((uv_handle_t *)&b->progress_timer, NULL);
+  uv_close((uv_handle_t *)&b->sigint, NULL);
+  for (uint32_t i = 0; i < b->a.clients; i++) {
+    bft_client_stats s;
+    bft_client_get_stats(b->cl[i].c, &s);
+    b->cst.retransmissions += s.retransmissions;
+    b->cst.connects += s.connects;
+    b->cst.disconnects += s.disconnects;
+    b->cst.replies_bad += s.replies_bad;
+    bft_client_close(b->cl[i].c, bench_closed, b);
+  }
+  if (!b->a.protocol) {
+    bft_client_options o;
+    bft_client_options_default(&o);
+    o.timeout_ms = 3000;
+    bft_keypair kp;
+    if (bft_keypair_generate(&kp) == 0 && bft_client_open(&b->loop, b->cluster, &kp, &o, &b->probe) == 0) {
+      b->nopen++;
+      if (bft_client_ledger_fetch(b->probe, -1, 1, 1, bench_probe_block, bench_probe_done, b) != 0)
+        bft_client_close(b->probe, bench_closed, b);
+    }
+    bft_keypair_wipe(&kp);
+  }
+}
+
+static void bench_phase_cb(uv_timer_t *t) {
+  bench *b = t->data;
+  if (b->phase == BENCH_WARMUP) {
+    b->phase = BENCH_MEASURE;
+    b->t_measure_ns = bench_now_ns(b);
+    uv_timer_start(&b->phase_timer, bench_phase_cb, (uint64_t)(b->a.duration_s * 1000.0), 0);
+    return;
+  }
+  bench_stop(b);
+}
+
+static void bench_progress_cb(uv_timer_t *t) {
+  bench *b = t->data;
+  uint64_t done = b->completed_total;
+  fprintf(stderr, "bft-bench: %" PRIu64 " ops/s (%" PRIu64 " done, %" PRIu64 " errors)\n", done - b->progress_last_ops,
+          done, b->errors);
+  b->progress_last_ops = done;
+}
+
+static void bench_sigint_cb(uv_signal_t *s, int signum) {
+  bench *b = s->data;
+  (void)signum;
+  fprintf(stderr, "bft-bench: interrupted, stopping\n");
+  bench_stop(b);
+}
+
+/* Number of consecutive DIR/client-J.key files from J = 0. */
+static uint32_t bench_count_keys(const char *dir, uint32_t want) {
+  char path[4096];
+  uint32_t j = 0;
+  for (; j < want + 1 && j < BFT_MAX_CLIENTS; j++) {
+    struct stat st;
+    snprintf(path, sizeof path, "%s/client-%u.key", dir, j);
+    if (stat(path, &st) != 0) break;
+  }
+  return j;
+}
+
+static void bench_report(bench *b) {
+  double secs = (double)(b->t_end_ns - b->t_measure_ns) / 1e9;
+  if (secs <= 0) secs = 1e-9;
+  double tput = (double)b->ops / secs;
+  double p50 = bench_hist_percentile(&b->hist, 50) / 1000.0, p90 = bench_hist_percentile(&b->hist, 90) / 1000.0;
+  double p99 = bench_hist_percentile(&b->hist, 99) / 1000.0, mx = (double)b->hist.max / 1000.0;
+  double mean = b->hist.count ? (double)b->hist.sum / (double)b->hist.count / 1000.0 : 0;
+  const char *mix = b->a.mix == BENCH_OPS_PUT ? "put" : b->a.mix == BENCH_OPS_GET ? "get" : "mixed";
+  uint64_t errors = b->errors + (b->a.total_ops ? b->incomplete : 0);
+  printf("bft-bench: %u clients, %s ops, %u-byte values, %u keys (%s*), %.2f s measured after %.1f s warm-up\n",
+         b->a.clients, mix, b->a.value_size, b->a.keyspace, b->key_prefix, secs, b->a.warmup_s);
+  printf("  completed  %" PRIu64 " ops, %.1f ops/s, %" PRIu64 " errors%s\n", b->ops, tput, errors,
+         b->a.total_ops && b->incomplete ? " (including operations still open at the stop)" : "");
+  printf("  latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n", p50, p90, p99, mx, mean);
+  printf("  clients    %" PRIu64 " retransmissions, %" PRIu64 " connections made, %" PRIu64 " dropped, %" PRIu64
+         " invalid replies\n",
+         b->cst.retransmissions, b->cst.connects, b->cst.disconnects, b->cst.replies_bad);
+  printf("RESULT protocol=%s clients=%u ops=%" PRIu64 " duration_s=%.3f throughput_ops=%.1f p50_ms=%.3f p90_ms=%.3f "
+         "p99_ms=%.3f max_ms=%.3f errors=%" PRIu64 "\n",
+         b->a.protocol ? b->a.protocol : b->protocol, b->a.clients, b->ops, secs, tput, p50, p90, p99, mx, errors);
+}
+
+static int bench_setup_clients(bench *b) {
+  char err[512], path[4096];
+  bft_client_options o;
+  bft_client_options_default(&o);
+  o.timeout_ms = (uint32_t)(b->a.timeout_s * 1000.0);
+  uint32_t have = bench_count_keys(b->a.keys_dir, b->a.clients);
+  if (have < b->a.clients) {
+    fprintf(stderr,
+            "bft-bench: --clients %u needs %u client keys but %s holds %u (client-0.key..client-%u.key); "
+            "make more with bft-keygen --clients %u\n",
+            b->a.clients, b->a.clients, b->a.keys_dir, have, b->a.clients - 1, b->a.clients);
+    return -1;
+  }
+  uint32_t vcap = b->a.value_size + 48;
+  for (uint32_t j = 0; j < b->a.clients; j++) {
+    bench_client *bc = &b->cl[j];
+    bc->b = b;
+    bc->id = j;
+    bc->value = malloc(vcap);
+    if (!bc->value) return -1;
+    bft_keypair kp;
+    snprintf(path, sizeof path, "%s/client-%u.key", b->a.keys_dir, j);
+    if (bft_keyfile_load(path, &kp, err, sizeof err) != 0) {
+      fprintf(stderr, "bft-bench: %s\n", err);
+      return -1;
+    }
+    if (!bft_client_key_permitted(b->cluster, kp.pk)) {
+      fprintf(stderr, "bft-bench: %s is not a permitted client of %s (its public key is not listed)\n", path,
+              b->a.config);
+      bft_keypair_wipe(&kp);
+      return -1;
+    }
+    int rc = bft_client_open(&b->loop, b->cluster, &kp, &o, &bc->c);
+    bft_keypair_wipe(&kp);
+    if (rc) {
+      fprintf(stderr, "bft-bench: cannot open client %u: %s\n", j, bft_strerror(rc));
+      return -1;
+    }
+    b->nopen++;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  char err[512];
+  bench *b = calloc(1, sizeof *b);
+  if (!b) return 1;
+  if (bench_args_parse(argc, argv, &b->a, err, sizeof err) != 0) {
+    fprintf(stderr, "bft-bench: %s (see bft-bench --help)\n", err);
+    free(b);
+    return 2;
+  }
+  if (b->a.help) {
+    bench_usage(stdout);
+    free(b);
+    return 0;
+  }
+  int ex = 1;
+  snprintf(b->protocol, sizeof b->protocol, "unknown");
+  bench_hist_init(&b->hist);
+  b->rng = b->a.seed ? b->a.seed : (uv_hrtime() ^ ((uint64_t)time(NULL) << 20)) | 1;
+  if (b->a.key_prefix)
+    snprintf(b->key_prefix, sizeof b->key_prefix, "%s", b->a.key_prefix);
+  else if (b->a.history) /* keys no earlier run wrote, so the recorded history is complete */
+    snprintf(b->key_prefix, sizeof b->key_prefix, "key-%06x-", (unsigned)((uv_hrtime() ^ (uint64_t)time(NULL)) & 0xffffff));
+  else
+    snprintf(b->key_prefix, sizeof b->key_prefix, "key-");
+  b->cluster = calloc(1, sizeof *b->cluster);
+  b->cl = calloc(b->a.clients, sizeof *b->cl);
+  b->opbuf = malloc(BFT_MAX_OP_BYTES);
+  if (!b->cluster || !b->cl || !b->opbuf || uv_loop_init(&b->loop) != 0) {
+    fprintf(stderr, "bft-bench: out of memory\n");
+    return 1;
+  }
+  if (bft_crypto_init() != 0) {
+    fprintf(stderr, "bft-bench: libsodium failed to initialise\n");
+    goto out;
+  }
+  if (bft_cluster_load(b->a.config, b->cluster, err, sizeof err) != 0) {
+    fprintf(stderr, "bft-bench: %s\n", err);
+    goto out;
+  }
+  if (b->a.history && !(b->history = fopen(b->a.history, "w"))) {
+    fprintf(stderr, "bft-bench: cannot write %s: %s\n", b->a.history, strerror(errno));
+    goto out;
+  }
+  if (b->history) setvbuf(b->history, NULL, _IOLBF, 0); /* whole lines, so a watcher can count them */
+  if (bench_setup_clients(b) != 0) {
+    for (uint32_t j = 0; j < b->a.clients; j++)
+      if (b->cl[j].c) bft_client_close(b->cl[j].c, bench_closed, b);
+    uv_run(&b->loop, UV_RUN_DEFAULT);
+    goto out;
+  }
+  uv_timer_init(&b->loop, &b->phase_timer);
+  uv_timer_init(&b->loop, &b->progress_timer);
+  uv_signal_init(&b->loop, &b->sigint);
+  b->phase_timer.data = b->progress_timer.data = b->sigint.data = b;
+  uv_signal_start(&b->sigint, bench_sigint_cb, SIGINT);
+  if (b->a.progress) uv_timer_start(&b->progress_timer, bench_progress_cb, 1000, 1000);
+  if (b->a.warmup_s > 0) {
+    b->phase = BENCH_WARMUP;
+    uv_timer_start(&b->phase_timer, bench_phase_cb, (uint64_t)(b->a.warmup_s * 1000.0), 0);
+  } else {
+    b->phase = BENCH_MEASURE;
+    b->t_measure_ns = bench_now_ns(b);
+    uv_timer_start(&b->phase_timer, bench_phase_cb, (uint64_t)(b->a.duration_s * 1000.0), 0);
+  }
+  for (uint32_t j = 0; j < b->a.clients && b->phase != BENCH_STOPPING; j++) bench_issue(&b->cl[j]);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  bench_report(b);
+  ex = (b->errors || (b->a.total_ops && b->incomplete)) ? 1 : 0;
+out:
+  if (b->history && fclose(b->history) != 0) {
+    fprintf(stderr, "bft-bench: writing %s failed\n", b->a.history);
+    ex = 1;
+  }
+  uv_loop_close(&b->loop);
+  for (uint32_t j = 0; b->cl && j < b->a.clients; j++) free(b->cl[j].value);
+  free(b->cl);
+  free(b->opbuf);
+  free(b->cluster);
+  free(b);
+  return ex;
+}

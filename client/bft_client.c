@@ -1,0 +1,871 @@
+/* The asynchronous client on a caller's libuv loop: one TCP connection per replica (reconnected
+ * with backoff), one signed operation in flight sent to every replica and retransmitted to all
+ * with a doubling interval, completion on f+1 matching verified replies, and ledger reads that
+ * move on to another replica when one fails. Also the blocking wrapper (private loop). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/bft_client.h"
+#include "protocols/ledger.h"
+
+#define CLIENT_RBUF_INITIAL (64u * 1024u)
+/* A reply frame never exceeds this; a larger REPLY header is a protocol error. */
+#define CLIENT_MAX_REPLY_FRAME (BFT_MAX_REPLY_BYTES + 256u)
+/* Unknown frame kinds are skipped when small, so a newer replica does not break an older client. */
+#define CLIENT_MAX_OTHER_FRAME (64u * 1024u)
+/* Writes queued on one connection; beyond this the replica is not reading and the next
+ * retransmission will try again, so a dead peer cannot make the client's memory grow. */
+#define CLIENT_MAX_PENDING_WRITES 8
+#define CLIENT_RECONNECT_FIRST_MS 50
+#define CLIENT_LEDGER_GET_LEN 12
+
+enum { CONN_IDLE = 0, CONN_CONNECTING, CONN_CONNECTED, CONN_CLOSING };
+
+typedef struct bft_client_conn {
+  struct bft_client *c;
+  uint32_t id;
+  int state;
+  int have_addr;
+  struct sockaddr_storage addr;
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_timer_t timer; /* connect timeout while CONNECTING, reconnect backoff while IDLE */
+  uint32_t backoff_ms;
+  uint8_t *rbuf; /* frames being read; grows up to one maximal frame, shrinks when empty */
+  size_t rlen, rcap;
+  uint32_t pending_writes;
+  char last_error[80];
+} bft_client_conn;
+
+typedef struct bft_client_write {
+  uv_write_t req;
+  bft_client_conn *conn;
+  uint32_t len;
+  uint8_t data[];
+} bft_client_write;
+
+typedef struct bft_client_ledger {
+  int active, fixed, sent, target_known;
+  uint32_t cur, failures; /* replica asked; consecutive failures without progress */
+  uint64_t next, to, target, head, deadline;
+  bft_client_block_cb block_cb;
+  bft_client_ledger_cb done_cb;
+  void *arg;
+  char last_error[128];
+} bft_client_ledger;
+
+struct bft_client {
+  uv_loop_t *loop;
+  const bft_cluster *cluster;
+  bft_keypair kp;
+  bft_client_options opt;
+  uint32_t n;
+  bft_client_conn conn[BFT_MAX_REPLICAS];
+  uint64_t last_seq;
+  /* the operation in flight */
+  int op_active;
+  bft_client_cb op_cb;
+  void *op_arg;
+  uint8_t *frame; /* header + signed request, kept for retransmissions */
+  uint32_t frame_len;
+  uint64_t op_seq, op_deadline;
+  uint32_t rt_interval;
+  uv_timer_t op_timer;
+  bft_client_quorum q;
+  uint32_t rejecters;
+  char reject_reason[96];
+  bft_client_ledger lg;
+  uv_timer_t lg_timer;
+  bft_client_stats st;
+  int closing;
+  uint32_t open_handles; /* freed when the last one closes */
+  void (*closed_cb)(void *);
+  void *closed_arg;
+};
+
+void bft_client_options_default(bft_client_options *o) {
+  memset(o, 0, sizeof *o);
+  o->timeout_ms = 10000;
+  o->retransmit_ms = 500;
+  o->retransmit_max_ms = 4000;
+  o->connect_timeout_ms = 2000;
+  o->reconnect_max_ms = 2000;
+  o->ledger_request_ms = 3000;
+}
+
+static uint64_t client_wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+static void client_maybe_free(bft_client *c) {
+  if (!c->closing || c->open_handles) return;
+  void (*cb)(void *) = c->closed_cb;
+  void *arg = c->closed_arg;
+  for (uint32_t i = 0; i < c->n; i++) free(c->conn[i].rbuf);
+  free(c->frame);
+  bft_keypair_wipe(&c->kp);
+  free(c);
+  if (cb) cb(arg);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  bft_client *c = h->data;
+  c->open_handles--;
+  client_maybe_free(c);
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+static void conn_start(bft_client_conn *k);
+static void conn_drop(bft_client_conn *k, const char *why);
+static void op_send_to(bft_client *c, bft_client_conn *k);
+static void lg_send(bft_client *c);
+static void lg_failed(bft_client *c, const char *why, int bad_answer);
+static void handle_frame(bft_client_conn *k, uint8_t kind, const uint8_t *body, uint32_t len);
+
+static void conn_timer_cb(uv_timer_t *t) {
+  bft_client_conn *k = t->data;
+  if (k->c->closing) return;
+  if (k->state == CONN_IDLE) {
+    conn_start(k);
+  } else if (k->state == CONN_CONNECTING) {
+    char why[64];
+    snprintf(why, sizeof why, "connect timed out after %u ms", k->c->opt.connect_timeout_ms);
+    conn_drop(k, why);
+  }
+}
+
+static void on_tcp_closed(uv_handle_t *h) {
+  bft_client_conn *k = h->data;
+  bft_client *c = k->c;
+  k->state = CONN_IDLE;
+  k->rlen = 0;
+  c->open_handles--;
+  if (c->closing) {
+    client_maybe_free(c);
+    return;
+  }
+  /* Back off before reconnecting, so a replica that is down costs one connect attempt per
+   * reconnect_max_ms at most rather than a busy loop. */
+  uv_timer_start(&k->timer, conn_timer_cb, k->backoff_ms, 0);
+  uint32_t next = k->backoff_ms * 2;
+  k->backoff_ms = next > c->opt.reconnect_max_ms ? c->opt.reconnect_max_ms : next;
+}
+
+static void conn_drop(bft_client_conn *k, const char *why) {
+  bft_client *c = k->c;
+  if (why) snprintf(k->last_error, sizeof k->last_error, "%s", why);
+  if (k->state != CONN_CONNECTING && k->state != CONN_CONNECTED) return;
+  if (k->state == CONN_CONNECTED) c->st.disconnects++;
+  k->state = CONN_CLOSING;
+  k->rlen = 0;
+  uv_timer_stop(&k->timer);
+  uv_close((uv_handle_t *)&k->tcp, on_tcp_closed);
+  if (c->lg.active && c->lg.cur == k->id) {
+    char line[128];
+    snprintf(line, sizeof line, "replica %u: %s", k->id, k->last_error);
+    lg_failed(c, line, 0);
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  bft_client_conn *k = h->data;
+  (void)suggested;
+  if (!k->rbuf) {
+    k->rbuf = malloc(CLIENT_RBUF_INITIAL);
+    k->rcap = k->rbuf ? CLIENT_RBUF_INITIAL : 0;
+  }
+  buf->base = k->rbuf ? (char *)k->rbuf + k->rlen : NULL;
+  buf->len = k->rbuf ? k->rcap - k->rlen : 0; /* 0 makes libuv report UV_ENOBUFS */
+}
+
+/* Largest body accepted for a frame kind from a replica. */
+static uint32_t max_body_for(uint8_t kind) {
+  if (kind == WIRE_KIND_REPLY) return CLIENT_MAX_REPLY_FRAME;
+  if (kind == WIRE_KIND_LEDGER_BLOCKS) return WIRE_FRAME_MAX_BODY;
+  return CLIENT_MAX_OTHER_FRAME;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  bft_client_conn *k = s->data;
+  (void)buf;
+  if (nread < 0) {
+    conn_drop(k, nread == UV_EOF ? "connection closed by the replica" : uv_strerror((int)nread));
+    return;
+  }
+  if (k->state != CONN_CONNECTED) return;
+  k->rlen += (size_t)nread;
+  size_t pos = 0;
+  while (k->state == CONN_CONNECTED && k->rlen - pos >= WIRE_FRAME_HEADER_LEN) {
+    wire_frame_header h;
+    int rc = wire_frame_header_decode(k->rbuf + pos, k->rlen - pos, &h);
+    if (rc == 0 && h.body_len > max_body_for(h.kind)) rc = BFT_E_TOO_LARGE;
+    if (rc) {
+      char why[80];
+      snprintf(why, sizeof why, "bad frame from the replica: %s", bft_strerror(rc));
+      conn_drop(k, why);
+      return;
+    }
+    size_t total = WIRE_FRAME_HEADER_LEN + (size_t)h.body_len;
+    if (k->rlen - pos < total) {
+      if (total > k->rcap) { /* make room for this one frame, bounded by max_body_for */
+        memmove(k->rbuf, k->rbuf + pos, k->rlen - pos);
+        k->rlen -= pos;
+        pos = 0;
+        uint8_t *nb = realloc(k->rbuf, total);
+        if (!nb) {
+          conn_drop(k, "out of memory for a frame");
+          return;
+        }
+        k->rbuf = nb;
+        k->rcap = total;
+      }
+      break;
+    }
+    handle_frame(k, h.kind, k->rbuf + pos + WIRE_FRAME_HEADER_LEN, h.body_len);
+    pos += total;
+  }
+  if (k->state != CONN_CONNECTED) return; /* dropped while handling: rlen was reset */
+  if (pos) {
+    memmove(k->rbuf, k->rbuf + pos, k->rlen - pos);
+    k->rlen -= pos;
+  }
+  if (k->rlen == 0 && k->rcap > CLIENT_RBUF_INITIAL) { /* give a large ledger buffer back */
+    free(k->rbuf);
+    k->rbuf = NULL;
+    k->rcap = 0;
+  }
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  bft_client_conn *k = req->data;
+  bft_client *c = k->c;
+  if (k->state != CONN_CONNECTING) return; /* closed meanwhile (status UV_ECANCELED) */
+  if (status < 0) {
+    conn_drop(k, uv_strerror(status));
+    return;
+  }
+  int rc = uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+  if (rc) {
+    conn_drop(k, uv_strerror(rc));
+    return;
+  }
+  uv_timer_stop(&k->timer);
+  k->state = CONN_CONNECTED;
+  k->last_error[0] = '\0';
+  c->st.connects++;
+  if (c->op_active) op_send_to(c, k);
+  if (c->lg.active && c->lg.cur == k->id && !c->lg.sent) lg_send(c);
+}
+
+static void conn_start(bft_client_conn *k) {
+  bft_client *c = k->c;
+  if (c->closing || k->state != CONN_IDLE || !k->have_addr) return;
+  int rc = uv_tcp_init(c->loop, &k->tcp);
+  if (rc) {
+    snprintf(k->last_error, sizeof k->last_error, "%s", uv_strerror(rc));
+    uv_timer_start(&k->timer, conn_timer_cb, c->opt.reconnect_max_ms, 0);
+    return;
+  }
+  c->open_handles++;
+  k->tcp.data = k;
+  k->creq.data = k;
+  k->state = CONN_CONNECTING;
+  uv_tcp_nodelay(&k->tcp, 1);
+  rc = uv_tcp_connect(&k->creq, &k->tcp, (const struct sockaddr *)&k->addr, on_connect);
+  if (rc) {
+    conn_drop(k, uv_strerror(rc));
+    return;
+  }
+  uv_timer_start(&k->timer, conn_timer_cb, c->opt.connect_timeout_ms, 0);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  bft_client_write *w = req->data;
+  bft_client_conn *k = w->conn;
+  k->pending_writes--;
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && k->state == CONN_CONNECTED) conn_drop(k, uv_strerror(status));
+}
+
+/* Queue one frame (header + body, copied) on a connected replica. */
+static void conn_write(bft_client_conn *k, const uint8_t *hdr, const uint8_t *body, uint32_t body_len) {
+  if (k->state != CONN_CONNECTED || k->pending_writes >= CLIENT_MAX_PENDING_WRITES) return;
+  uint32_t len = WIRE_FRAME_HEADER_LEN + body_len;
+  bft_client_write *w = malloc(sizeof *w + len);
+  if (!w) return; /* the retransmission timer will try again */
+  w->conn = k;
+  w->len = len;
+  w->req.data = w;
+  memcpy(w->data, hdr, WIRE_FRAME_HEADER_LEN);
+  if (body_len) memcpy(w->data + WIRE_FRAME_HEADER_LEN, body, body_len);
+  uv_buf_t b = uv_buf_init((char *)w->data, len);
+  int rc = uv_write(&w->req, (uv_stream_t *)&k->tcp, &b, 1, on_write);
+  if (rc) {
+    free(w);
+    conn_drop(k, uv_strerror(rc));
+    return;
+  }
+  k->pending_writes++;
+  k->c->st.frames_sent++;
+}
+
+/* ---- the operation in flight ------------------------------------------------------------- */
+
+static void op_send_to(bft_client *c, bft_client_conn *k) {
+  conn_write(k, c->frame, c->frame + WIRE_FRAME_HEADER_LEN, c->frame_len - WIRE_FRAME_HEADER_LEN);
+}
+
+static void op_send_all(bft_client *c) {
+  for (uint32_t i = 0; i < c->n; i++) op_send_to(c, &c->conn[i]);
+}
+
+/* Finish the operation; the state is cleared before the callback so it may submit again. */
+static void op_finish(bft_client *c, bft_client_result *res) {
+  uv_timer_stop(&c->op_timer);
+  bft_client_cb cb = c->op_cb;
+  void *arg = c->op_arg;
+  c->op_active = 0;
+  c->op_cb = NULL;
+  if (res->err) c->st.ops_failed++;
+  else c->st.ops_done++;
+  cb(arg, res);
+}
+
+/* One line on why an operation did not complete, for the person at the terminal. */
+static void op_describe_failure(bft_client *c, char *out, size_t cap) {
+  uint32_t votes, best, connected = bft_client_connected(c);
+  bft_client_quorum_count(&c->q, &votes, &best);
+  int off;
+  if (connected == 0 && votes == 0)
+    off = snprintf(out, cap, "no replica reachable within %.1f s", c->opt.timeout_ms / 1000.0);
+  else
+    off = snprintf(out, cap, "no %u matching replies within %.1f s: connected to %u of %u replicas, %u replied, "
+                   "at most %u agreed",
+                   c->cluster->f + 1, c->opt.timeout_ms / 1000.0, connected, c->n, votes, best);
+  for (uint32_t i = 0; i < c->n && off > 0 && (size_t)off < cap; i++) {
+    const bft_client_conn *k = &c->conn[i];
+    if (k->state == CONN_CONNECTED || !k->last_error[0]) continue;
+    off += snprintf(out + off, cap - (size_t)off, " (replica %u at %s:%u: %s)", i, c->cluster->replicas[i].host,
+                    c->cluster->replicas[i].port, k->last_error);
+    break; /* one example is enough for one line */
+  }
+  if (c->rejecters && off > 0 && (size_t)off < cap)
+    snprintf(out + off, cap - (size_t)off, "; %u replica(s) rejected it: %s", c->rejecters, c->reject_reason);
+}
+
+static void op_timer_cb(uv_timer_t *t) {
+  bft_client *c = t->data;
+  if (!c->op_active) return;
+  uint64_t now = uv_now(c->loop);
+  if (now >= c->op_deadline) {
+    bft_client_result res;
+    memset(&res, 0, sizeof res);
+    res.err = BFT_E_TIMEOUT;
+    res.seq = c->op_seq;
+    op_describe_failure(c, res.detail, sizeof res.detail);
+    op_finish(c, &res);
+    return;
+  }
+  /* Retransmit to every replica: a backup that never saw the request cannot suspect a faulty
+   * primary, and after a view change the new primary needs it too. */
+  c->st.retransmissions++;
+  op_send_all(c);
+  uint64_t next = (uint64_t)c->rt_interval * 2;
+  c->rt_interval = (uint32_t)min_u64(next, c->opt.retransmit_max_ms);
+  uv_timer_start(&c->op_timer, op_timer_cb, min_u64(c->rt_interval, c->op_deadline - now), 0);
+}
+
+static void handle_reply(bft_client_conn *k, const uint8_t *body, uint32_t len) {
+  bft_client *c = k->c;
+  uint32_t r;
+  uint8_t status;
+  if (!c->op_active || bft_client_reply_peek(body, len, c->kp.pk, c->op_seq, c->n, &r, &status) != 0) {
+    c->st.replies_ignored++;
+    return;
+  }
+  /* A replica's vote is settled unless it was a rejection (which may be transient); skipping
+   * the verify then keeps repeated replies to retransmissions cheap. */
+  if (c->q.vote[r].have && c->q.vote[r].status != BFT_KV_REJECTED) {
+    c->st.replies_ignored++;
+    return;
+  }
+  bft_reply rp;
+  int rc = bft_reply_verify(c->cluster, body, len, &rp);
+  if (rc || memcmp(rp.client, c->kp.pk, BFT_PK_LEN) != 0 || rp.seq != c->op_seq) {
+    c->st.replies_bad++;
+    snprintf(k->last_error, sizeof k->last_error, "invalid reply: %s", bft_strerror(rc ? rc : BFT_E_MALFORMED));
+    return;
+  }
+  c->st.replies_ok++;
+  k->backoff_ms = CLIENT_RECONNECT_FIRST_MS; /* a working replica reconnects quickly next time */
+  if (rp.status == BFT_KV_REJECTED && !c->q.vote[r].have) {
+    if (c->rejecters++ == 0) {
+      uint32_t l = rp.result_len < sizeof c->reject_reason - 1 ? rp.result_len : (uint32_t)sizeof c->reject_reason - 1;
+      memcpy(c->reject_reason, rp.result, l);
+      c->reject_reason[l] = '\0';
+      for (uint32_t i = 0; i < l; i++) /* a reason is one line of text, whatever was sent */
+        if (c->reject_reason[i] < 0x20 || c->reject_reason[i] == 0x7f) c->reject_reason[i] = '?';
+    }
+  }
+  if (bft_client_quorum_add(&c->q, rp.replica, rp.seq, rp.status, rp.height, rp.result, rp.result_len) != 1)
+    return;
+  bft_client_result res;
+  memset(&res, 0, sizeof res);
+  res.seq = rp.seq;
+  res.status = rp.status;
+  res.height = rp.height;
+  res.result = rp.result;
+  res.result_len = rp.result_len;
+  op_finish(c, &res);
+}
+
+int bft_client_submit(bft_client *c, const uint8_t *op, uint32_t op_len, bft_client_cb cb, void *arg) {
+  if (!c || !cb || (op_len && !op)) return BFT_E_INVAL;
+  if (c->closing || c->op_active) return BFT_E_STATE;
+  if (op_len > BFT_MAX_OP_BYTES) return BFT_E_TOO_LARGE;
+  uint64_t seq = (c->last_seq == 0 && c->opt.first_seq) ? c->opt.first_seq
+                                                          : bft_client_next_seq(c->last_seq, client_wall_us());
+  int len = bft_request_encode(&c->kp, c->cluster->id, seq, op, op_len, c->frame + WIRE_FRAME_HEADER_LEN,
+                               BFT_MAX_REQUEST_BYTES);
+  if (len < 0) return len;
+  wire_frame_header_encode(c->frame, WIRE_KIND_REQUEST, WIRE_SENDER_CLIENT, (uint32_t)len);
+  c->frame_len = WIRE_FRAME_HEADER_LEN + (uint32_t)len;
+  c->last_seq = seq;
+  c->op_seq = seq;
+  c->op_cb = cb;
+  c->op_arg = arg;
+  c->op_active = 1;
+  c->rejecters = 0;
+  c->reject_reason[0] = '\0';
+  bft_client_quorum_reset(&c->q, c->n, c->cluster->f + 1, seq);
+  uv_update_time(c->loop);
+  c->op_deadline = uv_now(c->loop) + c->opt.timeout_ms;
+  c->rt_interval = c->opt.retransmit_ms;
+  op_send_all(c);
+  uv_timer_start(&c->op_timer, op_timer_cb, min_u64(c->rt_interval, c->opt.timeout_ms), 0);
+  return 0;
+}
+
+int bft_client_busy(const bft_client *c) { return c->op_active; }
+
+/* ---- ledger reads ------------------------------------------------------------------------ */
+
+static void lg_finish(bft_client *c, int err, const char *detail) {
+  uv_timer_stop(&c->lg_timer);
+  bft_client_ledger_cb cb = c->lg.done_cb;
+  void *arg = c->lg.arg;
+  c->lg.active = 0;
+  cb(arg, err, c->lg.head, c->lg.cur, detail ? detail : "");
+}
+
+static void lg_timer_cb(uv_timer_t *t) {
+  bft_client *c = t->data;
+  if (!c->lg.active) return;
+  const bft_client_conn *k = &c->conn[c->lg.cur];
+  char why[128];
+  if (k->state != CONN_CONNECTED && k->last_error[0])
+    snprintf(why, sizeof why, "replica %u: %s", k->id, k->last_error);
+  else
+    snprintf(why, sizeof why, "replica %u did not answer a ledger read within %u ms", k->id, c->opt.ledger_request_ms);
+  lg_failed(c, why, 0);
+}
+
+/* Ask the current replica for the next blocks (or wait for it to connect). */
+static void lg_send(bft_client *c) {
+  bft_client_ledger *g = &c->lg;
+  bft_client_conn *k = &c->conn[g->cur];
+  uint64_t now = uv_now(c->loop);
+  g->sent = 0;
+  if (k->state == CONN_CONNECTED) {
+    uint64_t want = BFT_LEDGER_MAX_BLOCKS_PER_REPLY;
+    if (g->to != BFT_CLIENT_LEDGER_HEAD && g->to - g->next + 1 < want) want = g->to - g->next + 1;
+    uint8_t body[CLIENT_LEDGER_GET_LEN], hdr[WIRE_FRAME_HEADER_LEN];
+    wire_writer w;
+    wire_writer_init(&w, body, sizeof body);
+    wire_put_u64(&w, g->next);
+    wire_put_u32(&w, (uint32_t)want);
+    wire_frame_header_encode(hdr, WIRE_KIND_LEDGER_GET, WIRE_SENDER_CLIENT, (uint32_t)w.len);
+    conn_write(k, hdr, body, (uint32_t)w.len);
+    g->sent = 1;
+  }
+  uint64_t left = g->deadline > now ? g->deadline - now : 0;
+  uv_timer_start(&c->lg_timer, lg_timer_cb, min_u64(c->opt.ledger_request_ms, left ? left : 1), 0);
+}
+
+/* The current replica failed: try the next one until the deadline or until every replica failed
+ * twice in a row without progress. A replica asked by name is retried only after a timeout or
+ * a dropped connection; a bad answer from it ends the read at once (asking again would only
+ * get the same answer). */
+static void lg_failed(bft_client *c, const char *why, int bad_answer) {
+  bft_client_ledger *g = &c->lg;
+  if (!g->active) return;
+  snprintf(g->last_error, sizeof g->last_error, "%s", why);
+  g->failures++;
+  uint64_t now = uv_now(c->loop);
+  if (g->fixed && bad_answer) {
+    lg_finish(c, BFT_E_IO, g->last_error);
+    return;
+  }
+  if (now >= g->deadline) {
+    char d[BFT_CLIENT_DETAIL_MAX];
+    snprintf(d, sizeof d, "no answer within %.1f s (%s)", c->opt.timeout_ms / 1000.0, g->last_error);
+    lg_finish(c, BFT_E_TIMEOUT, d);
+    return;
+  }
+  if (!g->fixed) {
+    if (g->failures >= 2 * c->n) {
+      char d[BFT_CLIENT_DETAIL_MAX];
+      if (bft_client_connected(c) == 0)
+        snprintf(d, sizeof d, "no replica reachable (%s)", g->last_error);
+      else
+        snprintf(d, sizeof d, "no replica could serve height %llu (last: %s)", (unsigned long long)g->next,
+                 g->last_error);
+      lg_finish(c, BFT_E_IO, d);
+      return;
+    }
+    g->cur = (g->cur + 1) % c->n;
+  }
+  lg_send(c);
+}
+
+static uint64_t peek_u64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+/* LEDGER_BLOCKS := u64 head | u32 count | count x blob block. The whole answer is checked
+ * (structure, consecutive heights from `next`) before any block is handed out, so a bad
+ * answer delivers nothing and the next replica resumes at the same height. */
+static void handle_ledger_blocks(bft_client_conn *k, const uint8_t *body, uint32_t len) {
+  bft_client *c = k->c;
+  bft_client_ledger *g = &c->lg;
+  if (!g->active || !g->sent || k->id != g->cur) return;
+  wire_reader r;
+  wire_reader_init(&r, body, len);
+  uint64_t head = wire_get_u64(&r);
+  uint32_t count = wire_get_count(&r, WIRE_FRAME_MAX_BODY / 4);
+  uint64_t h = g->next;
+  for (uint32_t i = 0; i < count && !r.err; i++, h++) {
+    uint32_t bl;
+    const uint8_t *b = wire_get_blob(&r, &bl, BFT_MAX_BLOCK_BYTES);
+    if (r.err) break;
+    if (bl < 9 || peek_u64(b + 1) != h) {
+      char why[96];
+      snprintf(why, sizeof why, "replica %u sent block heights out of order", k->id);
+      lg_failed(c, why, 1);
+      return;
+    }
+  }
+  if (wire_reader_finish(&r) != 0) {
+    char why[96];
+    snprintf(why, sizeof why, "malformed ledger answer from replica %u", k->id);
+    lg_failed(c, why, 1);
+    return;
+  }
+  k->backoff_ms = CLIENT_RECONNECT_FIRST_MS;
+  g->head = head;
+  if (!g->target_known) {
+    g->target = g->to == BFT_CLIENT_LEDGER_HEAD ? head : g->to;
+    g->target_known = 1;
+  }
+  wire_reader_init(&r, body, len);
+  wire_get_u64(&r);
+  wire_get_count(&r, WIRE_FRAME_MAX_BODY / 4);
+  uint32_t delivered = 0;
+  for (uint32_t i = 0; i < count && g->next <= g->target; i++) {
+    uint32_t bl;
+    const uint8_t *b = wire_get_blob(&r, &bl, BFT_MAX_BLOCK_BYTES);
+    uint64_t height = g->next++;
+    delivered++;
+    if (g->block_cb(g->arg, height, b, bl) != 0) {
+      lg_finish(c, 0, NULL);
+      return;
+    }
+    if (!g->active) return; /* the callback closed the handle */
+  }
+  if (g->next > g->target) {
+    lg_finish(c, 0, NULL);
+    return;
+  }
+  if (delivered == 0) {
+    char why[128];
+    snprintf(why, sizeof why, "replica %u has no block %llu (its head is %llu)", k->id,
+             (unsigned long long)g->next, (unsigned long long)head);
+    lg_failed(c, why, 1);
+    return;
+  }
+  g->failures = 0;
+  lg_send(c);
+}
+
+int bft_client_ledger_fetch(bft_client *c, int replica, uint64_t from, uint64_t to,
+                            bft_client_block_cb block_cb, bft_client_ledger_cb done_cb, void *arg) {
+  if (!c || !block_cb || !done_cb || from == 0 || to < from) return BFT_E_INVAL;
+  if (replica >= 0 && (uint32_t)replica >= c->n) return BFT_E_INVAL;
+  if (c->closing || c->lg.active) return BFT_E_STATE;
+  bft_client_ledger *g = &c->lg;
+  memset(g, 0, sizeof *g);
+  g->active = 1;
+  g->fixed = replica >= 0;
+  g->next = from;
+  g->to = to;
+  g->block_cb = block_cb;
+  g->done_cb = done_cb;
+  g->arg = arg;
+  uv_update_time(c->loop);
+  g->deadline = uv_now(c->loop) + c->opt.timeout_ms;
+  if (g->fixed) {
+    g->cur = (uint32_t)replica;
+  } else { /* start with a replica that is connected already, if any */
+    g->cur = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+      if (c->conn[i].state == CONN_CONNECTED) {
+        g->cur = i;
+        break;
+      }
+  }
+  lg_send(c);
+  return 0;
+}
+
+/* ---- frames, handle lifetime ------------------------------------------------------------- */
+
+static void handle_frame(bft_client_conn *k, uint8_t kind, const uint8_t *body, uint32_t len) {
+  if (kind == WIRE_KIND_REPLY) handle_reply(k, body, len);
+  else if (kind == WIRE_KIND_LEDGER_BLOCKS) handle_ledger_blocks(k, body, len);
+  else k->c->st.replies_ignored++;
+}
+
+static int resolve(const bft_replica_info *ri, struct sockaddr_storage *out, char *err, size_t errlen) {
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+  memset(out, 0, sizeof *out);
+  if (uv_ip4_addr(ri->host, ri->port, &a4) == 0) {
+    memcpy(out, &a4, sizeof a4);
+    return 0;
+  }
+  if (uv_ip6_addr(ri->host, ri->port, &a6) == 0) {
+    memcpy(out, &a6, sizeof a6);
+    return 0;
+  }
+  /* A host name: resolved once, here, synchronously (uv_getaddrinfo without a callback). */
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) return -1;
+  uv_getaddrinfo_t req;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  char port[8];
+  snprintf(port, sizeof port, "%u", ri->port);
+  int rc = uv_getaddrinfo(&loop, &req, NULL, ri->host, port, &hints);
+  if (rc == 0 && req.addrinfo && req.addrinfo->ai_addrlen <= sizeof *out)
+    memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+  else if (rc == 0)
+    rc = UV_EAI_NONAME;
+  if (req.addrinfo) uv_freeaddrinfo(req.addrinfo);
+  uv_loop_close(&loop);
+  if (rc) snprintf(err, errlen, "cannot resolve %.40s: %s", ri->host, uv_strerror(rc));
+  return rc ? -1 : 0;
+}
+
+int bft_client_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_keypair *kp,
+                    const bft_client_options *opt, bft_client **out) {
+  if (!loop || !cluster || !kp || !out || cluster->n == 0 || cluster->n > BFT_MAX_REPLICAS) return BFT_E_INVAL;
+  bft_client *c = calloc(1, sizeof *c);
+  if (!c) return BFT_E_NOMEM;
+  c->frame = malloc(WIRE_FRAME_HEADER_LEN + BFT_MAX_REQUEST_BYTES);
+  if (!c->frame) {
+    free(c);
+    return BFT_E_NOMEM;
+  }
+  c->loop = loop;
+  c->cluster = cluster;
+  c->kp = *kp;
+  c->n = cluster->n;
+  if (opt) c->opt = *opt;
+  else bft_client_options_default(&c->opt);
+  bft_client_options d;
+  bft_client_options_default(&d);
+  if (!c->opt.timeout_ms) c->opt.timeout_ms = d.timeout_ms;
+  if (!c->opt.retransmit_ms) c->opt.retransmit_ms = d.retransmit_ms;
+  if (c->opt.retransmit_max_ms < c->opt.retransmit_ms) c->opt.retransmit_max_ms = c->opt.retransmit_ms;
+  if (!c->opt.connect_timeout_ms) c->opt.connect_timeout_ms = d.connect_timeout_ms;
+  if (c->opt.reconnect_max_ms < CLIENT_RECONNECT_FIRST_MS) c->opt.reconnect_max_ms = CLIENT_RECONNECT_FIRST_MS;
+  if (!c->opt.ledger_request_ms) c->opt.ledger_request_ms = d.ledger_request_ms;
+  uint32_t resolved = 0;
+  for (uint32_t i = 0; i < c->n; i++) {
+    bft_client_conn *k = &c->conn[i];
+    k->c = c;
+    k->id = i;
+    k->backoff_ms = CLIENT_RECONNECT_FIRST_MS;
+    k->have_addr = resolve(&cluster->replicas[i], &k->addr, k->last_error, sizeof k->last_error) == 0;
+    resolved += (uint32_t)k->have_addr;
+  }
+  if (!resolved) {
+    bft_keypair_wipe(&c->kp);
+    free(c->frame);
+    free(c);
+    return BFT_E_IO;
+  }
+  uv_timer_init(loop, &c->op_timer);
+  uv_timer_init(loop, &c->lg_timer);
+  c->op_timer.data = c;
+  c->lg_timer.data = c;
+  c->open_handles = 2;
+  for (uint32_t i = 0; i < c->n; i++) {
+    uv_timer_init(loop, &c->conn[i].timer);
+    c->conn[i].timer.data = &c->conn[i];
+    c->open_handles++;
+  }
+  for (uint32_t i = 0; i < c->n; i++) conn_start(&c->conn[i]);
+  *out = c;
+  return 0;
+}
+
+void bft_client_get_stats(const bft_client *c, bft_client_stats *st) { *st = c->st; }
+
+uint32_t bft_client_connected(const bft_client *c) {
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < c->n; i++) m += c->conn[i].state == CONN_CONNECTED;
+  return m;
+}
+
+static void on_conn_timer_closed(uv_handle_t *h) {
+  bft_client_conn *k = h->data;
+  bft_client *c = k->c;
+  c->open_handles--;
+  client_maybe_free(c);
+}
+
+void bft_client_close(bft_client *c, void (*closed_cb)(void *arg), void *arg) {
+  if (!c || c->closing) return;
+  if (c->op_active) {
+    bft_client_result res;
+    memset(&res, 0, sizeof res);
+    res.err = BFT_E_STATE;
+    res.seq = c->op_seq;
+    snprintf(res.detail, sizeof res.detail, "client closed");
+    op_finish(c, &res);
+  }
+  if (c->lg.active) lg_finish(c, BFT_E_STATE, "client closed");
+  c->closing = 1;
+  c->closed_cb = closed_cb;
+  c->closed_arg = arg;
+  uv_close((uv_handle_t *)&c->op_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&c->lg_timer, on_handle_closed);
+  for (uint32_t i = 0; i < c->n; i++) {
+    bft_client_conn *k = &c->conn[i];
+    uv_close((uv_handle_t *)&k->timer, on_conn_timer_closed);
+    if (k->state == CONN_CONNECTING || k->state == CONN_CONNECTED) {
+      k->state = CONN_CLOSING;
+      uv_close((uv_handle_t *)&k->tcp, on_tcp_closed);
+    }
+  }
+}
+
+/* ---- blocking wrapper -------------------------------------------------------------------- */
+
+struct bft_client_sync {
+  uv_loop_t loop;
+  bft_client *c;
+  int done, err;
+  bft_client_reply *reply;
+  uint64_t head;
+  uint32_t served_by;
+  char detail[BFT_CLIENT_DETAIL_MAX];
+};
+
+int bft_client_sync_open(const bft_cluster *cluster, const bft_keypair *kp, const bft_client_options *opt,
+                         bft_client_sync **out) {
+  bft_client_sync *s = calloc(1, sizeof *s);
+  if (!s) return BFT_E_NOMEM;
+  if (uv_loop_init(&s->loop) != 0) {
+    free(s);
+    return BFT_E_IO;
+  }
+  int rc = bft_client_open(&s->loop, cluster, kp, opt, &s->c);
+  if (rc) {
+    uv_loop_close(&s->loop);
+    free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+static void sync_op_cb(void *arg, const bft_client_result *res) {
+  bft_client_sync *s = arg;
+  bft_client_reply *r = s->reply;
+  s->done = 1;
+  s->err = res->err;
+  r->seq = res->seq;
+  r->height = res->height;
+  r->status = res->status;
+  r->result_len = res->result_len <= BFT_MAX_REPLY_BYTES ? res->result_len : BFT_MAX_REPLY_BYTES;
+  if (r->result_len) memcpy(r->result, res->result, r->result_len);
+  snprintf(r->detail, sizeof r->detail, "%s", res->detail);
+}
+
+int bft_client_sync_submit(bft_client_sync *s, const uint8_t *op, uint32_t op_len, bft_client_reply *reply) {
+  memset(reply, 0, offsetof(bft_client_reply, result));
+  reply->detail[0] = '\0';
+  s->reply = reply;
+  s->done = 0;
+  int rc = bft_client_submit(s->c, op, op_len, sync_op_cb, s);
+  if (rc) return rc;
+  /* The op timer is always armed while the op is active, so each turn returns in bounded time. */
+  while (!s->done) uv_run(&s->loop, UV_RUN_ONCE);
+  return s->err;
+}
+
+typedef struct sync_ledger {
+  bft_client_sync *s;
+  bft_client_block_cb cb;
+  void *arg;
+} sync_ledger;
+
+static int sync_block_cb(void *arg, uint64_t height, const uint8_t *block, uint32_t len) {
+  sync_ledger *l = arg;
+  return l->cb(l->arg, height, block, len);
+}
+
+static void sync_ledger_done(void *arg, int err, uint64_t head, uint32_t replica, const char *detail) {
+  sync_ledger *l = arg;
+  l->s->done = 1;
+  l->s->err = err;
+  l->s->head = head;
+  l->s->served_by = replica;
+  snprintf(l->s->detail, sizeof l->s->detail, "%s", detail);
+}
+
+int bft_client_sync_ledger(bft_client_sync *s, int replica, uint64_t from, uint64_t to,
+                           bft_client_block_cb block_cb, void *arg, uint64_t *head, uint32_t *served_by,
+                           char *detail, size_t detail_len) {
+  sync_ledger l = {.s = s, .cb = block_cb, .arg = arg};
+  s->done = 0;
+  s->detail[0] = '\0';
+  int rc = bft_client_ledger_fetch(s->c, replica, from, to, sync_block_cb, sync_ledger_done, &l);
+  if (rc) return rc;
+  while (!s->done) uv_run(&s->loop, UV_RUN_ONCE);
+  if (head) *head = s->head;
+  if (served_by) *served_by = s->served_by;
+  if (detail && detail_len) snprintf(detail, detail_len, "%s", s->detail);
+  return s->err;
+}
+
+void bft_client_sync_close(bft_client_sync *s) {
+  if (!s) return;
+  bft_client_close(s->c, NULL, NULL);
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&s->loop);
+  free(s);
+}

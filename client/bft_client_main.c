@@ -1,0 +1,315 @@
+/* bft-client: submit one signed key-value operation to the cluster and print the agreed result,
+ * or read and verify the certified ledger. Every failure is one line on stderr and a non-zero
+ * exit: 1 for an operation or verification that failed, 2 for a bad command line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/bft_client.h"
+#include "client/bft_client_cli.h"
+#include "protocols/ledger.h"
+
+#define CLI_SHORT_HASH 8 /* bytes of a hash shown by `ledger` (16 hex digits) */
+
+static void cli_usage(FILE *f) {
+  fprintf(f,
+          "usage: bft-client --config FILE --key KEYFILE [--timeout SEC] COMMAND\n"
+          "\n"
+          "commands (each request is signed with KEYFILE and completes on f+1 matching\n"
+          "signed replies from distinct replicas):\n"
+          "  put KEY VALUE            store VALUE; prints OK\n"
+          "  get KEY                  prints the value and a newline, nothing if KEY is absent\n"
+          "  del KEY                  remove KEY; prints OK\n"
+          "  cas KEY EXPECTED NEW     set NEW if the value is EXPECTED; prints OK or FAILED\n"
+          "  ledger [--from H]        one line per block: height, hash, prev, requests, state\n"
+          "                           digest, certificate size (no --key needed)\n"
+          "  verify-ledger            fetch the whole ledger and check the hash chain and every\n"
+          "                           commit certificate with the cluster file's public keys\n"
+          "  heads                    each replica's ledger head (height and hash)\n"
+          "\n"
+          "options:\n"
+          "  --config FILE            cluster file (replica addresses and public keys)\n"
+          "  --key KEYFILE            this client's private key file (mode 0600)\n"
+          "  --timeout SEC            give up after SEC seconds (default 10)\n"
+          "  --replica I              ledger, verify-ledger, heads: ask replica I only\n"
+          "  --no-permit-check        send even if the key is not in the cluster file (tests)\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "exit status: 0 success (also cas FAILED), 1 operation failed, 2 bad arguments.\n");
+}
+
+static void hex_short(char *out, const uint8_t *d) { bft_hex_encode(out, d, CLI_SHORT_HASH); }
+
+typedef struct cli_ctx {
+  const bft_cluster *cluster;
+  bft_client_sync *s;
+  bft_client_options opt;
+  /* ledger walking */
+  uint64_t blocks;
+  uint8_t prev[BFT_DIGEST_LEN];
+  uint8_t state[BFT_DIGEST_LEN], batch[BFT_DIGEST_LEN]; /* heads: of the head block */
+  uint64_t failed_height;
+  char why[256];
+} cli_ctx;
+
+/* ---- key-value operations ---------------------------------------------------------------- */
+
+static int cli_run_op(cli_ctx *x, const bft_client_cli_args *a) {
+  bft_kv_op op;
+  memset(&op, 0, sizeof op);
+  op.key = (const uint8_t *)a->k;
+  op.key_len = (uint32_t)strlen(a->k);
+  switch (a->cmd) {
+  case BFT_CLI_PUT: op.opcode = BFT_KV_PUT; break;
+  case BFT_CLI_GET: op.opcode = BFT_KV_GET; break;
+  case BFT_CLI_DEL: op.opcode = BFT_KV_DEL; break;
+  default: op.opcode = BFT_KV_CAS; break;
+  }
+  if (a->value) {
+    op.value = (const uint8_t *)a->value;
+    op.value_len = (uint32_t)strlen(a->value);
+  }
+  if (a->expected) {
+    op.expected = (const uint8_t *)a->expected;
+    op.expected_len = (uint32_t)strlen(a->expected);
+  }
+  static const uint32_t cap = BFT_MAX_OP_BYTES;
+  uint8_t *buf = malloc(cap);
+  bft_client_reply *rp = malloc(sizeof *rp);
+  int rc = buf && rp ? bft_kv_encode(&op, buf, cap) : BFT_E_NOMEM;
+  if (rc < 0) {
+    fprintf(stderr, "bft-client: cannot encode the operation: %s\n", bft_strerror(rc));
+    free(buf);
+    free(rp);
+    return 1;
+  }
+  rc = bft_client_sync_submit(x->s, buf, (uint32_t)rc, rp);
+  free(buf);
+  int ex = 1;
+  if (rc == BFT_E_TIMEOUT) {
+    fprintf(stderr, "bft-client: cluster did not answer: %s\n", rp->detail);
+  } else if (rc) {
+    fprintf(stderr, "bft-client: %s%s%s\n", bft_strerror(rc), rp->detail[0] ? ": " : "", rp->detail);
+  } else if (rp->status == BFT_KV_REJECTED) {
+    fprintf(stderr, "bft-client: the cluster rejected the request: %.*s\n", (int)rp->result_len,
+            (const char *)rp->result);
+  } else if (rp->status == BFT_KV_BAD_OP) {
+    fprintf(stderr, "bft-client: the replicas refused the operation as malformed\n");
+  } else if (a->cmd == BFT_CLI_GET && rp->status == BFT_KV_OK) {
+    fwrite(rp->result, 1, rp->result_len, stdout);
+    fputc('\n', stdout);
+    ex = 0;
+  } else if (a->cmd == BFT_CLI_GET && rp->status == BFT_KV_NOT_FOUND) {
+    ex = 0; /* absent: print nothing */
+  } else if (a->cmd == BFT_CLI_CAS && rp->status == BFT_KV_CAS_FAILED) {
+    printf("FAILED\n");
+    ex = 0;
+  } else if (rp->status == BFT_KV_OK || (a->cmd == BFT_CLI_DEL && rp->status == BFT_KV_NOT_FOUND)) {
+    printf("OK\n");
+    ex = 0;
+  } else {
+    fprintf(stderr, "bft-client: unexpected reply status %u\n", rp->status);
+  }
+  free(rp);
+  return ex;
+}
+
+/* ---- ledger ------------------------------------------------------------------------------ */
+
+static int cli_print_block(void *arg, uint64_t height, const uint8_t *p, uint32_t len) {
+  cli_ctx *x = arg;
+  bft_block b;
+  int rc = bft_block_decode(p, len, &b);
+  if (rc) {
+    x->failed_height = height;
+    snprintf(x->why, sizeof x->why, "undecodable block: %s", bft_strerror(rc));
+    return 1;
+  }
+  uint8_t hash[BFT_DIGEST_LEN];
+  bft_block_hash(p, len, hash);
+  bft_batch_reader br;
+  uint32_t nreq = bft_batch_open(&br, b.batch, b.batch_len) == 0 ? br.count : 0;
+  char hh[2 * CLI_SHORT_HASH + 1], ph[2 * CLI_SHORT_HASH + 1], sh[2 * CLI_SHORT_HASH + 1];
+  hex_short(hh, hash);
+  hex_short(ph, b.prev_hash);
+  hex_short(sh, b.state_digest);
+  char bh[2 * CLI_SHORT_HASH + 1];
+  hex_short(bh, b.batch_digest);
+  printf("height=%llu hash=%s prev=%s requests=%u batch=%s state=%s cert_bytes=%u protocol=%s\n",
+         (unsigned long long)b.height, hh, ph, nreq, bh, sh, b.cert_len, b.protocol);
+  x->blocks++;
+  return 0;
+}
+
+static int cli_verify_block(void *arg, uint64_t height, const uint8_t *p, uint32_t len) {
+  cli_ctx *x = arg;
+  if (bft_block_verify(x->cluster, p, len, x->prev, height, x->why, sizeof x->why) != 0) {
+    x->failed_height = height;
+    return 1;
+  }
+  bft_block_hash(p, len, x->prev);
+  x->blocks++;
+  return 0;
+}
+
+static int cli_run_ledger(cli_ctx *x, const bft_client_cli_args *a, int verify) {
+  uint64_t head = 0;
+  uint32_t by = 0;
+  char detail[BFT_CLIENT_DETAIL_MAX];
+  memcpy(x->prev, x->cluster->id, BFT_DIGEST_LEN); /* block 1 links to the cluster id */
+  uint64_t from = verify ? 1 : a->from;
+  int rc = bft_client_sync_ledger(x->s, a->replica, from, BFT_CLIENT_LEDGER_HEAD,
+                                  verify ? cli_verify_block : cli_print_block, x, &head, &by, detail,
+                                  sizeof detail);
+  if (x->failed_height) {
+    if (verify)
+      printf("FAILED: block %llu (served by replica %u) does not verify: %s\n", (unsigned long long)x->failed_height,
+             by, x->why);
+    else
+      fprintf(stderr, "bft-client: block %llu: %s\n", (unsigned long long)x->failed_height, x->why);
+    return 1;
+  }
+  if (rc) {
+    fprintf(stderr, "bft-client: cannot read the ledger: %s\n", detail[0] ? detail : bft_strerror(rc));
+    return 1;
+  }
+  if (verify) {
+    char hh[2 * BFT_DIGEST_LEN + 1];
+    bft_hex_encode(hh, x->prev, BFT_DIGEST_LEN);
+    if (x->blocks == 0) printf("OK: 0 blocks verified (the ledger of replica %u is empty)\n", by);
+    else
+      printf("OK: %llu blocks verified (from replica %u; head %llu, hash %s)\n", (unsigned long long)x->blocks, by,
+             (unsigned long long)head, hh);
+  } else if (x->blocks == 0) {
+    fprintf(stderr, "bft-client: no blocks from height %llu (replica %u's head is %llu)\n",
+            (unsigned long long)from, by, (unsigned long long)head);
+  }
+  return 0;
+}
+
+static int cli_head_block(void *arg, uint64_t height, const uint8_t *p, uint32_t len) {
+  cli_ctx *x = arg;
+  bft_block b;
+  (void)height;
+  if (bft_block_decode(p, len, &b) != 0) return 1;
+  bft_block_hash(p, len, x->prev);
+  memcpy(x->state, b.state_digest, BFT_DIGEST_LEN);
+  memcpy(x->batch, b.batch_digest, BFT_DIGEST_LEN);
+  x->blocks++;
+  return 0;
+}
+
+/* Every replica's head: height from a one-block read, then the head block itself. Correct
+ * replicas agree on height, batch and state digests; the block hash also covers the commit
+ * certificate, which each replica assembles from its own 2f+1 COMMIT messages, so it may
+ * differ between correct replicas. */
+static int cli_run_heads(cli_ctx *x, const bft_client_cli_args *a) {
+  int answered = 0;
+  for (uint32_t i = 0; i < x->cluster->n; i++) {
+    if (a->replica >= 0 && (uint32_t)a->replica != i) continue;
+    const bft_replica_info *ri = &x->cluster->replicas[i];
+    uint64_t head = 0;
+    char detail[BFT_CLIENT_DETAIL_MAX] = "";
+    x->blocks = 0;
+    int rc = bft_client_sync_ledger(x->s, (int)i, 1, 1, cli_head_block, x, &head, NULL, detail, sizeof detail);
+    if (rc == 0 && head > 0) {
+      x->blocks = 0;
+      rc = bft_client_sync_ledger(x->s, (int)i, head, head, cli_head_block, x, NULL, NULL, detail, sizeof detail);
+      if (rc == 0 && x->blocks != 1) rc = BFT_E_IO;
+    }
+    if (rc) {
+      printf("replica=%u address=%s:%u unreachable (%s)\n", i, ri->host, ri->port,
+             detail[0] ? detail : bft_strerror(rc));
+      continue;
+    }
+    char hh[2 * BFT_DIGEST_LEN + 1] = "-", sh[2 * BFT_DIGEST_LEN + 1] = "-", bh[2 * BFT_DIGEST_LEN + 1] = "-";
+    if (head > 0) {
+      bft_hex_encode(hh, x->prev, BFT_DIGEST_LEN);
+      bft_hex_encode(sh, x->state, BFT_DIGEST_LEN);
+      bft_hex_encode(bh, x->batch, BFT_DIGEST_LEN);
+    }
+    printf("replica=%u address=%s:%u head=%llu hash=%s batch=%s state=%s\n", i, ri->host, ri->port,
+           (unsigned long long)head, hh, bh, sh);
+    answered++;
+  }
+  return answered ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  bft_client_cli_args a;
+  char err[512];
+  if (bft_client_cli_parse(argc, argv, &a, err, sizeof err) != 0) {
+    fprintf(stderr, "bft-client: %s (see bft-client --help)\n", err);
+    return 2;
+  }
+  if (a.cmd == BFT_CLI_HELP) {
+    cli_usage(stdout);
+    return 0;
+  }
+  if (bft_crypto_init() != 0) {
+    fprintf(stderr, "bft-client: libsodium failed to initialise\n");
+    return 1;
+  }
+  bft_cluster *cluster = calloc(1, sizeof *cluster);
+  cli_ctx *x = calloc(1, sizeof *x);
+  if (!cluster || !x) {
+    fprintf(stderr, "bft-client: out of memory\n");
+    return 1;
+  }
+  int ex = 1;
+  bft_keypair kp;
+  memset(&kp, 0, sizeof kp);
+  if (bft_cluster_load(a.config, cluster, err, sizeof err) != 0) {
+    fprintf(stderr, "bft-client: %s\n", err);
+    goto out;
+  }
+  if (a.replica >= 0 && (uint32_t)a.replica >= cluster->n) {
+    fprintf(stderr, "bft-client: --replica %d: the cluster has replicas 0..%u\n", a.replica, cluster->n - 1);
+    ex = 2;
+    goto out;
+  }
+  if (a.key) {
+    if (bft_keyfile_load(a.key, &kp, err, sizeof err) != 0) {
+      fprintf(stderr, "bft-client: %s\n", err);
+      goto out;
+    }
+    if (!a.no_permit_check && !bft_client_key_permitted(cluster, kp.pk)) {
+      char pkhex[2 * BFT_PK_LEN + 1];
+      bft_hex_encode(pkhex, kp.pk, BFT_PK_LEN);
+      fprintf(stderr,
+              "bft-client: this client is not permitted: the public key of %s (%.16s...) is not listed as a "
+              "[client.J] in %s\n",
+              a.key, pkhex, a.config);
+      goto out;
+    }
+  } else if (bft_keypair_generate(&kp) != 0) { /* ledger reads are not signed; any key will do */
+    fprintf(stderr, "bft-client: cannot make a key pair\n");
+    goto out;
+  }
+  x->cluster = cluster;
+  bft_client_options_default(&x->opt);
+  x->opt.timeout_ms = (uint32_t)(a.timeout_s * 1000.0 + 0.5);
+  if (x->opt.timeout_ms == 0) x->opt.timeout_ms = 1;
+  /* heads asks each replica in turn; one that is down should not cost the whole timeout */
+  if (a.cmd == BFT_CLI_HEADS && x->opt.timeout_ms > 3000) x->opt.timeout_ms = 3000;
+  if (x->opt.ledger_request_ms > x->opt.timeout_ms) x->opt.ledger_request_ms = x->opt.timeout_ms;
+  int rc = bft_client_sync_open(cluster, &kp, &x->opt, &x->s);
+  if (rc) {
+    fprintf(stderr, "bft-client: cannot reach the cluster: %s\n",
+            rc == BFT_E_IO ? "no replica address in the cluster file resolves" : bft_strerror(rc));
+    goto out;
+  }
+  switch (a.cmd) {
+  case BFT_CLI_LEDGER: ex = cli_run_ledger(x, &a, 0); break;
+  case BFT_CLI_VERIFY_LEDGER: ex = cli_run_ledger(x, &a, 1); break;
+  case BFT_CLI_HEADS: ex = cli_run_heads(x, &a); break;
+  default: ex = cli_run_op(x, &a); break;
+  }
+  bft_client_sync_close(x->s);
+out:
+  bft_keypair_wipe(&kp);
+  free(cluster);
+  free(x);
+  fflush(stdout);
+  return ex;
+}

@@ -1,0 +1,707 @@
+/* The runtime core: engine driving (events in, actions out), client request admission,
+ * execution of committed batches into the application and the ledger, state transfer. */
+#include "replica/core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocols/kv.h"
+#include "replica/rt_limits.h"
+
+#define COMP "core"
+
+/* ---- failure: our own invariants, storage errors ------------------------------------------ */
+
+static int core_fail(rt_core *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int core_fail(rt_core *c, int rc, const char *fmt, ...) {
+  if (!c->failed) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->fail_msg, sizeof c->fail_msg, fmt, ap);
+    va_end(ap);
+    c->failed = 1;
+    rt_logf(c->log, RT_LOG_ERROR, COMP, "event=fatal reason=\"%s\"", c->fail_msg);
+  }
+  return rc ? rc : BFT_E_STATE;
+}
+
+/* ---- the engine env: Ed25519 with the cluster keys; batches checked through the cache ---- */
+
+static void env_sign(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]) {
+  rt_core *c = ctx;
+  if (bft_sign(c->kp, c->cluster->id, tag, msg, len, sig) != 0) memset(sig, 0, BFT_SIG_LEN);
+}
+
+static int env_verify(void *ctx, uint32_t signer, const char *tag, const uint8_t *msg, uint32_t len,
+                      const uint8_t sig[BFT_SIG_LEN]) {
+  rt_core *c = ctx;
+  if (signer >= c->cluster->n) return BFT_E_UNKNOWN_SENDER;
+  return bft_verify(c->cluster->replicas[signer].pk, c->cluster->id, tag, msg, len, sig);
+}
+
+/* Permitted client and valid signature, verifying at most once per request digest. */
+static int check_request(rt_core *c, const uint8_t *rq, uint32_t len, const uint8_t d[BFT_DIGEST_LEN],
+                         bft_request *r, int *client) {
+  int rc = bft_request_decode(rq, len, r);
+  if (rc) return rc;
+  *client = rt_sessions_find(&c->sessions, r->client);
+  if (*client < 0) return BFT_E_NOT_PERMITTED;
+  if (rt_vcache_has(&c->vcache, d)) return 0;
+  rc = bft_verify(r->client, c->cluster->id, BFT_TAG_REQUEST, rq, r->signed_len, r->sig);
+  if (rc) return rc;
+  rt_vcache_add(&c->vcache, d);
+  return 0;
+}
+
+static int env_check_batch(void *ctx, const uint8_t *batch, uint32_t len) {
+  rt_core *c = ctx;
+  bft_batch_reader br;
+  int rc = bft_batch_open(&br, batch, len);
+  const uint8_t *rq;
+  uint32_t rl;
+  while (!rc && (rc = bft_batch_next(&br, &rq, &rl)) == 1) {
+    uint8_t d[BFT_DIGEST_LEN];
+    bft_digest(d, rq, rl);
+    bft_request r;
+    int client;
+    rc = check_request(c, rq, rl, d, &r, &client);
+  }
+  return rc;
+}
+
+/* ---- stepping ------------------------------------------------------------------------------ */
+
+static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
+                          uint32_t len, const uint8_t *cert, uint32_t cert_len, const bft_block *replayed);
+static void start_fetch(rt_core *c, uint32_t to, uint64_t seq, int force);
+
+static int apply_send(rt_core *c, const bft_action *a) {
+  if (a->kind < 1 || a->kind > WIRE_KIND_ENGINE_LAST - WIRE_KIND_ENGINE)
+    return core_fail(c, BFT_E_STATE, "engine emitted message kind %u", a->kind);
+  uint8_t wk = (uint8_t)(WIRE_KIND_ENGINE + a->kind);
+  if (a->type == BFT_ACT_BROADCAST) {
+    c->io.broadcast(c->io.ctx, wk, a->data, a->len);
+  } else {
+    if (a->to >= c->cfg.n || a->to == c->self)
+      return core_fail(c, BFT_E_STATE, "engine sent to replica %u", a->to);
+    c->io.send(c->io.ctx, a->to, wk, a->data, a->len);
+  }
+  return 0;
+}
+
+static int apply_action(rt_core *c, const bft_action *a) {
+  switch (a->type) {
+    case BFT_ACT_SEND:
+    case BFT_ACT_BROADCAST:
+      return apply_send(c, a);
+    case BFT_ACT_TIMER_SET:
+    case BFT_ACT_TIMER_CANCEL:
+      if (a->timer_id >= BFT_MAX_TIMERS) return core_fail(c, BFT_E_STATE, "engine timer id %u", a->timer_id);
+      if (a->type == BFT_ACT_TIMER_CANCEL) {
+        c->io.timer_cancel(c->io.ctx, a->timer_id);
+      } else {
+        c->timer_tags[a->timer_id] = a->timer_tag;
+        c->io.timer_set(c->io.ctx, a->timer_id, a->delay_ms);
+      }
+      return 0;
+    case BFT_ACT_PERSIST: {
+      int rc = rt_wal_append(&c->wal, a->data, a->len);
+      if (rc) return core_fail(c, rc, "cannot append to the WAL: %s", bft_strerror(rc));
+      c->ctr.persists++;
+      return 0;
+    }
+    case BFT_ACT_PROPOSE_PULL:
+      c->pull_pending = a->max_requests ? a->max_requests : 1;
+      return 0;
+    case BFT_ACT_COMMIT:
+      return execute_commit(c, a->seq, a->digest, a->data, a->len, a->cert, a->cert_len, NULL);
+    case BFT_ACT_FETCH:
+      start_fetch(c, a->to, a->seq, 0);
+      return 0;
+    default:
+      return core_fail(c, BFT_E_STATE, "engine emitted action type %u", a->type);
+  }
+}
+
+static void check_epoch(rt_core *c) {
+  bft_engine_status st;
+  c->ops->status(c->engine, &st);
+  if (st.view != c->epoch_view) { /* a new leader must be able to re-propose everything */
+    c->epoch_view = st.view;
+    c->pull_pending = 0; /* a pull of the old view is not answered in the new one */
+    rt_pool_new_epoch(&c->pool);
+    rt_logf(c->log, RT_LOG_INFO, COMP, "event=view view=%llu leader=%u", (unsigned long long)st.view,
+            st.leader);
+  }
+}
+
+/* Run the actions the last step produced, in order. */
+static int apply_actions(rt_core *c) {
+  if (c->acts.overflow) return core_fail(c, BFT_E_FULL, "engine action list overflowed");
+  for (uint32_t i = 0; i < c->acts.count && !c->failed; i++) apply_action(c, &c->acts.items[i]);
+  check_epoch(c);
+  return c->failed ? BFT_E_STATE : 0;
+}
+
+static int step_once(rt_core *c, const bft_event *ev) {
+  bft_actions_reset(&c->acts);
+  int rc = c->ops->step(c->engine, ev, &c->acts);
+  int arc = apply_actions(c);
+  return arc ? arc : rc;
+}
+
+/* Answer deferred pulls: PROPOSE_PULL is served right after the actions that asked for it. */
+/* Adaptive batching when pulls are deferred: with nothing of ours in flight a pull is answered
+ * at once (lowest latency); while a batch is in flight it waits until a full batch is pending
+ * or the in-flight requests executed, so a busy leader proposes large batches (the cost of a
+ * block is its votes' signatures, the same for 1 request as for 256). */
+static int pull_may_wait(const rt_core *c, uint32_t max) {
+  return c->defer_pulls && c->pool.inflight > 0 && c->pool.count - c->pool.inflight < max;
+}
+
+static int drain_pulls(rt_core *c) {
+  while (c->pull_pending && !c->failed) {
+    uint32_t max = c->pull_pending;
+    if (pull_may_wait(c, max)) break;
+    c->pull_pending = 0;
+    if (!rt_pool_has_unpulled(&c->pool)) break;
+    bft_batch_writer bw;
+    bft_batch_begin(&bw, c->batch_buf, BFT_MAX_BATCH_BYTES);
+    uint32_t n = rt_pool_pull(&c->pool, max, &bw);
+    if (!n) break;
+    bft_event ev = {.type = BFT_EV_BATCH};
+    ev.u.batch.data = c->batch_buf;
+    ev.u.batch.len = bft_batch_end(&bw);
+    ev.u.batch.count = n;
+    c->ctr.pulls++;
+    c->ctr.pulled_requests += n;
+    rt_logf(c->log, RT_LOG_DEBUG, COMP, "event=propose requests=%u pool=%u", n, c->pool.count);
+    if (step_once(c, &ev) < 0 && !c->failed) {
+      /* Refused (the engine's state moved on): make those requests eligible again. */
+      rt_pool_new_epoch(&c->pool);
+    }
+  }
+  return c->failed ? BFT_E_STATE : 0;
+}
+
+static int run_event(rt_core *c, const bft_event *ev) {
+  if (c->failed) return BFT_E_STATE;
+  int rc = step_once(c, ev);
+  int drc = c->defer_pulls ? 0 : drain_pulls(c);
+  return drc ? drc : rc;
+}
+
+int rt_core_answer_pulls(rt_core *c) {
+  if (c->failed) return BFT_E_STATE;
+  return drain_pulls(c);
+}
+
+/* ---- execution ----------------------------------------------------------------------------- */
+
+static void compute_state_digest(rt_core *c, uint8_t out[BFT_DIGEST_LEN]) {
+  uint8_t a[BFT_DIGEST_LEN], s[BFT_DIGEST_LEN];
+  c->app.ops->digest(c->app.state, a);
+  rt_sessions_digest(&c->sessions, s);
+  bft_digest_ctx d;
+  bft_digest_init(&d);
+  bft_digest_update(&d, "bft/state", 9);
+  bft_digest_update(&d, a, sizeof a);
+  bft_digest_update(&d, s, sizeof s);
+  bft_digest_final(&d, out);
+}
+
+/* Pick the requests of a batch that execute: permitted client, seq above its last executed
+ * (also within this batch). Identical on every replica; returns how many. */
+static uint32_t select_requests(rt_core *c, const uint8_t *batch, uint32_t len, uint64_t height) {
+  bft_batch_reader br;
+  c->ntouched = 0;
+  if (bft_batch_open(&br, batch, len) != 0) return 0;
+  const uint8_t *rq;
+  uint32_t rl, n = 0;
+  while (bft_batch_next(&br, &rq, &rl) == 1) {
+    bft_request r;
+    int client;
+    if (bft_request_decode(rq, rl, &r) != 0 || (client = rt_sessions_find(&c->sessions, r.client)) < 0) {
+      c->ctr.skipped++;
+      continue;
+    }
+    c->xtouched[c->ntouched++] = (uint32_t)client;
+    if (r.seq <= c->sessions.s[client].last_seq) {
+      c->ctr.skipped++;
+      continue;
+    }
+    rt_sessions_advance(&c->sessions, (uint32_t)client, r.seq, height);
+    c->xops[n] = (rt_app_op){r.op, r.op_len};
+    c->xclient[n] = (uint32_t)client;
+    c->xseq[n] = r.seq;
+    n++;
+  }
+  return n;
+}
+
+static int append_block(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
+                        uint32_t len, const uint8_t *cert, uint32_t cert_len) {
+  bft_block b = {.height = seq, .cert = cert, .cert_len = cert_len, .batch = batch, .batch_len = len};
+  memcpy(b.batch_digest, digest, BFT_DIGEST_LEN);
+  memcpy(b.state_digest, c->state_digest, BFT_DIGEST_LEN);
+  snprintf(b.protocol, sizeof b.protocol, "%s", c->ops->name);
+  int rc = rt_ledger_append(&c->ledger, &b);
+  if (rc) return core_fail(c, rc, "cannot append block %llu to the ledger: %s", (unsigned long long)seq,
+                           bft_strerror(rc));
+  return 0;
+}
+
+/* Execute committed batch `seq`. replayed != NULL when re-executing our own ledger at start:
+ * then nothing is appended or answered, and the state digest must match the block's. */
+static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
+                          uint32_t len, const uint8_t *cert, uint32_t cert_len, const bft_block *replayed) {
+  uint64_t head = replayed ? seq - 1 : c->ledger.head;
+  if (seq <= head) {
+    rt_logf(c->log, RT_LOG_WARN, COMP, "event=commit_again seq=%llu head=%llu", (unsigned long long)seq,
+            (unsigned long long)head);
+    return 0;
+  }
+  if (seq != head + 1)
+    return core_fail(c, BFT_E_STATE, "engine committed seq %llu after %llu (gap)", (unsigned long long)seq,
+                     (unsigned long long)head);
+  uint8_t d[BFT_DIGEST_LEN];
+  bft_digest(d, batch, len);
+  if (memcmp(d, digest, BFT_DIGEST_LEN) != 0)
+    return core_fail(c, BFT_E_BAD_DIGEST, "committed batch %llu does not match its digest", (unsigned long long)seq);
+  uint32_t n = select_requests(c, batch, len, seq);
+  c->app.ops->execute(c->app.state, c->xops, n, c->xres, c->xarena);
+  for (uint32_t i = 0; i < n; i++)
+    rt_sessions_set_result(&c->sessions, c->xclient[i], c->xseq[i], c->xres[i].status, c->xres[i].data,
+                           c->xres[i].len);
+  compute_state_digest(c, c->state_digest);
+  /* Everything of these clients at or below their last executed seq can never run: drop it. */
+  for (uint32_t i = 0; i < c->ntouched; i++)
+    rt_pool_remove_upto(&c->pool, c->xtouched[i], c->sessions.s[c->xtouched[i]].last_seq);
+  c->ctr.executed += n;
+  if (replayed) {
+    if (memcmp(c->state_digest, replayed->state_digest, BFT_DIGEST_LEN) != 0)
+      return core_fail(c, BFT_E_BAD_DIGEST, "re-executing block %llu gives another state digest than the ledger records",
+                       (unsigned long long)seq);
+    return 0;
+  }
+  int rc = append_block(c, seq, digest, batch, len, cert, cert_len);
+  if (rc) return rc;
+  c->ctr.commits++;
+  for (uint32_t i = 0; i < n; i++) c->io.replied(c->io.ctx, c->xclient[i]);
+  rt_logf(c->log, RT_LOG_DEBUG, COMP, "event=commit height=%llu requests=%u", (unsigned long long)seq, n);
+  return 0;
+}
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+static int replay_block(void *arg, const bft_block *b) {
+  rt_core *c = arg;
+  return execute_commit(c, b->height, b->batch_digest, b->batch, b->batch_len, b->cert, b->cert_len, b);
+}
+
+static int restore_record(void *arg, uint64_t off, const uint8_t *data, uint32_t len) {
+  rt_core *c = arg;
+  return c->ops->restore(c->engine, data, len);
+}
+
+static int alloc_buffers(rt_core *c) {
+  c->items = calloc(BFT_MAX_ACTIONS, sizeof *c->items);
+  c->arena = malloc(BFT_ACTION_ARENA);
+  c->batch_buf = malloc(BFT_MAX_BATCH_BYTES);
+  c->block_buf = malloc(BFT_MAX_BLOCK_BYTES);
+  c->xops = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xops);
+  c->xres = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xres);
+  c->xclient = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xclient);
+  c->xseq = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xseq);
+  c->xtouched = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xtouched);
+  c->xarena = malloc(RT_APP_ARENA_BYTES(BFT_MAX_BATCH_REQUESTS));
+  c->engine = calloc(1, c->ops->state_size);
+  if (!c->items || !c->arena || !c->batch_buf || !c->block_buf || !c->xops || !c->xres || !c->xclient ||
+      !c->xseq || !c->xtouched || !c->xarena || !c->engine)
+    return BFT_E_NOMEM;
+  bft_actions_init(&c->acts, c->items, BFT_MAX_ACTIONS, c->arena, BFT_ACTION_ARENA);
+  return 0;
+}
+
+static int init_modules(rt_core *c) {
+  int rc = alloc_buffers(c);
+  if (!rc) rc = rt_kv_init(&c->kv, 0, 0);
+  if (!rc) rc = rt_sessions_init(&c->sessions, c->cluster, 0);
+  if (!rc) rc = rt_pool_init(&c->pool, c->cluster->nclients, 0, 0, 0);
+  if (!rc) rc = rt_vcache_init(&c->vcache);
+  rt_kv_app(&c->app, &c->kv);
+  return rc;
+}
+
+static int open_storage(rt_core *c, const char *dir, char *err, size_t errlen) {
+  uint64_t torn = 0;
+  int rc = rt_ledger_open(&c->ledger, dir, c->cluster->id, replay_block, c, &torn, err, errlen);
+  if (rc) {
+    if (c->failed) snprintf(err, errlen, "%s/ledger: %s", dir, c->fail_msg);
+    return rc;
+  }
+  c->ledger_open = 1;
+  if (torn) rt_logf(c->log, RT_LOG_WARN, COMP, "event=ledger_torn_tail truncated_bytes=%llu", (unsigned long long)torn);
+  rt_logf(c->log, RT_LOG_INFO, COMP, "event=ledger_loaded head=%llu executed=%llu", (unsigned long long)c->ledger.head,
+          (unsigned long long)c->ctr.executed);
+  bft_config_from_cluster(&c->cfg, c->cluster, c->self);
+  c->cfg.committed = c->ledger.head;
+  if ((rc = bft_engine_config_check(&c->cfg)) != 0)
+    return snprintf(err, errlen, "engine configuration refused: %s", bft_strerror(rc)), rc;
+  if ((rc = c->ops->init(c->engine, &c->cfg, &c->env)) != 0)
+    return snprintf(err, errlen, "engine %s refused to initialise: %s", c->ops->name, bft_strerror(rc)), rc;
+  rc = rt_wal_open(&c->wal, dir, restore_record, c, &torn, err, errlen);
+  if (rc) return rc;
+  c->wal_open = 1;
+  if (torn) rt_logf(c->log, RT_LOG_WARN, COMP, "event=wal_torn_tail truncated_bytes=%llu", (unsigned long long)torn);
+  rt_logf(c->log, RT_LOG_INFO, COMP, "event=wal_replayed records=%llu bytes=%llu", (unsigned long long)c->wal.records,
+          (unsigned long long)rt_wal_size(&c->wal));
+  c->wal_compact_at = RT_WAL_COMPACT_BYTES;
+  return 0;
+}
+
+int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen) {
+  memset(c, 0, sizeof *c);
+  c->cluster = cc->cluster;
+  c->kp = cc->kp;
+  c->self = cc->self;
+  c->ops = cc->ops;
+  c->io = cc->io;
+  c->log = cc->log;
+  c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
+  int rc = init_modules(c);
+  if (rc) return snprintf(err, errlen, "out of memory"), rc;
+  compute_state_digest(c, c->state_digest);
+  rc = open_storage(c, cc->data_dir, err, errlen);
+  if (rc) return rc;
+  bft_engine_status st;
+  c->ops->status(c->engine, &st);
+  c->epoch_view = st.view;
+  return 0;
+}
+
+int rt_core_start(rt_core *c) {
+  bft_actions_reset(&c->acts);
+  int rc = c->ops->start(c->engine, &c->acts);
+  if (rc) return core_fail(c, rc, "engine %s refused to start: %s", c->ops->name, bft_strerror(rc));
+  rc = apply_actions(c);
+  if (!rc && !c->defer_pulls) rc = drain_pulls(c);
+  return rc;
+}
+
+void rt_core_close(rt_core *c) {
+  if (c->wal_open) rt_wal_close(&c->wal);
+  if (c->ledger_open) rt_ledger_close(&c->ledger);
+  c->wal_open = c->ledger_open = 0;
+  rt_vcache_free(&c->vcache);
+  rt_pool_free(&c->pool);
+  rt_sessions_free(&c->sessions);
+  rt_kv_free(&c->kv);
+  free(c->items);
+  free(c->arena);
+  free(c->batch_buf);
+  free(c->block_buf);
+  free(c->xops);
+  free(c->xres);
+  free(c->xclient);
+  free(c->xseq);
+  free(c->xtouched);
+  free(c->xarena);
+  free(c->engine);
+  c->items = NULL;
+  c->arena = c->batch_buf = c->block_buf = c->xarena = NULL;
+  c->engine = NULL;
+}
+
+void rt_core_status(const rt_core *c, bft_engine_status *st) { c->ops->status(c->engine, st); }
+
+/* ---- events from the network and the clock ------------------------------------------------ */
+
+int rt_core_on_message(rt_core *c, uint32_t from, uint8_t wire_kind, const uint8_t *body, uint32_t len) {
+  c->ctr.msgs_in++;
+  uint8_t kind = (uint8_t)(wire_kind - WIRE_KIND_ENGINE);
+  int rc = bft_engine_check_message(c->ops, &c->cfg, &c->env, from, kind, body, len);
+  if (rc) {
+    c->ctr.msgs_bad_sig++;
+    rt_logf_rl(c->log, &c->rl_msg, RT_LOG_WARN, COMP, "event=message_dropped from=%u kind=%u len=%u reason=\"%s\"",
+               from, kind, len, bft_strerror(rc));
+    return rc;
+  }
+  bft_event ev = {.type = BFT_EV_MESSAGE};
+  ev.u.msg.from = from;
+  ev.u.msg.kind = kind;
+  ev.u.msg.body = body;
+  ev.u.msg.len = len;
+  rc = run_event(c, &ev);
+  if (rc && !c->failed) {
+    c->ctr.msgs_rejected++;
+    rt_logf_rl(c->log, &c->rl_msg, RT_LOG_DEBUG, COMP, "event=message_rejected from=%u kind=%u reason=\"%s\"", from,
+               kind, bft_strerror(rc));
+  }
+  return rc;
+}
+
+int rt_core_on_timer(rt_core *c, uint32_t id) {
+  if (id >= BFT_MAX_TIMERS) return BFT_E_INVAL;
+  bft_event ev = {.type = BFT_EV_TIMER};
+  ev.u.timer.id = id;
+  ev.u.timer.tag = c->timer_tags[id];
+  int rc = run_event(c, &ev);
+  return c->failed ? rc : 0;
+}
+
+static int submit_reject(rt_core *c, rt_submit *out, int outcome, const char *reason, int rc) {
+  out->outcome = outcome;
+  out->reason = reason;
+  rt_logf_rl(c->log, &c->rl_req, RT_LOG_WARN, COMP, "event=request_rejected seq=%llu reason=\"%s\" err=\"%s\"",
+             (unsigned long long)out->seq, reason, bft_strerror(rc));
+  return rc;
+}
+
+/* A retransmitted request this replica already holds: make sure the leader has it too. */
+static void forward_to_leader(rt_core *c, const uint8_t *req, uint32_t len) {
+  bft_engine_status st;
+  c->ops->status(c->engine, &st);
+  if (st.leader == c->self || st.leader >= c->cfg.n) return;
+  c->io.send(c->io.ctx, st.leader, WIRE_KIND_REQUEST, req, len);
+  c->ctr.req_forwarded++;
+}
+
+int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, rt_submit *out) {
+  memset(out, 0, sizeof *out);
+  out->client = -1;
+  if (c->failed) return BFT_E_STATE;
+  bft_request r;
+  int rc = bft_request_decode(req, len, &r);
+  if (rc) {
+    c->ctr.req_malformed++;
+    out->outcome = RT_SUBMIT_MALFORMED;
+    rt_logf_rl(c->log, &c->rl_req, RT_LOG_WARN, COMP, "event=request_malformed len=%u err=\"%s\"", len, bft_strerror(rc));
+    return rc;
+  }
+  memcpy(out->pk, r.client, BFT_PK_LEN);
+  out->seq = r.seq;
+  int client = rt_sessions_find(&c->sessions, r.client);
+  if (client < 0) {
+    c->ctr.req_not_permitted++;
+    return submit_reject(c, out, RT_SUBMIT_NOT_PERMITTED, "client not permitted by the cluster file", BFT_E_NOT_PERMITTED);
+  }
+  if (r.seq < c->sessions.s[client].last_seq) { /* cheap: no verify for what we ignore anyway */
+    c->ctr.req_old++;
+    out->outcome = RT_SUBMIT_OLD;
+    return 0;
+  }
+  uint8_t d[BFT_DIGEST_LEN];
+  bft_digest(d, req, len);
+  rc = check_request(c, req, len, d, &r, &client);
+  if (rc) {
+    c->ctr.req_bad_sig++;
+    return submit_reject(c, out, RT_SUBMIT_BAD_SIG, "bad request signature", rc);
+  }
+  out->client = client;
+  if (r.seq == c->sessions.s[client].last_seq) {
+    c->ctr.req_retransmit++;
+    out->outcome = RT_SUBMIT_RETRANSMIT;
+    return 0;
+  }
+  rc = rt_pool_add(&c->pool, d, (uint32_t)client, r.seq, req, len);
+  if (rc == BFT_E_DUPLICATE) {
+    c->ctr.req_dup++;
+    out->outcome = RT_SUBMIT_DUPLICATE;
+    if (!from_peer) forward_to_leader(c, req, len);
+    return 0;
+  }
+  if (rc) {
+    c->ctr.req_busy++;
+    out->outcome = RT_SUBMIT_BUSY;
+    rt_logf_rl(c->log, &c->rl_req, RT_LOG_WARN, COMP, "event=request_dropped reason=\"%s\" pool=%u",
+               bft_strerror(rc), c->pool.count);
+    return rc;
+  }
+  c->ctr.req_new++;
+  out->outcome = RT_SUBMIT_NEW;
+  bft_event ev = {.type = BFT_EV_REQUEST};
+  memcpy(ev.u.request.digest, d, BFT_DIGEST_LEN);
+  rc = run_event(c, &ev);
+  return c->failed ? rc : 0;
+}
+
+int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap) {
+  if (client >= c->sessions.n) return BFT_E_INVAL;
+  return rt_sessions_encode_reply(&c->sessions, client, c->kp, c->cluster->id, c->self, buf, cap);
+}
+
+int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq, const char *reason,
+                          uint8_t *buf, uint32_t cap) {
+  bft_reply rp = {.replica = c->self, .seq = seq, .height = 0, .status = BFT_KV_REJECTED,
+                  .result = (const uint8_t *)reason, .result_len = (uint32_t)strlen(reason)};
+  memcpy(rp.client, pk, BFT_PK_LEN);
+  return bft_reply_encode(c->kp, c->cluster->id, &rp, buf, cap);
+}
+
+/* ---- ledger reads and state transfer -------------------------------------------------------- */
+
+static void put_le32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap) {
+  wire_reader r;
+  wire_reader_init(&r, body, len);
+  uint64_t from = wire_get_u64(&r);
+  uint32_t max = wire_get_u32(&r);
+  int rc = wire_reader_finish(&r);
+  if (rc) return rc;
+  if (cap < 12) return BFT_E_FULL;
+  if (from == 0) from = 1;
+  if (max > BFT_LEDGER_MAX_BLOCKS_PER_REPLY) max = BFT_LEDGER_MAX_BLOCKS_PER_REPLY;
+  wire_writer w;
+  wire_writer_init(&w, out, cap);
+  wire_put_u64(&w, c->ledger.head);
+  wire_put_u32(&w, 0);
+  uint32_t count = 0;
+  for (uint64_t h = from; h <= c->ledger.head && count < max; h++) {
+    if (w.len + 4 >= w.cap) break;
+    uint32_t bl;
+    rc = rt_ledger_read(&c->ledger, h, out + w.len + 4, (uint32_t)(w.cap - w.len - 4), &bl);
+    if (rc == BFT_E_TOO_LARGE) break; /* does not fit in this reply */
+    if (rc) return core_fail(c, rc, "cannot read block %llu of our ledger: %s", (unsigned long long)h, bft_strerror(rc));
+    put_le32(out + w.len, bl);
+    w.len += 4 + bl;
+    count++;
+  }
+  put_le32(out + 8, count);
+  return (int)w.len;
+}
+
+static void start_fetch(rt_core *c, uint32_t to, uint64_t seq, int force) {
+  if (to >= c->cfg.n || to == c->self) return;
+  uint64_t now = c->io.now_ms(c->io.ctx);
+  if (!force && c->fetch_active && now - c->fetch_at_ms < RT_FETCH_RETRY_MS) return;
+  /* The engine can only take committed+1 next, whatever seq it named: ask from there. */
+  (void)seq;
+  uint8_t body[12];
+  wire_writer w;
+  wire_writer_init(&w, body, sizeof body);
+  wire_put_u64(&w, c->ledger.head + 1);
+  wire_put_u32(&w, BFT_LEDGER_MAX_BLOCKS_PER_REPLY);
+  c->io.send(c->io.ctx, to, WIRE_KIND_FETCH, body, (uint32_t)w.len);
+  c->fetch_active = 1;
+  c->fetch_peer = to;
+  c->fetch_seq = c->ledger.head + 1;
+  c->fetch_at_ms = now;
+  c->ctr.fetch_sent++;
+  rt_logf(c->log, RT_LOG_INFO, COMP, "event=fetch to=%u from_height=%llu", to, (unsigned long long)c->fetch_seq);
+}
+
+static int sync_reject(rt_core *c, uint32_t from, uint64_t h, const char *why, int rc) {
+  c->ctr.sync_rejected++;
+  rt_logf_rl(c->log, &c->rl_sync, RT_LOG_WARN, COMP, "event=sync_block_rejected from=%u height=%llu reason=\"%s\"",
+             from, (unsigned long long)h, why);
+  return rc;
+}
+
+static int own_state_digest(rt_core *c, uint64_t height, uint8_t out[BFT_DIGEST_LEN]) {
+  uint32_t len;
+  bft_block b;
+  int rc = rt_ledger_read(&c->ledger, height, c->block_buf, BFT_MAX_BLOCK_BYTES, &len);
+  if (!rc) rc = bft_block_decode(c->block_buf, len, &b);
+  if (!rc) memcpy(out, b.state_digest, BFT_DIGEST_LEN);
+  return rc;
+}
+
+/* Verify one fetched block and hand it to the engine; 1 when it advanced the ledger. */
+static int sync_block(rt_core *c, uint32_t from, const uint8_t *p, uint32_t len) {
+  bft_block b;
+  int rc = bft_block_decode(p, len, &b);
+  if (rc) return sync_reject(c, from, 0, "undecodable block", rc);
+  if (b.height != c->ledger.head + 1) return 0;
+  if (strcmp(b.protocol, c->ops->name) != 0) return sync_reject(c, from, b.height, "other protocol", BFT_E_UNSUPPORTED);
+  uint8_t d[BFT_DIGEST_LEN];
+  bft_digest(d, b.batch, b.batch_len);
+  if (memcmp(d, b.batch_digest, BFT_DIGEST_LEN) != 0)
+    return sync_reject(c, from, b.height, "batch does not match its digest", BFT_E_BAD_DIGEST);
+  rc = c->ops->verify_certificate(&c->cfg, &c->env, b.height, b.batch_digest, b.cert, b.cert_len);
+  if (rc) return sync_reject(c, from, b.height, "commit certificate does not verify", BFT_E_BAD_CERT);
+  bft_event ev = {.type = BFT_EV_SYNC};
+  ev.u.sync.seq = b.height;
+  ev.u.sync.batch = b.batch;
+  ev.u.sync.batch_len = b.batch_len;
+  ev.u.sync.cert = b.cert;
+  ev.u.sync.cert_len = b.cert_len;
+  uint64_t before = c->ledger.head;
+  rc = run_event(c, &ev);
+  if (c->failed) return rc;
+  if (c->ledger.head == before) return 0;
+  c->ctr.sync_blocks++;
+  /* The engine may deliver more than this block in one step: compare with our block at b.height. */
+  uint8_t ours[BFT_DIGEST_LEN];
+  if (own_state_digest(c, b.height, ours) == 0 && memcmp(ours, b.state_digest, BFT_DIGEST_LEN) != 0) {
+    c->ctr.state_mismatch++;
+    rt_logf_rl(c->log, &c->rl_sync, RT_LOG_WARN, COMP,
+               "event=state_digest_differs from=%u height=%llu note=\"our state after this block differs from the peer's\"",
+               from, (unsigned long long)b.height);
+  }
+  return 1;
+}
+
+int rt_core_on_fetch_reply(rt_core *c, uint32_t from, const uint8_t *body, uint32_t len) {
+  if (!c->fetch_active || from != c->fetch_peer) return BFT_E_STATE; /* unsolicited: not worth a verify */
+  c->fetch_active = 0;
+  wire_reader r;
+  wire_reader_init(&r, body, len);
+  uint64_t peer_head = wire_get_u64(&r);
+  uint32_t count = wire_get_count(&r, BFT_LEDGER_MAX_BLOCKS_PER_REPLY);
+  uint32_t advanced = 0;
+  for (uint32_t i = 0; i < count && !r.err; i++) {
+    uint32_t bl;
+    const uint8_t *p = wire_get_blob(&r, &bl, BFT_MAX_BLOCK_BYTES);
+    if (r.err) break;
+    int rc = sync_block(c, from, p, bl);
+    if (c->failed) return rc;
+    if (rc < 0) return rc;
+    advanced += (uint32_t)rc;
+  }
+  if (r.err) return sync_reject(c, from, 0, "malformed FETCH_REPLY", r.err);
+  if (advanced && peer_head > c->ledger.head) start_fetch(c, from, c->ledger.head + 1, 1);
+  if (advanced)
+    rt_logf(c->log, RT_LOG_INFO, COMP, "event=synced from=%u blocks=%u head=%llu peer_head=%llu", from, advanced,
+            (unsigned long long)c->ledger.head, (unsigned long long)peer_head);
+  return 0;
+}
+
+/* ---- durability ------------------------------------------------------------------------------ */
+
+static int compact_wal(rt_core *c) {
+  bft_actions_reset(&c->acts);
+  int rc = c->ops->compact(c->engine, &c->acts);
+  if (rc || c->acts.overflow) return core_fail(c, rc ? rc : BFT_E_FULL, "engine could not compact its records");
+  uint64_t before = rt_wal_size(&c->wal);
+  rc = rt_wal_rewrite(&c->wal, &c->acts);
+  if (rc) return core_fail(c, rc, "WAL compaction failed: %s", bft_strerror(rc));
+  c->ctr.compactions++;
+  uint64_t after = rt_wal_size(&c->wal);
+  c->wal_compact_at = after * 2 > RT_WAL_COMPACT_BYTES ? after * 2 : RT_WAL_COMPACT_BYTES;
+  rt_logf(c->log, RT_LOG_INFO, COMP, "event=wal_compacted bytes_before=%llu bytes_after=%llu records=%llu",
+          (unsigned long long)before, (unsigned long long)after, (unsigned long long)c->wal.records);
+  return 0;
+}
+
+int rt_core_sync(rt_core *c) {
+  if (c->failed) return BFT_E_STATE;
+  int dirty = rt_recfile_dirty(&c->wal.f) || rt_ledger_dirty(&c->ledger);
+  int rc = rt_wal_sync(&c->wal);
+  if (rc) return core_fail(c, rc, "fdatasync of the WAL failed: %s", bft_strerror(rc));
+  rc = rt_ledger_sync(&c->ledger);
+  if (rc) return core_fail(c, rc, "fdatasync of the ledger failed: %s", bft_strerror(rc));
+  if (dirty) c->ctr.syncs++;
+  if (rt_wal_size(&c->wal) > c->wal_compact_at) {
+    if (c->ops->compact) return compact_wal(c);
+    rt_logf(c->log, RT_LOG_WARN, COMP, "event=wal_not_compacted bytes=%llu reason=\"engine %s has no compact()\"",
+            (unsigned long long)rt_wal_size(&c->wal), c->ops->name);
+    c->wal_compact_at *= 2;
+  }
+  return 0;
+}

@@ -1,0 +1,158 @@
+/* The replica runtime's core: drives one consensus engine through protocols/engine.h and owns
+ * everything around it that is not I/O glue — request pool, signature cache, client sessions
+ * and reply cache, application, ledger, WAL, state transfer. Sockets, clocks and timers are
+ * reached only through rt_io, so tests (and a simulator) can run the real core; the libuv glue
+ * lives in replica.c/net.c.
+ *
+ * Ordering contract with the glue: everything handed to io->send/broadcast/replied must be
+ * held back until the next rt_core_sync() has returned 0 (persist before you speak); the glue
+ * calls rt_core_sync once per loop iteration and then writes what it queued. */
+#ifndef RT_CORE_H
+#define RT_CORE_H
+
+#include <stdint.h>
+
+#include "protocols/engine.h"
+#include "protocols/request.h"
+#include "replica/kv_app.h"
+#include "replica/ledger_store.h"
+#include "replica/log.h"
+#include "replica/pool.h"
+#include "replica/sessions.h"
+#include "replica/vcache.h"
+#include "replica/wal.h"
+
+typedef struct rt_io {
+  void *ctx;
+  /* Queue a frame of wire kind `kind` for replica `to` (never self). */
+  void (*send)(void *ctx, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len);
+  /* Queue a frame for every other replica. */
+  void (*broadcast)(void *ctx, uint8_t kind, const uint8_t *body, uint32_t len);
+  /* Arm (replacing) or disarm engine timer id; on expiry call rt_core_on_timer(id). */
+  void (*timer_set)(void *ctx, uint32_t id, uint64_t delay_ms);
+  void (*timer_cancel)(void *ctx, uint32_t id);
+  /* A new reply is cached for client index `client` (rt_core_encode_reply builds it). */
+  void (*replied)(void *ctx, uint32_t client);
+  uint64_t (*now_ms)(void *ctx);
+} rt_io;
+
+typedef struct rt_counters {
+  uint64_t msgs_in, msgs_bad_sig, msgs_rejected;     /* engine messages */
+  uint64_t req_new, req_dup, req_old, req_retransmit, req_not_permitted, req_bad_sig,
+      req_malformed, req_busy, req_forwarded;
+  uint64_t pulls, pulled_requests, commits, executed, skipped;
+  uint64_t fetch_sent, fetch_served, sync_blocks, sync_rejected, state_mismatch;
+  uint64_t persists, syncs, compactions;
+} rt_counters;
+
+typedef struct rt_core_config {
+  const bft_cluster *cluster;
+  const bft_keypair *kp;
+  uint32_t self;
+  const bft_engine_ops *ops;
+  const char *data_dir;
+  rt_io io;
+  const rt_log *log;
+} rt_core_config;
+
+typedef struct rt_core {
+  const bft_cluster *cluster;
+  const bft_keypair *kp;
+  uint32_t self;
+  const bft_engine_ops *ops;
+  void *engine;
+  bft_engine_config cfg;
+  bft_engine_env env;
+  bft_actions acts;
+  bft_action *items;
+  uint8_t *arena;
+  rt_io io;
+  const rt_log *log;
+
+  rt_kv kv;
+  rt_app app;
+  rt_sessions sessions;
+  rt_pool pool;
+  rt_vcache vcache;
+  rt_ledger ledger;
+  rt_wal wal;
+  int ledger_open, wal_open;
+  uint8_t state_digest[BFT_DIGEST_LEN]; /* after the last executed block */
+
+  uint64_t timer_tags[BFT_MAX_TIMERS];
+  uint64_t epoch_view;
+  uint32_t pull_pending; /* max_requests of a pull to answer after the current actions */
+  int defer_pulls;       /* 1: answer pulls only in rt_core_answer_pulls (end of loop iteration) */
+  uint8_t *batch_buf;    /* BFT_MAX_BATCH_BYTES */
+  uint8_t *block_buf;    /* BFT_MAX_BLOCK_BYTES */
+  /* execution scratch, BFT_MAX_BATCH_REQUESTS each */
+  rt_app_op *xops;
+  rt_app_result *xres;
+  uint32_t *xclient;
+  uint64_t *xseq;
+  uint32_t *xtouched, ntouched; /* clients with a request in the batch */
+  uint8_t *xarena;
+
+  int fetch_active;
+  uint32_t fetch_peer;
+  uint64_t fetch_seq, fetch_at_ms;
+  uint64_t wal_compact_at; /* WAL size that triggers the next compaction */
+
+  rt_counters ctr;
+  rt_ratelimit rl_msg, rl_req, rl_sync;
+  int failed; /* a fatal error happened: the process must stop */
+  char fail_msg[256];
+} rt_core;
+
+/* Outcome of a client request handed to rt_core_submit. */
+enum rt_submit_outcome {
+  RT_SUBMIT_NEW = 0,        /* entered the pool */
+  RT_SUBMIT_DUPLICATE,      /* already pending */
+  RT_SUBMIT_RETRANSMIT,     /* the client's last executed request: resend the cached reply */
+  RT_SUBMIT_OLD,            /* older than the client's last executed request: ignored */
+  RT_SUBMIT_NOT_PERMITTED,  /* client not in the cluster file: answer with a rejection */
+  RT_SUBMIT_BAD_SIG,        /* signature does not verify: answer with a rejection */
+  RT_SUBMIT_MALFORMED,      /* undecodable: nothing to answer */
+  RT_SUBMIT_BUSY            /* pool bound reached: dropped, the client retransmits */
+};
+
+typedef struct rt_submit {
+  int outcome;
+  int client;                 /* index when permitted and verified, else -1 */
+  uint8_t pk[BFT_PK_LEN];     /* decoded client key (for rejections) */
+  uint64_t seq;
+  const char *reason;         /* one line for rejections */
+} rt_submit;
+
+/* Load the ledger (re-executing every block), initialise the engine with cfg.committed = the
+ * ledger head and replay the WAL through restore(). Does not start the engine. On failure
+ * writes one line to err. */
+int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen);
+/* ops->start and the actions it asks for. */
+int rt_core_start(rt_core *c);
+void rt_core_close(rt_core *c);
+
+/* An engine message (wire kind WIRE_KIND_ENGINE+k) from authenticated replica `from`. Its
+ * signature is checked here before the engine sees it. 0 or the negative reason it was dropped. */
+int rt_core_on_message(rt_core *c, uint32_t from, uint8_t wire_kind, const uint8_t *body, uint32_t len);
+int rt_core_on_timer(rt_core *c, uint32_t id);
+/* A client request; from_peer is 1 when a replica forwarded it. */
+int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, rt_submit *out);
+/* Signed reply to the client's last executed request (length), or BFT_E_STATE. */
+int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap);
+/* Signed rejection (status BFT_KV_REJECTED, result = reason). */
+int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq, const char *reason,
+                          uint8_t *buf, uint32_t cap);
+/* Answer a LEDGER_GET or FETCH body with a LEDGER_BLOCKS body in out; returns its length. */
+int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap);
+/* A FETCH_REPLY from replica `from`: verify each block's certificate and sync the engine. */
+int rt_core_on_fetch_reply(rt_core *c, uint32_t from, const uint8_t *body, uint32_t len);
+/* With defer_pulls set, answer a pending PROPOSE_PULL now: the glue calls this once per loop
+ * iteration, so every request read in that iteration can join one batch (no added latency). */
+int rt_core_answer_pulls(rt_core *c);
+/* Make everything persisted so far durable (WAL and ledger, one fdatasync each at most), then
+ * compact the WAL if it grew past its bound. Non-zero means the process must stop. */
+int rt_core_sync(rt_core *c);
+void rt_core_status(const rt_core *c, bft_engine_status *st);
+
+#endif

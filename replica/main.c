@@ -1,0 +1,125 @@
+/* bft-replica: command line of the networked replica. Parses and checks the arguments, then
+ * hands over to replica.c. Exit codes: 0 after SIGINT/SIGTERM, 1 on a runtime or setup error,
+ * 2 on bad arguments. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocols/engine.h"
+#include "replica/log.h"
+#include "replica/replica.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: bft-replica --config FILE --id I --key KEYFILE --protocol NAME --data-dir DIR [options]\n"
+          "\n"
+          "Runs replica I of the cluster described by FILE. It listens on the host:port the cluster file\n"
+          "gives replica I, for the other replicas and for clients alike, keeps its write-ahead log and\n"
+          "ledger in DIR (created if missing), and stops cleanly on SIGINT or SIGTERM.\n"
+          "\n"
+          "  --config FILE        cluster file (replicas, their keys and addresses, permitted clients)\n"
+          "  --id I               this replica's id in the cluster file\n"
+          "  --key KEYFILE        this replica's private key file (mode 0600; must match replica I)\n"
+          "  --protocol NAME      consensus protocol: %s\n"
+          "  --data-dir DIR       folder for the WAL and the ledger\n"
+          "  --listen-client PORT also accept clients (and peers) on this port of the same host\n"
+          "  --log-level LEVEL    debug, info (default), warn or error\n"
+          "  -h, --help           this text\n",
+          bft_engine_names());
+}
+
+static int bad_args(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_args(const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "bft-replica: %s (see --help)\n", msg);
+  return 2;
+}
+
+static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  if (!*s || *s == '-' || *s == '+') return -1;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL };
+
+static int parse_args(int argc, char **argv, rt_options *o) {
+  static const struct option LONG[] = {
+      {"config", required_argument, NULL, OPT_CONFIG},   {"id", required_argument, NULL, OPT_ID},
+      {"key", required_argument, NULL, OPT_KEY},         {"protocol", required_argument, NULL, OPT_PROTOCOL},
+      {"data-dir", required_argument, NULL, OPT_DATA_DIR}, {"listen-client", required_argument, NULL, OPT_LISTEN_CLIENT},
+      {"log-level", required_argument, NULL, OPT_LOG_LEVEL}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int have_id = 0, opt;
+  unsigned long v;
+  memset(o, 0, sizeof *o);
+  o->log_level = RT_LOG_INFO;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":h", LONG, NULL)) != -1) {
+    switch (opt) {
+      case OPT_CONFIG: o->config = optarg; break;
+      case OPT_KEY: o->key = optarg; break;
+      case OPT_PROTOCOL: o->protocol = optarg; break;
+      case OPT_DATA_DIR: o->data_dir = optarg; break;
+      case OPT_ID:
+        if (parse_u32(optarg, BFT_MAX_REPLICAS - 1, &v)) return bad_args("--id must be a replica id, got '%s'", optarg);
+        o->id = (uint32_t)v;
+        have_id = 1;
+        break;
+      case OPT_LISTEN_CLIENT:
+        if (parse_u32(optarg, 65535, &v) || v == 0) return bad_args("--listen-client must be a port 1-65535, got '%s'", optarg);
+        o->listen_client_port = (int)v;
+        break;
+      case OPT_LOG_LEVEL:
+        if ((o->log_level = rt_log_level_parse(optarg)) < 0)
+          return bad_args("--log-level must be debug, info, warn or error, got '%s'", optarg);
+        break;
+      case 'h': usage(stdout); return 1;
+      case ':': return bad_args("%s needs a value", argv[optind - 1]);
+      default: return bad_args("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return bad_args("unexpected argument '%s'", argv[optind]);
+  if (!o->config) return bad_args("missing --config");
+  if (!have_id) return bad_args("missing --id");
+  if (!o->key) return bad_args("missing --key");
+  if (!o->protocol) return bad_args("missing --protocol");
+  if (!o->data_dir) return bad_args("missing --data-dir");
+  if (!bft_engine_find(o->protocol)) {
+    fprintf(stderr, "bft-replica: unknown protocol '%s'; this build has: %s\n", o->protocol, bft_engine_names());
+    return 2;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  rt_options o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc == 1 ? 0 : rc;
+  signal(SIGPIPE, SIG_IGN);
+  rt_replica *r = calloc(1, sizeof *r);
+  if (!r) return 1;
+  char err[512] = "";
+  if (rt_replica_open(r, &o, err, sizeof err) != 0) {
+    fprintf(stderr, "bft-replica: %s\n", err);
+    rt_replica_close(r);
+    free(r);
+    return 1;
+  }
+  rc = rt_replica_run(r);
+  rt_replica_close(r);
+  free(r);
+  return rc;
+}

@@ -1,0 +1,753 @@
+/* bft-replica's libuv glue: listeners, peer dialing and handshake, frame dispatch for peers
+ * and clients, engine timers, the per-iteration group commit and coalesced flush, metrics,
+ * signals. Everything protocol- or storage-related is in core.c. */
+#include "replica/replica.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "protocols/kv.h"
+
+#define COMP_NET "net"
+#define COMP_RT "replica"
+#define RT_SWEEP_MS 1000u
+
+enum conn_role { ROLE_UNKNOWN = 0, ROLE_DIALING, ROLE_HS_DIAL, ROLE_HS_ACCEPT, ROLE_PEER, ROLE_CLIENT };
+static const char *const ROLE_NAMES[] = {"unknown", "dialing", "handshake", "handshake", "peer", "client"};
+
+static void begin_stop(rt_replica *r, int code);
+static void schedule_redial(rt_peer *p);
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static uint64_t rng_next(rt_replica *r) { /* splitmix64 */
+  uint64_t z = (r->prng += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* delay plus up to +pct% of it, from the seeded generator. */
+static uint64_t jitter(rt_replica *r, uint64_t delay, unsigned pct) {
+  uint64_t span = delay * pct / 100;
+  return delay + (span ? rng_next(r) % (span + 1) : 0);
+}
+
+static void check_core(rt_replica *r) {
+  if (r->core.failed && !r->stopping) begin_stop(r, 1);
+}
+
+static void mark_dirty(rt_replica *r, rt_conn *c) {
+  if (c->dirty || c->closing) return;
+  c->dirty = 1;
+  r->dirty[r->ndirty++] = c;
+}
+
+static void unmark_dirty(rt_replica *r, rt_conn *c) {
+  if (!c->dirty) return;
+  for (uint32_t i = 0; i < r->ndirty; i++)
+    if (r->dirty[i] == c) {
+      r->dirty[i] = r->dirty[--r->ndirty];
+      break;
+    }
+  c->dirty = 0;
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+static void peer_enqueue(rt_replica *r, rt_peer *p, rt_frame *f) {
+  uint64_t dropped = 0;
+  int rc = rt_outq_push(&p->q, f, 1, &dropped);
+  if (dropped || rc) {
+    p->drops += dropped + (rc ? 1 : 0);
+    rt_logf_rl(&r->log, &r->rl_drop, RT_LOG_WARN, COMP_NET,
+               "event=peer_queue_full peer=%u dropped=%llu queued_bytes=%llu connected=%d", p->id,
+               (unsigned long long)(dropped + (rc ? 1 : 0)), (unsigned long long)p->q.bytes, p->conn != NULL);
+  }
+  p->frames_out++;
+  if (p->conn) mark_dirty(r, p->conn);
+}
+
+static void io_send(void *ctx, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len) {
+  rt_replica *r = ctx;
+  if (to >= r->cluster->n || to == r->self) return;
+  rt_frame *f = rt_frame_new(kind, r->self, body, len);
+  if (!f) return; /* out of memory: as good as a lost message */
+  peer_enqueue(r, &r->peers[to], f);
+  rt_frame_unref(f);
+}
+
+static void io_broadcast(void *ctx, uint8_t kind, const uint8_t *body, uint32_t len) {
+  rt_replica *r = ctx;
+  rt_frame *f = rt_frame_new(kind, r->self, body, len);
+  if (!f) return;
+  for (uint32_t i = 0; i < r->cluster->n; i++)
+    if (i != r->self) peer_enqueue(r, &r->peers[i], f);
+  rt_frame_unref(f);
+}
+
+/* A frame to a client connection; a client that does not read is disconnected. */
+static void client_send(rt_replica *r, rt_conn *c, uint8_t kind, const uint8_t *body, uint32_t len) {
+  rt_frame *f = rt_frame_new(kind, r->self, body, len);
+  if (!f) return;
+  int rc = rt_conn_send(c, f);
+  rt_frame_unref(f);
+  if (rc) {
+    r->clients_closed++;
+    rt_logf_rl(&r->log, &r->rl_client, RT_LOG_WARN, COMP_NET, "event=client_closed conn=%llu addr=%s reason=\"%s\"",
+               (unsigned long long)c->id, c->addr, "send queue full: the client does not read its replies");
+    rt_conn_close(c, "client send queue full");
+  }
+}
+
+static void send_cached_reply(rt_replica *r, rt_conn *c, uint32_t client) {
+  int len = rt_core_encode_reply(&r->core, client, r->scratch, WIRE_FRAME_MAX_BODY);
+  if (len > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)len);
+}
+
+static void io_replied(void *ctx, uint32_t client) {
+  rt_replica *r = ctx;
+  rt_conn *c = r->client_conn[client];
+  if (c) send_cached_reply(r, c, client);
+}
+
+/* ---- engine timers -------------------------------------------------------------------------- */
+
+static void on_engine_timer(uv_timer_t *t) {
+  rt_replica *r = t->data;
+  uint32_t id = (uint32_t)(t - r->engine_timers);
+  rt_core_on_timer(&r->core, id);
+  check_core(r);
+}
+
+static void io_timer_set(void *ctx, uint32_t id, uint64_t delay_ms) {
+  rt_replica *r = ctx;
+  if (r->stopping) return;
+  uv_timer_start(&r->engine_timers[id], on_engine_timer, jitter(r, delay_ms, 10), 0);
+}
+
+static void io_timer_cancel(void *ctx, uint32_t id) {
+  rt_replica *r = ctx;
+  uv_timer_stop(&r->engine_timers[id]);
+}
+
+static uint64_t io_now(void *ctx) { return uv_now(((rt_replica *)ctx)->loop); }
+
+/* ---- handshake -------------------------------------------------------------------------------- */
+
+static void hs_statement(uint8_t out[72], uint32_t signer, uint32_t other, const uint8_t other_nonce[32],
+                         const uint8_t signer_nonce[32]) {
+  for (int i = 0; i < 4; i++) {
+    out[i] = (uint8_t)(signer >> (8 * i));
+    out[4 + i] = (uint8_t)(other >> (8 * i));
+  }
+  memcpy(out + 8, other_nonce, 32);
+  memcpy(out + 40, signer_nonce, 32);
+}
+
+static int send_hello(rt_replica *r, rt_conn *c) {
+  uint8_t b[RT_HELLO_LEN];
+  wire_writer w;
+  wire_writer_init(&w, b, sizeof b);
+  randombytes_buf(c->nonce_local, sizeof c->nonce_local);
+  wire_put_u8(&w, RT_HELLO_VERSION);
+  wire_put_fixed(&w, r->cluster->id, BFT_CLUSTER_ID_LEN);
+  wire_put_u32(&w, r->self);
+  wire_put_u32(&w, c->peer);
+  wire_put_fixed(&w, c->nonce_local, 32);
+  rt_frame *f = rt_frame_new(WIRE_KIND_HELLO, r->self, b, (uint32_t)w.len);
+  if (!f) return BFT_E_NOMEM;
+  int rc = rt_conn_send(c, f);
+  rt_frame_unref(f);
+  return rc;
+}
+
+/* HELLO_ACK := my nonce | my signature over (me, peer, peer's nonce, my nonce). */
+static int send_ack(rt_replica *r, rt_conn *c) {
+  uint8_t st[72], b[RT_HELLO_ACK_LEN];
+  hs_statement(st, r->self, c->peer, c->nonce_remote, c->nonce_local);
+  memcpy(b, c->nonce_local, 32);
+  if (bft_sign(&r->kp, r->cluster->id, RT_TAG_HELLO, st, sizeof st, b + 32) != 0) return BFT_E_CRYPTO;
+  rt_frame *f = rt_frame_new(WIRE_KIND_HELLO_ACK, r->self, b, sizeof b);
+  if (!f) return BFT_E_NOMEM;
+  int rc = rt_conn_send(c, f);
+  rt_frame_unref(f);
+  return rc;
+}
+
+static int hs_refuse(rt_replica *r, rt_conn *c, const char *why) {
+  r->handshakes_failed++;
+  rt_logf_rl(&r->log, &r->rl_hs, RT_LOG_WARN, COMP_NET, "event=handshake_refused conn=%llu addr=%s peer=%d reason=\"%s\"",
+             (unsigned long long)c->id, c->addr, c->role == ROLE_UNKNOWN ? -1 : (int)c->peer, why);
+  return -1;
+}
+
+static void establish(rt_replica *r, rt_conn *c) {
+  rt_peer *p = &r->peers[c->peer];
+  c->role = ROLE_PEER;
+  c->max_body = WIRE_FRAME_MAX_BODY;
+  c->deadline_ms = 0;
+  if (p->dialing == c) p->dialing = NULL;
+  if (p->conn && p->conn != c) {
+    rt_conn *old = p->conn;
+    p->conn = NULL;
+    rt_conn_close(old, "replaced by a newer authenticated connection");
+  }
+  p->conn = c;
+  p->backoff_ms = RT_REDIAL_MIN_MS;
+  c->extra = &p->q;
+  if (p->q.count || c->q.count) mark_dirty(r, c);
+  rt_logf(&r->log, RT_LOG_INFO, COMP_NET, "event=peer_connected peer=%u conn=%llu addr=%s queued=%u", p->id,
+          (unsigned long long)c->id, c->addr, p->q.count);
+}
+
+/* First frame HELLO on an accepted connection: a lower replica introduces itself. */
+static int on_hello(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
+  wire_reader rd;
+  wire_reader_init(&rd, body, h->body_len);
+  uint8_t ver = wire_get_u8(&rd), cid[BFT_CLUSTER_ID_LEN];
+  wire_get_fixed(&rd, cid, sizeof cid);
+  uint32_t from = wire_get_u32(&rd), to = wire_get_u32(&rd);
+  wire_get_fixed(&rd, c->nonce_remote, 32);
+  if (wire_reader_finish(&rd) != 0 || ver != RT_HELLO_VERSION) return hs_refuse(r, c, "malformed HELLO");
+  if (memcmp(cid, r->cluster->id, BFT_CLUSTER_ID_LEN) != 0) return hs_refuse(r, c, "another cluster id");
+  if (to != r->self) return hs_refuse(r, c, "HELLO addressed to another replica");
+  if (from >= r->cluster->n || from == r->self || h->sender != from) return hs_refuse(r, c, "bad sender id");
+  if (from > r->self) return hs_refuse(r, c, "higher replica dialed a lower one (lower ids dial)");
+  c->role = ROLE_HS_ACCEPT;
+  c->peer = from;
+  c->deadline_ms = uv_now(r->loop) + RT_HANDSHAKE_TIMEOUT_MS;
+  randombytes_buf(c->nonce_local, sizeof c->nonce_local);
+  return send_ack(r, c) ? hs_refuse(r, c, "cannot answer HELLO") : 0;
+}
+
+/* HELLO_ACK: the other side proves its key by signing our challenge. */
+static int on_hello_ack(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
+  if (h->body_len != RT_HELLO_ACK_LEN || h->sender != c->peer) return hs_refuse(r, c, "malformed HELLO_ACK");
+  const uint8_t *their_nonce = body, *sig = body + 32;
+  if (c->role == ROLE_HS_ACCEPT && memcmp(their_nonce, c->nonce_remote, 32) != 0)
+    return hs_refuse(r, c, "HELLO_ACK does not echo the HELLO nonce");
+  uint8_t st[72];
+  hs_statement(st, c->peer, r->self, c->nonce_local, their_nonce);
+  if (bft_verify(r->cluster->replicas[c->peer].pk, r->cluster->id, RT_TAG_HELLO, st, sizeof st, sig) != 0)
+    return hs_refuse(r, c, "handshake signature does not match the replica's key in the cluster file");
+  if (c->role == ROLE_HS_DIAL) {
+    memcpy(c->nonce_remote, their_nonce, 32);
+    if (send_ack(r, c) != 0) return hs_refuse(r, c, "cannot answer HELLO_ACK");
+  }
+  establish(r, c);
+  return 0;
+}
+
+/* ---- frames from peers and clients ------------------------------------------------------------ */
+
+static void serve_blocks(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len, int peer) {
+  int n = rt_core_blocks(&r->core, body, len, r->scratch, WIRE_FRAME_MAX_BODY);
+  if (n < 0) return;
+  if (peer) {
+    rt_frame *f = rt_frame_new(WIRE_KIND_FETCH_REPLY, r->self, r->scratch, (uint32_t)n);
+    if (f) peer_enqueue(r, &r->peers[c->peer], f);
+    rt_frame_unref(f);
+    r->core.ctr.fetch_served++;
+  } else {
+    client_send(r, c, WIRE_KIND_LEDGER_BLOCKS, r->scratch, (uint32_t)n);
+  }
+}
+
+static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
+  rt_peer *p = &r->peers[c->peer];
+  p->frames_in++;
+  if (h->sender != c->peer) {
+    p->rejected++;
+    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=frame_dropped peer=%u sender=%u kind=%u reason=\"%s\"",
+               c->peer, h->sender, h->kind, "sender is not the authenticated peer");
+    return 0;
+  }
+  if (h->kind >= WIRE_KIND_ENGINE && h->kind <= WIRE_KIND_ENGINE_LAST) {
+    rt_core_on_message(&r->core, c->peer, h->kind, body, h->body_len);
+  } else if (h->kind == WIRE_KIND_FETCH) {
+    serve_blocks(r, c, body, h->body_len, 1);
+  } else if (h->kind == WIRE_KIND_FETCH_REPLY) {
+    rt_core_on_fetch_reply(&r->core, c->peer, body, h->body_len);
+  } else if (h->kind == WIRE_KIND_REQUEST) { /* forwarded by a backup */
+    rt_submit out;
+    rt_core_submit(&r->core, body, h->body_len, 1, &out);
+  } else {
+    p->rejected++;
+    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=frame_dropped peer=%u kind=%u reason=\"unexpected kind\"",
+               c->peer, h->kind);
+  }
+  check_core(r);
+  return 0;
+}
+
+static void map_client(rt_replica *r, uint32_t client, rt_conn *c) { r->client_conn[client] = c; }
+
+static void on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len) {
+  rt_submit out;
+  rt_core_submit(&r->core, body, len, 0, &out);
+  if (out.client >= 0) map_client(r, (uint32_t)out.client, c);
+  if (out.outcome == RT_SUBMIT_RETRANSMIT) {
+    send_cached_reply(r, c, (uint32_t)out.client);
+  } else if (out.outcome == RT_SUBMIT_NOT_PERMITTED || out.outcome == RT_SUBMIT_BAD_SIG) {
+    int n = rt_core_encode_reject(&r->core, out.pk, out.seq, out.reason, r->scratch, WIRE_FRAME_MAX_BODY);
+    if (n > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)n);
+  }
+}
+
+static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
+  if (h->sender != WIRE_SENDER_CLIENT) return -1;
+  if (h->kind == WIRE_KIND_REQUEST) on_client_request(r, c, body, h->body_len);
+  else if (h->kind == WIRE_KIND_LEDGER_GET) serve_blocks(r, c, body, h->body_len, 0);
+  else return -1;
+  check_core(r);
+  return 0;
+}
+
+static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
+  rt_replica *r = c->owner;
+  if (r->stopping) return 0;
+  switch (c->role) {
+    case ROLE_PEER:
+      return on_peer_frame(r, c, h, body);
+    case ROLE_CLIENT:
+      return on_client_frame(r, c, h, body);
+    case ROLE_HS_DIAL:
+    case ROLE_HS_ACCEPT:
+      if (h->kind != WIRE_KIND_HELLO_ACK) return hs_refuse(r, c, "expected HELLO_ACK");
+      return on_hello_ack(r, c, h, body);
+    case ROLE_UNKNOWN:
+      if (h->kind == WIRE_KIND_HELLO) return on_hello(r, c, h, body);
+      if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET) && h->sender == WIRE_SENDER_CLIENT) {
+        c->role = ROLE_CLIENT;
+        c->deadline_ms = 0;
+        c->q.shared = &r->client_queue_bytes;
+        c->q.shared_max = RT_CLIENT_QUEUES_TOTAL_BYTES;
+        return on_client_frame(r, c, h, body);
+      }
+      rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=conn_refused conn=%llu addr=%s kind=%u sender=%u "
+                 "reason=\"first frame is neither HELLO nor a client frame\"", (unsigned long long)c->id, c->addr,
+                 h->kind, h->sender);
+      return -1;
+    default:
+      return -1;
+  }
+}
+
+/* ---- connection lifecycle --------------------------------------------------------------------- */
+
+static void conn_list_add(rt_replica *r, rt_conn *c) {
+  c->next = r->conns;
+  if (r->conns) r->conns->prev = c;
+  r->conns = c;
+  r->nconns++;
+}
+
+static void conn_list_remove(rt_replica *r, rt_conn *c) {
+  if (c->prev) c->prev->next = c->next;
+  else r->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  r->nconns--;
+}
+
+static void on_closing(rt_conn *c, const char *why) {
+  rt_replica *r = c->owner;
+  unmark_dirty(r, c);
+  conn_list_remove(r, c);
+  if (c->role == ROLE_CLIENT) {
+    for (uint32_t i = 0; i < r->cluster->nclients; i++)
+      if (r->client_conn[i] == c) r->client_conn[i] = NULL;
+  }
+  if (c->role == ROLE_DIALING || c->role == ROLE_HS_DIAL || c->role == ROLE_HS_ACCEPT || c->role == ROLE_PEER) {
+    rt_peer *p = &r->peers[c->peer];
+    int was_up = p->conn == c;
+    if (p->conn == c) p->conn = NULL;
+    if (p->dialing == c) p->dialing = NULL;
+    if (was_up)
+      rt_logf(&r->log, RT_LOG_INFO, COMP_NET, "event=peer_disconnected peer=%u conn=%llu reason=\"%s\"", p->id,
+              (unsigned long long)c->id, why);
+    else if (c->role != ROLE_DIALING)
+      rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_DEBUG, COMP_NET, "event=conn_closed conn=%llu role=%s peer=%u reason=\"%s\"",
+                 (unsigned long long)c->id, ROLE_NAMES[c->role], p->id, why);
+    if (!r->stopping && r->self < p->id && !p->conn && !p->dialing) schedule_redial(p);
+  } else {
+    rt_logf(&r->log, RT_LOG_DEBUG, COMP_NET, "event=conn_closed conn=%llu role=%s addr=%s reason=\"%s\"",
+            (unsigned long long)c->id, ROLE_NAMES[c->role], c->addr, why);
+  }
+}
+
+static void on_freed(rt_conn *c) {}
+
+static void on_dirty(rt_conn *c) { mark_dirty(c->owner, c); }
+
+static const rt_conn_handler HANDLER = {on_frame, on_closing, on_freed, on_dirty};
+
+static rt_conn *conn_make(rt_replica *r) {
+  rt_conn *c = rt_conn_new(r->loop, &HANDLER, r, ++r->next_conn_id, RT_CLIENT_QUEUE_MAX_FRAMES,
+                           RT_CLIENT_QUEUE_MAX_BYTES);
+  if (c) conn_list_add(r, c);
+  return c;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  rt_replica *r = server->data;
+  if (status < 0 || r->stopping) return;
+  rt_conn *c = conn_make(r);
+  if (!c) return;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    rt_conn_close(c, "accept failed");
+    return;
+  }
+  rt_conn_describe(c);
+  if (r->nconns > RT_MAX_CONNS) {
+    r->conns_refused++;
+    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=conn_refused addr=%s reason=\"too many connections\"",
+               c->addr);
+    rt_conn_close(c, "too many connections");
+    return;
+  }
+  c->role = ROLE_UNKNOWN;
+  c->deadline_ms = uv_now(r->loop) + RT_FIRST_FRAME_TIMEOUT_MS;
+  if (rt_conn_start(c) != 0) rt_conn_close(c, "cannot read");
+}
+
+/* ---- dialing ---------------------------------------------------------------------------------- */
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *out) {
+  char ps[8];
+  snprintf(ps, sizeof ps, "%u", port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return BFT_E_IO;
+  memcpy(out, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return 0;
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  rt_conn *c = req->data;
+  rt_replica *r = c->owner;
+  if (c->closing) return;
+  if (status < 0) {
+    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_DEBUG, COMP_NET, "event=dial_failed peer=%u reason=\"%s\"", c->peer,
+               uv_strerror(status));
+    rt_conn_close(c, uv_strerror(status));
+    return;
+  }
+  c->role = ROLE_HS_DIAL;
+  c->deadline_ms = uv_now(r->loop) + RT_HANDSHAKE_TIMEOUT_MS;
+  if (rt_conn_start(c) != 0 || send_hello(r, c) != 0) rt_conn_close(c, "cannot start handshake");
+}
+
+static void peer_dial(rt_peer *p) {
+  rt_replica *r = p->r;
+  if (r->stopping || p->conn || p->dialing) return;
+  const bft_replica_info *ri = &r->cluster->replicas[p->id];
+  if (!p->addr_ok && resolve(ri->host, ri->port, &p->addr) == 0) p->addr_ok = 1;
+  if (!p->addr_ok) {
+    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=dial_failed peer=%u reason=\"cannot resolve %s\"",
+               p->id, ri->host);
+    schedule_redial(p);
+    return;
+  }
+  rt_conn *c = conn_make(r);
+  if (!c) return schedule_redial(p);
+  c->role = ROLE_DIALING;
+  c->peer = p->id;
+  c->deadline_ms = uv_now(r->loop) + RT_HANDSHAKE_TIMEOUT_MS;
+  snprintf(c->addr, sizeof c->addr, "%.40s:%u", ri->host, ri->port);
+  p->dialing = c;
+  p->creq.data = c;
+  int rc = uv_tcp_connect(&p->creq, &c->tcp, (const struct sockaddr *)&p->addr, on_connect);
+  if (rc) rt_conn_close(c, uv_strerror(rc));
+}
+
+static void on_redial(uv_timer_t *t) { peer_dial(t->data); }
+
+static void schedule_redial(rt_peer *p) {
+  rt_replica *r = p->r;
+  if (r->stopping || uv_is_active((uv_handle_t *)&p->redial)) return;
+  uint64_t d = p->backoff_ms;
+  d = d - d / 5 + (rng_next(r) % (2 * (d / 5) + 1)); /* +-20% */
+  p->backoff_ms = p->backoff_ms * 2 > RT_REDIAL_MAX_MS ? RT_REDIAL_MAX_MS : p->backoff_ms * 2;
+  uv_timer_start(&p->redial, on_redial, d, 0);
+}
+
+/* ---- per-iteration work ------------------------------------------------------------------------ */
+
+/* Before the loop blocks: make this iteration's records durable, then let its frames leave. */
+static void on_prepare(uv_prepare_t *h) {
+  rt_replica *r = h->data;
+  if (r->stopping) return;
+  if (rt_core_answer_pulls(&r->core) != 0 || rt_core_sync(&r->core) != 0) return begin_stop(r, 1);
+  while (r->ndirty) {
+    rt_conn *c = r->dirty[--r->ndirty];
+    c->dirty = 0;
+    rt_conn_flush(c);
+  }
+}
+
+static void on_sweep(uv_timer_t *t) {
+  rt_replica *r = t->data;
+  uint64_t now = uv_now(r->loop);
+  rt_conn *next;
+  for (rt_conn *c = r->conns; c; c = next) {
+    next = c->next;
+    if (c->deadline_ms && now > c->deadline_ms) {
+      if (c->role == ROLE_UNKNOWN) rt_conn_close(c, "no first frame in time");
+      else rt_conn_close(c, "handshake timed out");
+    }
+  }
+}
+
+static void on_metrics(uv_timer_t *t) {
+  rt_replica *r = t->data;
+  bft_engine_status st;
+  rt_core_status(&r->core, &st);
+  const rt_counters *k = &r->core.ctr;
+  uint32_t up = 0;
+  uint64_t drops = 0, out = 0, qbytes = 0;
+  for (uint32_t i = 0; i < r->cluster->n; i++) {
+    if (i == r->self) continue;
+    up += r->peers[i].conn != NULL;
+    drops += r->peers[i].drops;
+    out += r->peers[i].frames_out;
+    qbytes += r->peers[i].q.bytes;
+  }
+  uint64_t now = uv_now(r->loop), dt = now - r->last_metrics_ms ? now - r->last_metrics_ms : 1;
+  rt_logf(&r->log, RT_LOG_INFO, "metrics",
+          "event=metrics height=%llu view=%llu leader=%u changing_view=%d commits_per_s=%.1f peers_up=%u/%u "
+          "conns=%u pool=%u msgs_in=%llu msgs_out=%llu msgs_bad_sig=%llu msgs_rejected=%llu req_new=%llu "
+          "req_rejected=%llu req_busy=%llu executed=%llu queue_drops=%llu queued_bytes=%llu syncs=%llu "
+          "synced_blocks=%llu wal_bytes=%llu proposed_batches=%llu proposed_requests=%llu",
+          (unsigned long long)r->core.ledger.head, (unsigned long long)st.view, st.leader, st.changing_view,
+          (double)(k->commits - r->last_commits) * 1000.0 / (double)dt, up, r->cluster->n - 1,
+          r->nconns, r->core.pool.count, (unsigned long long)k->msgs_in, (unsigned long long)out,
+          (unsigned long long)k->msgs_bad_sig, (unsigned long long)k->msgs_rejected, (unsigned long long)k->req_new,
+          (unsigned long long)(k->req_not_permitted + k->req_bad_sig + k->req_malformed),
+          (unsigned long long)k->req_busy, (unsigned long long)k->executed, (unsigned long long)drops,
+          (unsigned long long)qbytes, (unsigned long long)k->syncs, (unsigned long long)k->sync_blocks,
+          (unsigned long long)rt_wal_size(&r->core.wal), (unsigned long long)k->pulls,
+          (unsigned long long)k->pulled_requests);
+  r->last_commits = k->commits;
+  r->last_metrics_ms = now;
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  rt_replica *r = s->data;
+  rt_logf(&r->log, RT_LOG_INFO, COMP_RT, "event=shutdown signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  begin_stop(r, 0);
+}
+
+static void close_if_open(uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void begin_stop(rt_replica *r, int code) {
+  if (r->stopping) return;
+  r->stopping = 1;
+  r->exit_code = code;
+  if (r->core_ready && !r->core.failed && rt_core_sync(&r->core) != 0) r->exit_code = 1;
+  if (r->core.failed) {
+    r->exit_code = 1;
+    rt_logf(&r->log, RT_LOG_ERROR, COMP_RT, "event=stopping reason=\"%s\"", r->core.fail_msg);
+  }
+  for (int i = 0; i < r->nlisteners; i++) close_if_open((uv_handle_t *)&r->listeners[i]);
+  for (uint32_t i = 0; i < BFT_MAX_TIMERS; i++) close_if_open((uv_handle_t *)&r->engine_timers[i]);
+  for (uint32_t i = 0; i < r->cluster->n; i++) close_if_open((uv_handle_t *)&r->peers[i].redial);
+  close_if_open((uv_handle_t *)&r->sweep);
+  close_if_open((uv_handle_t *)&r->metrics);
+  close_if_open((uv_handle_t *)&r->prepare);
+  close_if_open((uv_handle_t *)&r->sigint);
+  close_if_open((uv_handle_t *)&r->sigterm);
+  while (r->conns) rt_conn_close(r->conns, "shutting down");
+}
+
+/* ---- opening, running, closing ------------------------------------------------------------------ */
+
+static int fail_open(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail_open(char *err, size_t errlen, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+static int load_identity(rt_replica *r, const rt_options *o, char *err, size_t errlen) {
+  char e[320];
+  r->cluster = calloc(1, sizeof *r->cluster);
+  if (!r->cluster) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
+  int rc = bft_cluster_load(o->config, r->cluster, e, sizeof e);
+  if (rc) return fail_open(err, errlen, rc, "cannot use cluster file: %s", e);
+  if (o->id >= r->cluster->n)
+    return fail_open(err, errlen, BFT_E_CONFIG, "replica id %u is not in %s (it defines replicas 0..%u)", o->id,
+                     o->config, r->cluster->n - 1);
+  rc = bft_keyfile_load(o->key, &r->kp, e, sizeof e);
+  if (rc) return fail_open(err, errlen, rc, "cannot use key file: %s", e);
+  const uint8_t *want = r->cluster->replicas[o->id].pk;
+  if (!bft_ct_equal(r->kp.pk, want, BFT_PK_LEN)) {
+    char have_hex[9], want_hex[9];
+    rt_short_hex(have_hex, r->kp.pk);
+    rt_short_hex(want_hex, want);
+    return fail_open(err, errlen, BFT_E_CONFIG,
+                     "key file %s holds public key %s..., but %s lists %s... for replica %u: wrong key or wrong --id",
+                     o->key, have_hex, o->config, want_hex, o->id);
+  }
+  r->self = o->id;
+  if (r->cluster->warning[0])
+    rt_logf(&r->log, RT_LOG_WARN, COMP_RT, "event=cluster_warning note=\"%s\"", r->cluster->warning);
+  return 0;
+}
+
+static int prepare_data_dir(rt_replica *r, const char *dir, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    if (errno != ENOENT || mkdir(dir, 0700) != 0)
+      return fail_open(err, errlen, BFT_E_IO, "cannot create data folder %s: %s", dir, strerror(errno));
+  } else if (!S_ISDIR(st.st_mode)) {
+    return fail_open(err, errlen, BFT_E_IO, "data folder %s is not a folder", dir);
+  }
+  char path[RT_PATH_MAX];
+  if ((size_t)snprintf(path, sizeof path, "%s/lock", dir) >= sizeof path)
+    return fail_open(err, errlen, BFT_E_INVAL, "data folder path too long");
+  r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (r->lock_fd < 0) return fail_open(err, errlen, BFT_E_IO, "cannot open %s: %s", path, strerror(errno));
+  if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return fail_open(err, errlen, BFT_E_IO, "data folder %s is in use by another bft-replica", dir);
+  return 0;
+}
+
+static int listen_on(rt_replica *r, const char *host, uint16_t port, char *err, size_t errlen) {
+  struct sockaddr_storage addr;
+  if (resolve(host, port, &addr) != 0)
+    return fail_open(err, errlen, BFT_E_CONFIG, "cannot resolve listen address %s", host);
+  uv_tcp_t *t = &r->listeners[r->nlisteners];
+  uv_tcp_init(r->loop, t);
+  t->data = r;
+  r->nlisteners++;
+  int rc = uv_tcp_bind(t, (const struct sockaddr *)&addr, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)t, 128, on_connection);
+  if (rc) return fail_open(err, errlen, BFT_E_IO, "cannot listen on %s:%u: %s", host, port, uv_strerror(rc));
+  return 0;
+}
+
+static void init_handles(rt_replica *r) {
+  for (uint32_t i = 0; i < BFT_MAX_TIMERS; i++) {
+    uv_timer_init(r->loop, &r->engine_timers[i]);
+    r->engine_timers[i].data = r;
+  }
+  for (uint32_t i = 0; i < r->cluster->n; i++) {
+    rt_peer *p = &r->peers[i];
+    p->r = r;
+    p->id = i;
+    p->backoff_ms = RT_REDIAL_MIN_MS;
+    rt_outq_init(&p->q, RT_PEER_QUEUE_MAX_FRAMES, RT_PEER_QUEUE_MAX_BYTES);
+    uv_timer_init(r->loop, &p->redial);
+    p->redial.data = p;
+  }
+  uv_timer_init(r->loop, &r->sweep);
+  uv_timer_init(r->loop, &r->metrics);
+  uv_prepare_init(r->loop, &r->prepare);
+  uv_signal_init(r->loop, &r->sigint);
+  uv_signal_init(r->loop, &r->sigterm);
+  r->sweep.data = r->metrics.data = r->prepare.data = r->sigint.data = r->sigterm.data = r;
+  r->handles_ready = 1;
+}
+
+static int open_core(rt_replica *r, const rt_options *o, char *err, size_t errlen) {
+  rt_core_config cc = {.cluster = r->cluster, .kp = &r->kp, .self = r->self, .ops = r->ops,
+                       .data_dir = o->data_dir, .log = &r->log};
+  cc.io = (rt_io){.ctx = r, .send = io_send, .broadcast = io_broadcast, .timer_set = io_timer_set,
+                  .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now};
+  int rc = rt_core_open(&r->core, &cc, err, errlen);
+  r->core_open = 1; /* partially opened state is released by rt_core_close */
+  r->core_ready = rc == 0;
+  r->core.defer_pulls = 1; /* batch what one loop iteration read */
+  return rc;
+}
+
+int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen) {
+  memset(r, 0, sizeof *r);
+  r->lock_fd = -1;
+  rt_log_init(&r->log, o->log_level, stderr, (long)o->id);
+  r->ops = bft_engine_find(o->protocol);
+  if (!r->ops)
+    return fail_open(err, errlen, BFT_E_UNSUPPORTED, "unknown protocol '%s' (this build has: %s)", o->protocol,
+                     bft_engine_names());
+  if (bft_crypto_init() != 0) return fail_open(err, errlen, BFT_E_CRYPTO, "libsodium failed to initialise");
+  int rc = load_identity(r, o, err, errlen);
+  if (!rc) rc = prepare_data_dir(r, o->data_dir, err, errlen);
+  if (rc) return rc;
+  randombytes_buf(&r->prng, sizeof r->prng);
+  r->scratch = malloc(WIRE_FRAME_MAX_BODY);
+  r->dirty = calloc(RT_MAX_CONNS + 2 * BFT_MAX_REPLICAS + 8, sizeof *r->dirty);
+  r->client_conn = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->client_conn);
+  r->loop = malloc(sizeof *r->loop);
+  if (!r->scratch || !r->dirty || !r->client_conn || !r->loop) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
+  if (uv_loop_init(r->loop) != 0) {
+    free(r->loop);
+    r->loop = NULL;
+    return fail_open(err, errlen, BFT_E_IO, "cannot create the event loop");
+  }
+  init_handles(r);
+  if ((rc = open_core(r, o, err, errlen)) != 0) return rc;
+  const bft_replica_info *me = &r->cluster->replicas[r->self];
+  if ((rc = listen_on(r, me->host, me->port, err, errlen)) != 0) return rc;
+  if (o->listen_client_port && (rc = listen_on(r, me->host, (uint16_t)o->listen_client_port, err, errlen)) != 0)
+    return rc;
+  rt_logf(&r->log, RT_LOG_INFO, COMP_RT,
+          "event=open cluster=%s n=%u f=%u protocol=%s listen=%s:%u clients=%u height=%llu data_dir=%s",
+          r->cluster->name, r->cluster->n, r->cluster->f, r->ops->name, me->host, me->port, r->cluster->nclients,
+          (unsigned long long)r->core.ledger.head, o->data_dir);
+  return 0;
+}
+
+int rt_replica_run(rt_replica *r) {
+  uv_prepare_start(&r->prepare, on_prepare);
+  uv_timer_start(&r->sweep, on_sweep, RT_SWEEP_MS, RT_SWEEP_MS);
+  uv_timer_start(&r->metrics, on_metrics, RT_METRICS_INTERVAL_MS, RT_METRICS_INTERVAL_MS);
+  uv_signal_start(&r->sigint, on_signal, SIGINT);
+  uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+  r->last_metrics_ms = uv_now(r->loop);
+  rt_logf(&r->log, RT_LOG_DEBUG, COMP_RT, "event=timer_jitter_seed seed=%llu", (unsigned long long)r->prng);
+  if (rt_core_start(&r->core) != 0) {
+    begin_stop(r, 1);
+  } else {
+    for (uint32_t i = r->self + 1; i < r->cluster->n; i++) peer_dial(&r->peers[i]);
+  }
+  uv_run(r->loop, UV_RUN_DEFAULT);
+  rt_logf(&r->log, RT_LOG_INFO, COMP_RT, "event=stopped exit_code=%d height=%llu", r->exit_code,
+          (unsigned long long)r->core.ledger.head);
+  return r->exit_code;
+}
+
+void rt_replica_close(rt_replica *r) {
+  if (r->loop && r->handles_ready) {
+    if (!r->stopping) begin_stop(r, r->exit_code);
+    uv_run(r->loop, UV_RUN_DEFAULT); /* let every close callback run */
+  }
+  if (r->loop) {
+    for (int i = 0; i < r->nlisteners; i++) close_if_open((uv_handle_t *)&r->listeners[i]);
+    uv_run(r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(r->loop);
+    free(r->loop);
+  }
+  if (r->core_open) rt_core_close(&r->core);
+  for (uint32_t i = 0; r->cluster && i < r->cluster->n; i++) rt_outq_free(&r->peers[i].q);
+  if (r->lock_fd >= 0) close(r->lock_fd);
+  bft_keypair_wipe(&r->kp);
+  free(r->scratch);
+  free(r->dirty);
+  free(r->client_conn);
+  free(r->cluster);
+  memset(r, 0, sizeof *r);
+}
