@@ -226,7 +226,7 @@ typedef struct bft_engine_ops {
    * restore() into a freshly initialised engine (cfg.committed >= this engine's committed),
    * restore every promise the engine persisted so far. A driver uses it to replace its WAL with
    * a compact one once the WAL grows past a bound; without it the WAL is never compacted. */
-  int (*compact)(const void *state, bft_actions *out);
+  int (*compact)(void *state, bft_actions *out);
 } bft_engine_ops;
 
 /* Engine by name, or NULL. */

@@ -24,6 +24,23 @@
  *
  * Commit certificate (what COMMIT actions carry and verify_certificate checks):
  *   cert := u64 view | qsigs over COMMIT statements (view, seq, digest, replica)
+ *
+ * Beyond the paper, for a lossy, reordering network (all liveness, none weakens a vote rule):
+ * - votes of the next view and a pre-prepare of the view being entered are kept until its
+ *   NEW-VIEW arrives; COMMITs of older views still count towards a commit certificate, and a
+ *   commit certificate settles a seq even without our own pre-prepare (bytes are fetched);
+ * - a stalled replica repeats its pre-prepares/votes (timer 5) and its checkpoint vote
+ *   (timer 4); replicas that delivered a seq answer a repeated PREPARE/PRE-PREPARE with their
+ *   COMMIT, a stale CHECKPOINT or a lone/stale VIEW-CHANGE with their stable checkpoint vote
+ *   and COMMITs, and the primary re-sends its NEW-VIEW to a replica asking for its view;
+ * - the primary also runs the request timer (twice as long), so a deposed primary that
+ *   missed the view change finds its way into the current view;
+ * - f+1 checkpoint votes above what we delivered, or a stable checkpoint above it, start a
+ *   FETCH from those replicas (retried on timer 2 over all replicas).
+ * Batches are not persisted: after a restart a replica fetches what it delivered but the
+ * ledger lost, and a batch re-proposed by a NEW-VIEW that no correct replica still holds
+ * cannot be delivered (each prepared batch is held by f+1 correct replicas, which keep the
+ * bytes of their prepared certificate in memory; only crashes of all of them lose it).
  */
 #ifndef BFT_PBFT_H
 #define BFT_PBFT_H

@@ -260,6 +260,8 @@ int pbft_ckpt_check_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT
 int pbft_persist_view(pbft_state *s, bft_actions *out);
 int pbft_persist_vote(pbft_state *s, uint8_t kind, uint64_t view, uint64_t seq,
                       const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out);
+/* The whole safety state as one SNAPSHOT record (supersedes every earlier record). */
+int pbft_persist_snapshot(pbft_state *s, bft_actions *out);
 int pbft_persist_pcert(pbft_state *s, uint64_t seq, const pbft_qcert *c, bft_actions *out);
 int pbft_restore_record(pbft_state *s, const uint8_t *rec, uint32_t len);
 

@@ -190,6 +190,16 @@ static uint32_t count_vcs(const pbft_state *s, uint64_t view) {
   return c;
 }
 
+/* Replicas that gave up on every view below `view` (a VIEW-CHANGE for it or a later one): the
+ * view timer's "2f+1 replicas are changing views" condition. Counting only exact matches
+ * would deadlock a split such as 2f+1-k replicas changing to v and k to v+1 (k < f+1). */
+static uint32_t count_vcs_from(const pbft_state *s, uint64_t view) {
+  uint32_t c = 0;
+  for (uint32_t i = 0; i < s->cfg.n; i++)
+    if (s->vcs[i].valid && s->vcs[i].view >= view) c++;
+  return c;
+}
+
 static int maybe_new_view(pbft_state *s, bft_actions *out) {
   if (!s->changing || pbft_primary(s, s->view) != s->cfg.self) return 0;
   if (count_vcs(s, s->view) < s->q) return 0;
@@ -431,14 +441,14 @@ int pbft_on_timer(pbft_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
     }
     case PBFT_TIMER_VIEW: {
       if (tag != s->vc_tag || !s->changing) return 0;
-      if (count_vcs(s, s->view) >= s->q && s->vc_nudged) {
+      if (count_vcs_from(s, s->view) >= s->q && s->vc_nudged) {
         /* 2f+1 replicas moved yet no NEW-VIEW came: that primary failed too; wait longer. */
         if (s->vc_backoff < PBFT_MAX_BACKOFF) s->vc_backoff++;
         return pbft_start_view_change(s, s->view + 1, out);
       }
       /* Before giving up on this view, say our VIEW-CHANGE once more: if its primary started
        * the view without us (our NEW-VIEW was lost), it answers with its NEW-VIEW. */
-      if (count_vcs(s, s->view) >= s->q) s->vc_nudged = 1;
+      if (count_vcs_from(s, s->view) >= s->q) s->vc_nudged = 1;
       /* Too few joined us so far: say it again (our message may have been lost). */
       const pbft_vcrec *mine = &s->vcs[s->cfg.self];
       if (mine->valid && mine->view == s->view)

@@ -100,7 +100,7 @@ static int persist_delivered(pbft_state *s, uint64_t seq, bft_actions *out) {
   return persist_writer(s, &w, out);
 }
 
-static int persist_snapshot(pbft_state *s, bft_actions *out) {
+int pbft_persist_snapshot(pbft_state *s, bft_actions *out) {
   wire_writer w;
   wire_writer_init(&w, s->scratch, sizeof s->scratch);
   wire_put_u8(&w, PBFT_REC_SNAPSHOT);
@@ -447,7 +447,7 @@ int pbft_make_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT_DIGES
     s->chain_valid = 1;
   }
   if (s->next_seq < seq) s->next_seq = seq;
-  PBFT_TRY(persist_snapshot(s, out));
+  PBFT_TRY(pbft_persist_snapshot(s, out));
   if (s->committed < seq) {
     /* 2f+1 replicas signed that they executed up to seq, f+1 of them correct: fetch from
      * the signers. */

@@ -259,8 +259,16 @@ int pbft_accept_early(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   return rc == BFT_E_FULL ? rc : 0; /* a refused proposal is the primary's loss, not ours */
 }
 
-/* Send `to` our COMMITs for the seqs above `from_seq` that we delivered. */
+/* Send `to`, whose stable checkpoint is `from_seq`, what lets it catch up with us: our vote
+ * for our stable checkpoint (with 2f others it moves its watermarks and fetches) and our
+ * COMMITs for the seqs we delivered above it. */
 static int help_behind(pbft_state *s, uint32_t to, uint64_t from_seq, bft_actions *out) {
+  if (from_seq < s->h && s->committed >= s->h) {
+    uint8_t b[PBFT_CKPT_LEN + BFT_SIG_LEN];
+    pbft_ckpt_stmt(b, s->h, s->h_digest, s->cfg.self);
+    s->env.sign(s->env.ctx, PBFT_TAG_CHECKPOINT, b, PBFT_CKPT_LEN, b + PBFT_CKPT_LEN);
+    PBFT_TRY(bft_act_send(out, to, PBFT_MSG_CHECKPOINT, b, sizeof b));
+  }
   uint64_t lo = from_seq > s->h ? from_seq : s->h;
   for (uint64_t q = lo + 1; q <= s->committed && q <= s->h + s->cfg.window; q++)
     PBFT_TRY(help_laggard(s, pbft_slot_get(s, q), to, out));
@@ -456,8 +464,15 @@ int pbft_on_view_change(pbft_state *s, uint32_t from, const uint8_t *body, uint3
     return 0;
   }
   pbft_vcrec *st = &s->vcs[from];
-  if (st->valid && st->view >= vc.new_view)
+  if (st->valid && st->view >= vc.new_view) {
+    /* Repeated (its view-change timer): it is still stuck, perhaps only behind. */
+    if (st->view == vc.new_view && st->len == len && memcmp(st->body, body, len) == 0 && !s->changing &&
+        s->committed > vc.stable_seq && s->committed > s->h) {
+      PBFT_TRY(help_behind(s, from, vc.stable_seq, out));
+      return 0;
+    }
     return pbft_reject(s, st->view == vc.new_view ? BFT_E_DUPLICATE : BFT_E_STALE);
+  }
   rc = pbft_validate_vc(s, body, len, &vc);
   if (rc) return pbft_reject(s, rc == BFT_E_BAD_SIG || rc == BFT_E_BAD_CERT ? BFT_E_BAD_CERT : rc);
   st->valid = 1;

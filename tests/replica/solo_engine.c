@@ -83,7 +83,7 @@ static void solo_status(const void *st, bft_engine_status *out) {
   out->committed = s->committed;
 }
 
-static int solo_compact(const void *st, bft_actions *out) {
+static int solo_compact(void *st, bft_actions *out) {
   const solo_state *s = st;
   uint8_t rec[8];
   put64(rec, s->committed);

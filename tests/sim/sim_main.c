@@ -178,8 +178,12 @@ static int parse_args(int argc, char **argv, cli *c) {
     else if (!strcmp(name, "--client-timeout")) err = parse_u64(val, &o->client_timeout_ms) || !o->client_timeout_ms;
     else if (!strcmp(name, "--think")) {
       uint64_t t = 0;
-      if (!strcmp(val, "auto")) o->think_us = -1;
-      else if ((err = parse_u64(val, &t) || t > 3600000000ull) == 0) o->think_us = (int64_t)t;
+      if (!strcmp(val, "auto"))
+        o->think_us = -1;
+      else if (parse_u64(val, &t) || t > 3600000000ull) /* an hour of thinking is plenty */
+        err = 1;
+      else
+        o->think_us = (int64_t)t;
     } else if (!strcmp(name, "--batch")) err = parse_u32(val, 0, BFT_MAX_BATCH_REQUESTS, &o->batch);
     else if (!strcmp(name, "--window")) err = parse_u32(val, 0, BFT_MAX_WINDOW, &o->window);
     else if (!strcmp(name, "--checkpoint")) err = parse_u32(val, 0, BFT_MAX_WINDOW, &o->checkpoint);

@@ -14,14 +14,19 @@
 #include "tests/sim/sim_net.h"
 #include "tests/sim/sim_rng.h"
 
-#define SIM_COMPACT_MIN 512u /* WAL records before the first compaction */
+/* WAL records before the first compaction: low, so that ordinary runs compact often and
+ * restarts replay compacted WALs (a path a real replica takes only after long uptimes). */
+#define SIM_COMPACT_MIN 32u
 /* A run whose required work is done ends after this much virtual time without any commit or
  * fetch (instead of idling to the bound while periodic timers tick): a lagging replica that
  * stays silent that long is not about to catch up. */
 #define SIM_QUIET_US (30ull * 1000 * 1000)
 
 enum { EV_MSG = 1, EV_TIMER, EV_REQ, EV_CLIENT_RETRY, EV_REPLY, EV_FETCH, EV_FETCH_REPLY, EV_FAULT, EV_CLIENT_NEXT };
-enum { F_CRASH = 1, F_RESTART, F_SPLIT, F_HEAL, F_END };
+enum { F_CRASH = 1, F_RESTART, F_SPLIT, F_HEAL, F_END, F_CRASH_NOW };
+/* A crash strikes the victim's next step part-way through its action list; if it has none
+ * within this long, it crashes between events. */
+#define SIM_CRASH_FALLBACK_US 20000u
 /* PRNG streams: one per concern, so e.g. an extra timer draw cannot move the fault schedule. */
 enum { RNG_NET = 1, RNG_FAULT, RNG_TIMER, RNG_CLIENT };
 
@@ -96,6 +101,7 @@ typedef struct sim_node {
   uint32_t pull_max;
   int pull_pending;
   uint64_t want_after_faults; /* highest seq fetched after the fault window (0: none) */
+  int crash_armed;            /* crash during the next step, after a prefix of its actions */
   uint64_t rejected;
 } sim_node;
 
@@ -322,6 +328,7 @@ static void send_engine(sim_ctx *S, uint32_t from, uint32_t to, uint8_t kind, si
 /* ---- the driver: stepping an engine and carrying out its actions ----------------------- */
 
 static void node_deliver(sim_ctx *S, sim_node *nd, const bft_event *ev);
+static void node_crash(sim_ctx *S, sim_node *nd);
 
 static void update_epoch(sim_ctx *S, sim_node *nd) {
   bft_engine_status st;
@@ -671,12 +678,23 @@ static void run_step(sim_ctx *S, sim_node *nd, const bft_event *ev, int is_start
         VLOG(S, "n%u   (half applied: %u actions carried out anyway)", nd->id, S->acts.count);
       else
         fail(S, SIM_VIOLATION,
-           "contract: replica %u rejected %s (%s) yet emitted %u actions: a rejected step must leave the state unchanged",
+             "contract: replica %u rejected %s (%s) yet emitted %u actions: a rejected step must leave the state "
+             "unchanged",
              nd->id, event_desc(ev, d, sizeof d), bft_strerror(rc), S->acts.count);
       if (S->res->outcome) return;
     }
   }
   update_epoch(S, nd);
+  if (nd->crash_armed) {
+    /* The process dies while carrying out this list: only a prefix happens. Whatever the
+     * prefix, a restarted engine must not contradict what left — persist before you speak. */
+    uint32_t all = S->acts.count;
+    S->acts.count = (uint32_t)sim_rng_below(&S->rng[RNG_FAULT], (uint64_t)all + 1);
+    VLOG(S, "FAULT n%u crashes after %u of %u actions of this step", nd->id, S->acts.count, all);
+    process_actions(S, nd);
+    node_crash(S, nd);
+    return;
+  }
   process_actions(S, nd);
   if (!S->res->outcome) maybe_compact(S, nd);
 }
@@ -756,7 +774,7 @@ static void node_start(sim_ctx *S, sim_node *nd) {
 
 static void node_crash(sim_ctx *S, sim_node *nd) {
   nd->up = 0;
-  S->down++;
+  nd->crash_armed = 0;
   for (uint32_t t = 0; t < BFT_MAX_TIMERS; t++) nd->timers[t].armed = 0;
   memset(nd->in_pool, 0, S->R);
   nd->npool = 0;
@@ -797,16 +815,20 @@ static void fault_crash(sim_ctx *S) {
   } else {
     uint32_t cand[BFT_MAX_REPLICAS], k = 0;
     for (uint32_t i = 0; i < S->n; i++)
-      if (S->nodes[i].up && (int64_t)i != leader) cand[k++] = i;
+      if (S->nodes[i].up && !S->nodes[i].crash_armed && (int64_t)i != leader) cand[k++] = i;
     if (k) victim = cand[sim_rng_below(&S->rng[RNG_FAULT], k)];
   }
-  if (victim < 0 || !S->nodes[victim].up) {
+  if (victim < 0 || !S->nodes[victim].up || S->nodes[victim].crash_armed) {
     VLOG(S, "FAULT crash skipped: no suitable victim");
     return;
   }
   sim_node *nd = &S->nodes[victim];
-  VLOG(S, "FAULT crash n%u%s (ledger head %u)", nd->id, victim == leader ? " (primary)" : "", nd->nledger);
-  node_crash(S, nd);
+  VLOG(S, "FAULT crash n%u%s armed (ledger head %u)", nd->id, victim == leader ? " (primary)" : "", nd->nledger);
+  S->down++; /* counts from now: the victim is as good as gone */
+  nd->crash_armed = 1;
+  sim_event now = {.time = S->now + SIM_CRASH_FALLBACK_US, .type = EV_FAULT, .kind = F_CRASH_NOW, .node = nd->id,
+                   .from = nd->id};
+  push(S, &now);
   if (S->o->restart) {
     uint64_t W = S->fault_end;
     uint64_t at = S->now + sim_rng_range(&S->rng[RNG_FAULT], W / 10, W * 3 / 10);
@@ -821,8 +843,16 @@ static void on_fault(sim_ctx *S, const sim_event *ev) {
     case F_CRASH:
       fault_crash(S);
       break;
+    case F_CRASH_NOW: {
+      sim_node *nd = &S->nodes[ev->node];
+      if (!nd->crash_armed) break; /* it already died mid-step */
+      VLOG(S, "FAULT n%u crashes between steps", nd->id);
+      node_crash(S, nd);
+      break;
+    }
     case F_RESTART: {
       sim_node *nd = &S->nodes[ev->node];
+      if (nd->crash_armed) node_crash(S, nd);
       if (nd->up) break;
       S->down--;
       VLOG(S, "FAULT restart n%u (%u records, ledger head %u)", nd->id, nd->nrec, nd->nledger);
