@@ -91,8 +91,8 @@ int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len) {
   bft_batch_reader br;
   int rc = bft_batch_open(&br, batch, len);
   if (rc) return rc;
-  const uint8_t *rq;
-  uint32_t rl;
+  const uint8_t *rq = NULL; /* set by every bft_batch_next that returns 1 (-O3 cannot see it) */
+  uint32_t rl = 0;
   while ((rc = bft_batch_next(&br, &rq, &rl)) == 1) {
     bft_request r;
     if (c) {
