@@ -25,7 +25,7 @@
 #define BFT_MAX_ENGINE_MSG (WIRE_FRAME_MAX_BODY) /* body of one engine message */
 #define BFT_MAX_TIMERS 8             /* timer ids an engine may use: 0..BFT_MAX_TIMERS-1 */
 #define BFT_MAX_ACTIONS 1024         /* actions one step may emit */
-#define BFT_ACTION_ARENA (8u * 1024u * 1024u) /* bytes one step may emit (bodies, records) */
+#define BFT_ACTION_ARENA (16u * 1024u * 1024u) /* bytes one step may emit (bodies, records) */
 
 _Static_assert(BFT_MAX_REQUEST_BYTES + 8 <= BFT_MAX_BATCH_BYTES, "a batch holds at least one request");
 _Static_assert(BFT_MAX_BATCH_BYTES < WIRE_FRAME_MAX_BODY / 2, "a batch fits in a frame with its proof");

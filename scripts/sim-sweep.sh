@@ -58,10 +58,13 @@ last=$((first + seeds - 1))
 if [ "$do_build" = 1 ]; then
   # Sanitizers off and optimisation on: sweeps are about throughput (the sanitized build is
   # what ctest runs).
-  if ! cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="$build_type" -DBFT_SANITIZE=OFF >"$build.configure.log" 2>&1 ||
-     ! cmake --build "$build" --target bft-sim -j"$jobs" >"$build.build.log" 2>&1; then
-    echo "sim-sweep: building bft-sim ($build_type) failed; see $build.configure.log / $build.build.log:" >&2
-    grep -E "error|Error" "$build.build.log" "$build.configure.log" 2>/dev/null | head -5 >&2
+  # Logs live inside the build directory, which .gitignore already covers.
+  mkdir -p "$build"
+  log="$build/sim-sweep"
+  if ! cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="$build_type" -DBFT_SANITIZE=OFF >"$log.configure.log" 2>&1 ||
+     ! cmake --build "$build" --target bft-sim -j"$jobs" >"$log.build.log" 2>&1; then
+    echo "sim-sweep: building bft-sim ($build_type) failed; see $log.configure.log / $log.build.log:" >&2
+    grep -hE "error|Error" "$log.build.log" "$log.configure.log" 2>/dev/null | head -5 >&2
     exit 2
   fi
 fi

@@ -145,8 +145,9 @@ static void pbft_status(const void *state, bft_engine_status *st) {
   st->rejected_other = s->rej.other;
 }
 
-/* The WAL compaction hook: one snapshot record restores every promise made so far. */
-static int pbft_compact(void *state, bft_actions *out) { return pbft_persist_snapshot(state, out); }
+/* The WAL compaction hook: one snapshot record restores every promise made so far, and a
+ * BATCH record per slot the bytes it holds. */
+static int pbft_compact(void *state, bft_actions *out) { return pbft_compact_records(state, out); }
 
 const bft_engine_ops pbft_engine_ops = {
     .name = "pbft",

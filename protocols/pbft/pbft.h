@@ -37,10 +37,12 @@
  *   missed the view change finds its way into the current view;
  * - f+1 checkpoint votes above what we delivered, or a stable checkpoint above it, start a
  *   FETCH from those replicas (retried on timer 2 over all replicas).
- * Batches are not persisted: after a restart a replica fetches what it delivered but the
- * ledger lost, and a batch re-proposed by a NEW-VIEW that no correct replica still holds
- * cannot be delivered (each prepared batch is held by f+1 correct replicas, which keep the
- * bytes of their prepared certificate in memory; only crashes of all of them lose it).
+ * Batch bytes: each slot holds one batch, and never gives up the bytes of its prepared
+ * certificate (nor of a commit certificate it has yet to deliver) for another batch. A NEW-VIEW
+ * re-proposes digests only, so a correct replica whose VIEW-CHANGE carried the chosen
+ * certificate may be the only one left with the bytes: whatever a slot holds is therefore
+ * persisted (a BATCH record, written before the vote it backs) and survives restarts; replicas
+ * without the bytes commit the digest and FETCH the batch from one that delivered it.
  */
 #ifndef BFT_PBFT_H
 #define BFT_PBFT_H
@@ -74,14 +76,17 @@ enum pbft_timer {
 };
 
 /* Persisted record types (first byte of every PERSIST record). A SNAPSHOT record holds the
- * whole safety state and supersedes every record before it: a driver may drop all records
- * older than the latest snapshot. See pbft_log.c for the layouts. */
+ * whole safety state: every promise in the records before it. It does not repeat the batch
+ * bytes of earlier BATCH records (liveness needs them, safety does not), so a driver shortens
+ * its records only through ops->compact, which emits a SNAPSHOT and the BATCH records still
+ * needed. See pbft_log.c for the layouts. */
 enum pbft_record {
   PBFT_REC_SNAPSHOT = 1,
   PBFT_REC_VIEW = 2,
   PBFT_REC_VOTE = 3,
   PBFT_REC_PCERT = 4,
-  PBFT_REC_DELIVERED = 5
+  PBFT_REC_DELIVERED = 5,
+  PBFT_REC_BATCH = 6
 };
 
 extern const bft_engine_ops pbft_engine_ops;

@@ -36,6 +36,9 @@
   (1 + 8 + 1 + 8 + BFT_DIGEST_LEN + PBFT_QSIGS_MAX + 8 + 4 + BFT_MAX_WINDOW * (8 + BFT_DIGEST_LEN) + \
    4 + BFT_MAX_WINDOW * PBFT_SNAP_SLOT_MAX)
 
+/* A BATCH record: u8 type | u64 seq | blob batch. */
+#define PBFT_BATCH_REC_MAX (1 + 8 + 4 + BFT_MAX_BATCH_BYTES)
+
 _Static_assert(PBFT_CERT_MAX <= BFT_MAX_CERT_BYTES, "a commit certificate fits its limit");
 _Static_assert(PBFT_NV_PAYLOAD_MAX + BFT_SIG_LEN <= BFT_MAX_ENGINE_MSG, "a NEW-VIEW fits a message");
 _Static_assert(PBFT_PP_PAYLOAD_MAX + BFT_SIG_LEN <= BFT_MAX_ENGINE_MSG, "a PRE-PREPARE fits");
@@ -43,6 +46,9 @@ _Static_assert(PBFT_SNAP_MAX <= PBFT_NV_PAYLOAD_MAX, "a snapshot is built in the
 _Static_assert(PBFT_NV_PAYLOAD_MAX + BFT_SIG_LEN + 2 * (PBFT_PP_PAYLOAD_MAX + BFT_SIG_LEN) <
                    BFT_ACTION_ARENA,
                "a NEW-VIEW step fits the action arena");
+_Static_assert(PBFT_BATCH_REC_MAX <= PBFT_NV_PAYLOAD_MAX, "a BATCH record is built in the scratch buffer");
+_Static_assert(PBFT_SNAP_MAX + BFT_MAX_WINDOW * PBFT_BATCH_REC_MAX <= BFT_ACTION_ARENA,
+               "compact (a snapshot and the batch of every slot) fits the action arena");
 _Static_assert(BFT_MAX_TIMERS > PBFT_TIMER_RETRANSMIT, "timer ids fit");
 
 /* ---- state ------------------------------------------------------------------------------- */
@@ -260,9 +266,14 @@ int pbft_ckpt_check_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT
 int pbft_persist_view(pbft_state *s, bft_actions *out);
 int pbft_persist_vote(pbft_state *s, uint8_t kind, uint64_t view, uint64_t seq,
                       const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out);
-/* The whole safety state as one SNAPSHOT record (supersedes every earlier record). */
+/* The whole safety state as one SNAPSHOT record (every promise of the earlier records, not
+ * the bytes of their BATCH records). */
 int pbft_persist_snapshot(pbft_state *s, bft_actions *out);
 int pbft_persist_pcert(pbft_state *s, uint64_t seq, const pbft_qcert *c, bft_actions *out);
+/* The bytes a slot is about to hold (built in scratch). */
+int pbft_persist_batch(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t len, bft_actions *out);
+/* ops->compact: a SNAPSHOT, then a BATCH record for every slot that holds bytes. */
+int pbft_compact_records(pbft_state *s, bft_actions *out);
 int pbft_restore_record(pbft_state *s, const uint8_t *rec, uint32_t len);
 
 /* ---- pbft_safety.c: the rules that keep replicas agreeing -------------------------------- */

@@ -28,6 +28,8 @@ int pbft_on_batch(pbft_state *s, const uint8_t *batch, uint32_t len, bft_actions
   pbft_slot *sl = pbft_slot_make(s, seq);
   if (!sl || !pbft_may_vote(&sl->my_prep, s->view, digest) || (sl->has_pp && sl->pp_view == s->view))
     return pbft_reject(s, BFT_E_STATE);
+  /* The bytes we propose are held like any other slot's: durably (see take_bytes). */
+  PBFT_TRY(pbft_persist_batch(s, seq, batch, len, out));
   s->next_seq = seq;
   sl->has_pp = 1;
   sl->pp_view = s->view;

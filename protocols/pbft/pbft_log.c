@@ -8,6 +8,8 @@
  *   PCERT     := u8 4 | u64 seq | u64 view | digest | qsigs      prepared certificate; also
  *                records the COMMIT vote (view, seq, digest) sent right after it
  *   DELIVERED := u8 5 | u64 seq | u8 chain_valid | chain[32]     before each COMMIT action
+ *   BATCH     := u8 6 | u64 seq | blob batch        the bytes a slot now holds (the digest is
+ *                recomputed on restore), before the PRE-PREPARE or PREPARE they back
  *   SNAPSHOT  := u8 1 | u64 view | u8 changing | u64 h | h_digest | qsigs h_proof
  *                | u64 delivered_max | u32 n | n x (u64 seq | chain)
  *                | u32 m | m x (u64 seq | u8 flags | [u64 view | digest]  my PREPARE  (flag 1)
@@ -15,9 +17,14 @@
  *                                                   | [u64 view | digest | qsigs] pcert (flag 4))
  * A SNAPSHOT is written every time a checkpoint becomes stable; it holds everything the
  * records before it said that still matters (votes and certificates below h are moot), so
- * replay from the latest snapshot gives the same state and the number of live records is
- * bounded by about 3 L + a few view changes. Only votes in the latest view can conflict with a
- * future vote (views never go back), so one (view, digest) per slot and kind suffices. */
+ * replay from the latest snapshot gives the same promises and the number of live records is
+ * bounded by about 4 L + a few view changes. Only votes in the latest view can conflict with a
+ * future vote (views never go back), so one (view, digest) per slot and kind suffices.
+ * Batch bytes are not promises and a snapshot does not repeat them (that would rewrite every
+ * in-flight batch at each checkpoint): restoring a SNAPSHOT keeps the bytes that BATCH records
+ * before it put in slots still inside the window, and compaction (pbft_compact_records) writes a
+ * snapshot followed by one BATCH record per slot holding bytes. So a slot holds after a restart
+ * exactly the bytes it held before. */
 #include <stddef.h>
 
 #include "protocols/pbft/pbft_internal.h"
@@ -29,6 +36,23 @@ int pbft_in_window(const pbft_state *s, uint64_t seq) {
 }
 
 static void slot_reset(pbft_slot *sl) { memset(sl, 0, offsetof(pbft_slot, batch)); }
+
+/* Forget what a slot knows about votes and certificates, but not the batch bytes it holds
+ * while its seq stays inside the watermarks. */
+static void slot_reset_keep_bytes(const pbft_state *s, pbft_slot *sl) {
+  uint64_t seq = sl->seq;
+  uint8_t keep = sl->used && sl->has_batch && pbft_in_window(s, seq);
+  uint8_t d[BFT_DIGEST_LEN];
+  uint32_t len = sl->batch_len;
+  memcpy(d, sl->batch_digest, BFT_DIGEST_LEN);
+  slot_reset(sl);
+  if (!keep) return;
+  sl->used = 1;
+  sl->seq = seq;
+  sl->has_batch = 1;
+  sl->batch_len = len;
+  memcpy(sl->batch_digest, d, BFT_DIGEST_LEN);
+}
 
 pbft_slot *pbft_slot_get(pbft_state *s, uint64_t seq) {
   if (!pbft_in_window(s, seq)) return NULL;
@@ -86,6 +110,15 @@ int pbft_persist_pcert(pbft_state *s, uint64_t seq, const pbft_qcert *c, bft_act
   wire_put_u64(&w, c->view);
   wire_put_fixed(&w, c->digest, BFT_DIGEST_LEN);
   pbft_put_qsigs(&w, c);
+  return persist_writer(s, &w, out);
+}
+
+int pbft_persist_batch(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t len, bft_actions *out) {
+  wire_writer w;
+  wire_writer_init(&w, s->scratch, sizeof s->scratch);
+  wire_put_u8(&w, PBFT_REC_BATCH);
+  wire_put_u64(&w, seq);
+  wire_put_blob(&w, batch, len);
   return persist_writer(s, &w, out);
 }
 
@@ -149,6 +182,15 @@ int pbft_persist_snapshot(pbft_state *s, bft_actions *out) {
   return persist_writer(s, &w, out);
 }
 
+int pbft_compact_records(pbft_state *s, bft_actions *out) {
+  PBFT_TRY(pbft_persist_snapshot(s, out));
+  for (uint64_t q = s->h + 1; q <= s->h + s->cfg.window; q++) {
+    pbft_slot *sl = pbft_slot_get(s, q);
+    if (sl && sl->has_batch) PBFT_TRY(pbft_persist_batch(s, q, sl->batch, sl->batch_len, out));
+  }
+  return 0;
+}
+
 /* ---- restore ----------------------------------------------------------------------------- */
 
 static int get_qcert(wire_reader *r, pbft_qcert *c, uint32_t q) {
@@ -197,7 +239,7 @@ static int restore_snapshot(pbft_state *s, wire_reader *r) {
   memcpy(s->h_proof.digest, s->h_digest, BFT_DIGEST_LEN);
   s->delivered_max = wire_get_u64(r);
   for (uint32_t i = 0; i < s->cfg.window; i++) {
-    slot_reset(&s->slots[i]);
+    slot_reset_keep_bytes(s, &s->slots[i]);
     s->chain_seq[i] = 0;
   }
   drop_below_h(s);
@@ -276,6 +318,20 @@ int pbft_restore_record(pbft_state *s, const uint8_t *rec, uint32_t len) {
       if (sl) {
         if (!sl->pcert.valid || sl->pcert.view <= c.view) sl->pcert = c;
         restore_mine(&sl->my_com, c.view, c.digest);
+      }
+      break;
+    }
+    case PBFT_REC_BATCH: {
+      uint64_t q = wire_get_u64(&r);
+      uint32_t blen;
+      const uint8_t *batch = wire_get_blob(&r, &blen, BFT_MAX_BATCH_BYTES);
+      if (r.err) break;
+      pbft_slot *sl = pbft_slot_make(s, q); /* NULL: moot below the window */
+      if (sl) {
+        memcpy(sl->batch, batch, blen);
+        sl->batch_len = blen;
+        bft_digest(sl->batch_digest, batch, blen);
+        sl->has_batch = 1;
       }
       break;
     }

@@ -161,7 +161,7 @@ static int help_laggard(pbft_state *s, pbft_slot *sl, uint32_t to, bft_actions *
 /* Accept the slot's pre-prepare (view, digest) by the primary, whose prepare signature is
  * `psig`, for the batch bytes already in the slot: check the batch, vote PREPARE. */
 static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
-                      const uint8_t digest[BFT_DIGEST_LEN]);
+                      const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out);
 
 static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN],
                               const uint8_t psig[BFT_SIG_LEN], const uint8_t *batch, uint32_t blen,
@@ -169,7 +169,7 @@ static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const
   if (!pbft_may_vote(&sl->my_prep, view, digest)) return BFT_E_STATE;
   int rc = s->env.check_batch(s->env.ctx, batch, blen);
   if (rc) return rc < 0 ? rc : BFT_E_MALFORMED;
-  (void)take_bytes(s, sl, batch, blen, digest);
+  PBFT_TRY(take_bytes(s, sl, batch, blen, digest, out));
   sl->has_pp = 1;
   sl->pp_view = view;
   memcpy(sl->pp_digest, digest, BFT_DIGEST_LEN);
@@ -182,15 +182,18 @@ static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const
 /* Keep the bytes of a batch in the slot (one buffer per slot), unless the bytes there may
  * still be needed: those of our prepared certificate (a later NEW-VIEW may re-propose them,
  * and we may be the only correct replica left holding them) or of a commit certificate we
- * have yet to deliver. A batch we could not keep is fetched if it ever commits. */
+ * have yet to deliver. A batch we could not keep is fetched if it ever commits. What a slot
+ * holds is persisted first (BATCH record): a restart must not lose the bytes we may be the
+ * last to hold. 1 when the slot holds these bytes, 0 when it keeps others, or an error. */
 static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
-                      const uint8_t digest[BFT_DIGEST_LEN]) {
+                      const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
   if (sl->has_batch && memcmp(sl->batch_digest, digest, BFT_DIGEST_LEN) == 0) return 1;
   if (sl->has_batch && sl->committed && sl->seq > s->committed &&
       memcmp(sl->batch_digest, sl->cm_digest, BFT_DIGEST_LEN) == 0)
     return 0;
   if (sl->has_batch && sl->pcert.valid && memcmp(sl->batch_digest, sl->pcert.digest, BFT_DIGEST_LEN) == 0)
     return 0;
+  PBFT_TRY(pbft_persist_batch(s, sl->seq, batch, blen, out));
   memcpy(sl->batch, batch, blen);
   sl->batch_len = blen;
   memcpy(sl->batch_digest, digest, BFT_DIGEST_LEN);
@@ -223,7 +226,8 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
       rc = help_laggard(s, sl, from, out);
       return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
     }
-    if (!take_bytes(s, sl, batch, blen, digest)) return 0;
+    rc = take_bytes(s, sl, batch, blen, digest, out);
+    if (rc <= 0) return rc;
     return pbft_try_deliver(s, out);
   }
   if (sl && early && sl->early && sl->early_view == view)
@@ -236,7 +240,8 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
   if (early) {
     /* It overtook the NEW-VIEW of its view: hold it until that arrives (pbft_entered_view). */
     sl = pbft_slot_make(s, seq);
-    if (!take_bytes(s, sl, batch, blen, digest)) return 0; /* the primary repeats it later */
+    rc = take_bytes(s, sl, batch, blen, digest, out);
+    if (rc <= 0) return rc; /* 0: the primary repeats it later */
     sl->early = 1;
     sl->early_view = view;
     memcpy(sl->early_digest, digest, BFT_DIGEST_LEN);

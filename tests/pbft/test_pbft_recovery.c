@@ -143,7 +143,8 @@ static void test_records_bounded_and_ledger_lag(void **unused) {
   (void)unused;
   harness *h = h_new(4, 1, 4, 2);
   submit_and_run(h, 40, "r");
-  /* the latest snapshot record supersedes all before it */
+  /* the latest snapshot record holds every promise of the records before it (it leaves out
+   * the bytes of earlier BATCH records, so a real driver compacts through ops->compact) */
   h_replica *r = &h->r[1];
   uint32_t last_snap = 0;
   for (uint32_t k = 0; k < r->nrec; k++)
@@ -214,6 +215,105 @@ static void test_catch_up_after_missed_checkpoints(void **unused) {
   h_free(h);
 }
 
+/* The sim's seed 355 (n=4, window 4, K 2, loss + partitions + crash/restart) at engine level.
+ * Replica 0 alone prepares batch A at seq 1 in view 0 (replicas 1 and 2 voted for it but never
+ * saw each other's PREPARE) and crashes. View 1 re-uses seq 1 for batch B, whose PRE-PREPARE
+ * replaces A's bytes at replicas 1 and 2 (they hold no certificate protecting A). Replica 0
+ * restarts; its VIEW-CHANGE carries A's prepared certificate, so the NEW-VIEW of view 2 must
+ * re-propose A at seq 1 (digest only). Unless replica 0's restart kept A's bytes, no replica
+ * holds them: seq 1 commits everywhere, nobody can deliver it, and views spin for ever. */
+typedef struct lost_bytes_net {
+  recorder rec;
+  int phase;
+} lost_bytes_net;
+
+static int lost_bytes_filter(harness *h, h_msg *m, void *arg) {
+  lost_bytes_net *net = arg;
+  (void)record_filter(h, m, &net->rec);
+  int vote = m->kind == PBFT_MSG_PREPARE || m->kind == PBFT_MSG_COMMIT;
+  switch (net->phase) {
+    case 0: /* view 0: A reaches 1 and 2; only replica 0 hears their PREPAREs; no COMMIT lands */
+      if (m->to == 3 || m->kind == PBFT_MSG_COMMIT) return H_DROP;
+      if (m->kind == PBFT_MSG_PREPARE && m->to != 0) return H_DROP;
+      return H_DELIVER;
+    case 1: /* view 1 without replica 0: B pre-prepared at seq 1, but never prepared */
+      return vote ? H_DROP : H_DELIVER;
+    default: /* view 2: replica 3's VIEW-CHANGE misses the new primary, so 0's is used */
+      if (vote && get64(m->body) < 2) return H_DROP;
+      if (m->kind == PBFT_MSG_VIEW_CHANGE && m->from == 3 && m->to == 2) return H_DROP;
+      return H_DELIVER;
+  }
+}
+
+static void test_restart_keeps_bytes_of_prepared_batch(void **unused) {
+  (void)unused;
+  harness *h = h_new(4, 2, 4, 2);
+  lost_bytes_net *net = calloc(1, sizeof *net);
+  h->filter = lost_bytes_filter;
+  h->filter_arg = net;
+  h_submit(h, "x");
+  h_run(h, 1000000);
+  h_msg *pp = rec_find(&net->rec, 0, 1, PBFT_MSG_PRE_PREPARE, 1);
+  assert_non_null(pp);
+  uint8_t a[32];
+  memcpy(a, pp->body + 16, 32);
+  for (uint32_t i = 0; i < 4; i++) assert_int_equal(h->r[i].ncommit, 0);
+
+  /* Replica 0 crashes; the others move to view 1, whose primary proposes B = [x, y] at seq 1. */
+  h->r[0].down = 1;
+  h_clear_queue(h);
+  net->phase = 1;
+  h_submit(h, "y");
+  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_fire(h, i, PBFT_TIMER_REQUEST), 0);
+  h_run(h, 1000000);
+  h_msg *ppb = rec_find(&net->rec, 1, 2, PBFT_MSG_PRE_PREPARE, 1);
+  assert_non_null(ppb);
+  assert_int_equal(get64(ppb->body), 1);
+  assert_memory_not_equal(ppb->body + 16, a, 32);
+  for (uint32_t i = 1; i < 4; i++) {
+    bft_engine_status st;
+    h_status(h, i, &st);
+    assert_int_equal(st.view, 1);
+    assert_int_equal(st.committed, 0);
+  }
+
+  /* Replica 0 restarts from its records and joins the move to view 2 (primary 2). */
+  h_restart(h, 0, UINT64_MAX);
+  h->r[0].down = 0;
+  h_clear_queue(h);
+  recorder_free(&net->rec);
+  net->phase = 2;
+  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_fire(h, i, PBFT_TIMER_REQUEST), 0);
+  h_run(h, 1000000);
+  h_msg *vc0 = rec_find(&net->rec, 0, 2, PBFT_MSG_VIEW_CHANGE, UINT64_MAX);
+  assert_non_null(vc0);
+  assert_int_equal(get64(vc0->body), 2);
+  assert_int_equal(get32(vc0->body + 8 + 4 + 8 + 32 + 4), 1); /* A's prepared certificate */
+  assert_memory_equal(vc0->body + 8 + 4 + 8 + 32 + 4 + 4 + 8 + 8, a, 32);
+  /* Whoever lacks A's bytes fetches seq 1 from a replica that delivered it (retried on the
+   * fetch timer). */
+  for (int round = 0; round < 4; round++) {
+    for (uint32_t i = 0; i < 4; i++) h_fire(h, i, PBFT_TIMER_FETCH);
+    h_run(h, 1000000);
+  }
+  for (uint32_t i = 0; i < 4; i++) {
+    bft_engine_status st;
+    h_status(h, i, &st);
+    assert_int_equal(st.view, 2);
+    assert_true(h->r[i].ncommit >= 1);
+    assert_memory_equal(h->r[i].commits[1].digest, a, 32);
+  }
+  assert_true(h_agree(h));
+  /* and the cluster goes on */
+  h->filter = NULL;
+  submit_and_run(h, 2, "after");
+  for (uint32_t i = 0; i < 4; i++) assert_true(h->r[i].ncommit >= 2);
+  assert_true(h_agree(h));
+  recorder_free(&net->rec);
+  free(net);
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_restart_never_conflicting_votes),
@@ -221,6 +321,7 @@ int main(void) {
       cmocka_unit_test(test_restart_during_view_change),
       cmocka_unit_test(test_records_bounded_and_ledger_lag),
       cmocka_unit_test(test_catch_up_after_missed_checkpoints),
+      cmocka_unit_test(test_restart_keeps_bytes_of_prepared_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
