@@ -452,6 +452,17 @@ int pbft_compute_o(pbft_state *s, const uint8_t *const *vcs, const uint32_t *len
   return 0;
 }
 
+/* The stable checkpoint proof a (validated) VIEW-CHANGE carries, as a certificate. */
+static void vc_stable_proof(const pbft_vc *vc, pbft_qcert *proof) {
+  memset(proof, 0, sizeof *proof);
+  proof->count = vc->proof.count;
+  for (uint32_t i = 0; i < proof->count; i++) {
+    proof->ids[i] = rd32(vc->proof.p + (size_t)i * PBFT_QSIG_ENTRY);
+    memcpy(proof->sigs[i], vc->proof.p + (size_t)i * PBFT_QSIG_ENTRY + 4, BFT_SIG_LEN);
+  }
+  proof->valid = 1;
+}
+
 int pbft_on_view_change(pbft_state *s, uint32_t from, const uint8_t *body, uint32_t len, bft_actions *out) {
   pbft_vc vc;
   if (len < BFT_SIG_LEN || len > PBFT_VC_BODY_MAX) return pbft_reject(s, BFT_E_TOO_LARGE);
@@ -490,13 +501,7 @@ int pbft_on_view_change(pbft_state *s, uint32_t from, const uint8_t *body, uint3
   /* Its checkpoint proof is as good as any: learn a newer stable checkpoint from it. */
   if (vc.stable_seq > s->h) {
     pbft_qcert proof;
-    memset(&proof, 0, sizeof proof);
-    proof.count = vc.proof.count;
-    for (uint32_t i = 0; i < proof.count; i++) {
-      proof.ids[i] = rd32(vc.proof.p + (size_t)i * PBFT_QSIG_ENTRY);
-      memcpy(proof.sigs[i], vc.proof.p + (size_t)i * PBFT_QSIG_ENTRY + 4, BFT_SIG_LEN);
-    }
-    proof.valid = 1;
+    vc_stable_proof(&vc, &proof);
     PBFT_TRY(pbft_make_stable(s, vc.stable_seq, vc.stable_digest, &proof, out));
   }
   return pbft_vc_joined(s, from, out);
@@ -514,13 +519,7 @@ int pbft_install_new_view(pbft_state *s, uint64_t view, const pbft_o_set *o,
     pbft_vc vc;
     PBFT_TRY(pbft_decode_vc(vcs[o->min_from], lens[o->min_from] - BFT_SIG_LEN, &vc));
     pbft_qcert proof;
-    memset(&proof, 0, sizeof proof);
-    proof.count = vc.proof.count;
-    for (uint32_t i = 0; i < proof.count; i++) {
-      proof.ids[i] = rd32(vc.proof.p + (size_t)i * PBFT_QSIG_ENTRY);
-      memcpy(proof.sigs[i], vc.proof.p + (size_t)i * PBFT_QSIG_ENTRY + 4, BFT_SIG_LEN);
-    }
-    proof.valid = 1;
+    vc_stable_proof(&vc, &proof);
     PBFT_TRY(pbft_make_stable(s, o->min_s, o->min_digest, &proof, out));
   }
   if (s->next_seq < s->h) s->next_seq = s->h;

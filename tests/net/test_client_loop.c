@@ -201,10 +201,10 @@ static void fake_on_connection(uv_stream_t *server, int status) {
   for (int i = 0; i < FAKE_CONNS; i++)
     if (!r->conns[i].used) c = &r->conns[i];
   if (!c) { /* full: accept and drop */
-    uv_tcp_t *dummy = malloc(sizeof *dummy);
-    uv_tcp_init(&r->w->loop, dummy);
-    uv_accept(server, (uv_stream_t *)dummy);
-    uv_close((uv_handle_t *)dummy, (uv_close_cb)free);
+    uv_tcp_t *refused = malloc(sizeof *refused);
+    uv_tcp_init(&r->w->loop, refused);
+    uv_accept(server, (uv_stream_t *)refused);
+    uv_close((uv_handle_t *)refused, (uv_close_cb)free);
     return;
   }
   memset(c, 0, sizeof *c);
