@@ -1,6 +1,9 @@
 /* Text for each error code of bft_err.h. */
 #include "crypto/bft_err.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 const char *bft_strerror(int err) {
   switch (err) {
   case BFT_OK: return "ok";
@@ -30,4 +33,9 @@ const char *bft_strerror(int err) {
   case BFT_E_TIMEOUT: return "timed out";
   default: return "unknown error";
   }
+}
+
+void bft_assert_fail(const char *expr, const char *file, int line) {
+  fprintf(stderr, "level=fatal comp=assert expr=\"%s\" at=%s:%d\n", expr, file, line);
+  abort();
 }

@@ -35,4 +35,10 @@ enum bft_err {
 /* Static text for an error code; never NULL. */
 const char *bft_strerror(int err);
 
+/* Our own invariants, checked in every build (cheap checks only: quorum sizes, monotonic
+ * heights and views, window bounds), so a simulator run stops at the first broken invariant
+ * rather than at a far-away symptom. Never for input from the network or a file. */
+void bft_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+#define BFT_ASSERT(e) ((e) ? (void)0 : bft_assert_fail(#e, __FILE__, __LINE__))
+
 #endif

@@ -137,6 +137,10 @@ int bft_act_fetch(bft_actions *a, uint32_t to, uint64_t seq) {
   return 0;
 }
 
+int bft_act_inflight(bft_actions *a, const uint8_t *batch, uint32_t len) {
+  return push_bytes(a, BFT_ACT_INFLIGHT, 0, 0, batch, len);
+}
+
 int bft_engine_check_message(const bft_engine_ops *ops, const bft_engine_config *cfg,
                              const bft_engine_env *env, uint32_t from, uint8_t kind,
                              const uint8_t *body, uint32_t len) {

@@ -28,7 +28,11 @@
  *   requests not yet committed nor handed out in this pull epoch, it steps BFT_EV_BATCH at once
  *   with up to max_requests of them (encoded as in protocols/request.h); otherwise it does
  *   nothing and the engine pulls again on its next BFT_EV_REQUEST. A pull epoch ends whenever
- *   status().view changes (a new leader must be able to re-propose what an old one dropped).
+ *   status().epoch changes (a new leader must be able to re-propose what an old one dropped).
+ * - INFLIGHT (batch): the engine accepted a proposal carrying these requests (chained HotStuff's
+ *   pipelined blocks of other leaders); the driver does not hand them out again in this pull
+ *   epoch, so the next leader does not propose them a second time. Purely an optimisation:
+ *   execution skips repeats anyway.
  *   Requests leave the pool when a committed batch containing them is executed. A batch may
  *   thus repeat requests already in flight after a leader change: execution skips a (client,
  *   seq) it has already executed, identically on every replica.
@@ -76,10 +80,16 @@ typedef struct bft_engine_config {
   uint32_t self;          /* this replica's id, 0..n-1 */
   uint8_t cluster_id[BFT_CLUSTER_ID_LEN];
   uint8_t pubkeys[BFT_MAX_REPLICAS][BFT_PK_LEN];
-  uint32_t batch_max;           /* requests per proposed batch, 1..BFT_MAX_BATCH_REQUESTS */
-  uint32_t window;              /* PBFT log size L / pipelining depth, 2..BFT_MAX_WINDOW */
-  uint32_t checkpoint_interval; /* PBFT K; window must be a multiple of K and >= 2K */
-  uint32_t timeout_ms;          /* base request / view-change / round timeout */
+  uint32_t batch_max;           /* requests per proposed batch, 1..BFT_MAX_BATCH_REQUESTS (all) */
+  /* PBFT: log size L (high - low watermark), 2..BFT_MAX_WINDOW. HotStuff, Tendermint: unused
+   * (their pipelines are fixed by the protocol: three views, one height). */
+  uint32_t window;
+  /* PBFT: checkpoint interval K (window a multiple of K, >= 2K). Others: unused. */
+  uint32_t checkpoint_interval;
+  /* Base timeout: PBFT request timer (the view-change timer doubles from it); HotStuff view
+   * timer (doubles per consecutive timeout); Tendermint timeoutPropose(0), with prevote and
+   * precommit timeouts a fraction of it, each growing linearly with the round. */
+  uint32_t timeout_ms;
   uint64_t committed;           /* ledger head already executed by the driver (0 = fresh) */
 } bft_engine_config;
 
@@ -152,7 +162,8 @@ enum bft_action_type {
   BFT_ACT_PERSIST,
   BFT_ACT_PROPOSE_PULL,
   BFT_ACT_COMMIT,
-  BFT_ACT_FETCH
+  BFT_ACT_FETCH,
+  BFT_ACT_INFLIGHT
 };
 
 typedef struct bft_action { /* data and cert point into the actions' arena */
@@ -165,7 +176,7 @@ typedef struct bft_action { /* data and cert point into the actions' arena */
   uint32_t max_requests;   /* PROPOSE_PULL */
   uint64_t seq;            /* COMMIT, FETCH */
   uint8_t digest[BFT_DIGEST_LEN]; /* COMMIT: digest of the batch */
-  const uint8_t *data;     /* SEND/BROADCAST: body; PERSIST: record; COMMIT: batch */
+  const uint8_t *data;     /* SEND/BROADCAST: body; PERSIST: record; COMMIT, INFLIGHT: batch */
   uint32_t len;
   const uint8_t *cert;     /* COMMIT: commit certificate */
   uint32_t cert_len;
@@ -195,15 +206,30 @@ int bft_act_pull(bft_actions *a, uint32_t max_requests);
 int bft_act_commit(bft_actions *a, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
                    const uint8_t *batch, uint32_t len, const uint8_t *cert, uint32_t cert_len);
 int bft_act_fetch(bft_actions *a, uint32_t to, uint64_t seq);
+int bft_act_inflight(bft_actions *a, const uint8_t *batch, uint32_t len);
 
 /* ---- the engine -------------------------------------------------------------------------- */
 
+/* What an engine message is for, independent of the protocol. */
+enum bft_msg_class {
+  BFT_MSGC_OTHER = 0,
+  BFT_MSGC_PROPOSAL, /* carries a proposed batch/block (PRE-PREPARE, HotStuff PROPOSAL, Tendermint PROPOSAL) */
+  BFT_MSGC_VOTE,     /* a signed vote (PREPARE, COMMIT, CHECKPOINT, HotStuff VOTE, PREVOTE, PRECOMMIT) */
+  BFT_MSGC_VIEW,     /* leader/round change (VIEW-CHANGE, NEW-VIEW, HotStuff NEW-VIEW/TIMEOUT) */
+  BFT_MSGC_DATA      /* bytes sent because a peer lacks them (block/batch fetch replies) */
+};
+
 typedef struct bft_engine_status {
-  uint64_t view;        /* view / round-of-leadership number */
+  uint64_t view;        /* PBFT view; HotStuff view; Tendermint round (of `height`) */
+  uint64_t height;      /* Tendermint height being decided; PBFT, HotStuff: committed + 1 */
+  uint64_t epoch;       /* pull epoch (see PROPOSE_PULL): PBFT view; HotStuff: bumped by a
+                         * view timeout; Tendermint: bumped by every new (height, round) */
   uint32_t leader;      /* replica id this engine currently follows */
   uint64_t committed;   /* highest seq delivered */
   uint64_t stable;      /* highest seq below which state was discarded (checkpoint) */
   int changing_view;    /* 1 while a view change / round change is in progress */
+  uint64_t view_changes;  /* views/rounds left because of a timeout (not normal rotation) */
+  uint64_t equivocations; /* conflicting signed statements by one replica detected so far */
   /* rejected-input counters, by reason */
   uint64_t rejected_stale, rejected_window, rejected_digest, rejected_cert, rejected_other;
 } bft_engine_status;
@@ -216,6 +242,11 @@ typedef struct bft_engine_ops {
   int (*start)(void *state, bft_actions *out);
   /* Signature tag of message kind (1..63), or NULL for a kind this engine does not know. */
   const char *(*msg_tag)(uint8_t kind);
+  /* Short name ("prepare", "vote", "prevote") and class (enum bft_msg_class) of a kind, for
+   * metrics, logs and the fault plans of the simulator and --byzantine (e.g. `withhold` drops
+   * BFT_MSGC_DATA). NULL / BFT_MSGC_OTHER for an unknown kind. */
+  const char *(*msg_name)(uint8_t kind);
+  int (*msg_class)(uint8_t kind);
   /* 0, or a negative BFT_E* when the event was rejected (state unchanged, counted). */
   int (*step)(void *state, const bft_event *ev, bft_actions *out);
   /* Check a commit certificate for (seq, digest) using only the config's public keys. */

@@ -91,6 +91,19 @@ static int apply_send(rt_core *c, const bft_action *a) {
   return 0;
 }
 
+/* Requests of a batch another leader proposed: not handed out again in this pull epoch. */
+static void mark_inflight(rt_core *c, const uint8_t *batch, uint32_t len) {
+  bft_batch_reader br;
+  if (bft_batch_open(&br, batch, len) != 0) return;
+  const uint8_t *rq;
+  uint32_t rl;
+  while (bft_batch_next(&br, &rq, &rl) == 1) {
+    uint8_t d[BFT_DIGEST_LEN];
+    bft_digest(d, rq, rl);
+    rt_pool_mark_pulled(&c->pool, d);
+  }
+}
+
 static int apply_action(rt_core *c, const bft_action *a) {
   switch (a->type) {
     case BFT_ACT_SEND:
@@ -120,6 +133,9 @@ static int apply_action(rt_core *c, const bft_action *a) {
     case BFT_ACT_FETCH:
       start_fetch(c, a->to, a->seq, 0);
       return 0;
+    case BFT_ACT_INFLIGHT:
+      mark_inflight(c, a->data, a->len);
+      return 0;
     default:
       return core_fail(c, BFT_E_STATE, "engine emitted action type %u", a->type);
   }
@@ -128,8 +144,8 @@ static int apply_action(rt_core *c, const bft_action *a) {
 static void check_epoch(rt_core *c) {
   bft_engine_status st;
   c->ops->status(c->engine, &st);
-  if (st.view != c->epoch_view) { /* a new leader must be able to re-propose everything */
-    c->epoch_view = st.view;
+  if (st.epoch != c->epoch_view) { /* a new leader must be able to re-propose everything */
+    c->epoch_view = st.epoch;
     c->pull_pending = 0; /* a pull of the old view is not answered in the new one */
     rt_pool_new_epoch(&c->pool);
     rt_logf(c->log, RT_LOG_INFO, COMP, "event=view view=%llu leader=%u", (unsigned long long)st.view,
@@ -378,7 +394,7 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   if (rc) return rc;
   bft_engine_status st;
   c->ops->status(c->engine, &st);
-  c->epoch_view = st.view;
+  c->epoch_view = st.epoch;
   return 0;
 }
 

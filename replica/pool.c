@@ -142,18 +142,42 @@ void rt_pool_remove_upto(rt_pool *p, uint32_t client, uint64_t upto) {
   }
 }
 
+/* Entries at the cursor already handed out (marked in flight) are passed over. */
+static void skip_pulled(rt_pool *p) {
+  while (p->cursor != RT_POOL_NIL && p->e[p->cursor].pulled_epoch == p->epoch) p->cursor = p->e[p->cursor].next;
+}
+
 void rt_pool_new_epoch(rt_pool *p) {
   p->cursor = p->head;
   p->epoch++;
   p->inflight = 0;
 }
 
-int rt_pool_has_unpulled(const rt_pool *p) { return p->cursor != RT_POOL_NIL; }
+int rt_pool_has_unpulled(const rt_pool *p) {
+  for (uint32_t i = p->cursor; i != RT_POOL_NIL; i = p->e[i].next)
+    if (p->e[i].pulled_epoch != p->epoch) return 1;
+  return 0;
+}
+
+void rt_pool_mark_pulled(rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN]) {
+  uint32_t i = p->index[index_find(p, digest)];
+  if (i == RT_POOL_NIL) return;
+  rt_pool_entry *e = &p->e[i];
+  if (e->pulled_epoch == p->epoch) return;
+  e->pulled_epoch = p->epoch;
+  p->inflight++;
+  skip_pulled(p);
+}
 
 uint32_t rt_pool_pull(rt_pool *p, uint32_t max, bft_batch_writer *bw) {
   uint32_t n = 0;
+  skip_pulled(p);
   while (n < max && p->cursor != RT_POOL_NIL) {
     rt_pool_entry *e = &p->e[p->cursor];
+    if (e->pulled_epoch == p->epoch) { /* marked in flight by rt_pool_mark_pulled */
+      p->cursor = e->next;
+      continue;
+    }
     if (bft_batch_add(bw, e->bytes, e->len) != 0) break;
     e->pulled_epoch = p->epoch;
     p->inflight++;

@@ -48,6 +48,9 @@ int rt_pool_add(rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN], uint32_t clien
 int rt_pool_contains(const rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN]);
 /* Drop the client's pending requests with seq <= upto (they executed or can no longer). */
 void rt_pool_remove_upto(rt_pool *p, uint32_t client, uint64_t upto);
+/* Mark the pending request with this digest as handed out in this epoch (someone else
+ * proposed it); no-op when absent. */
+void rt_pool_mark_pulled(rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN]);
 /* Start a new pull epoch: everything pending becomes eligible again. */
 void rt_pool_new_epoch(rt_pool *p);
 /* 1 when some pending request was not handed out in this epoch. */

@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 engines=$(ls -d protocols/pbft protocols/hotstuff protocols/tendermint 2>/dev/null || true)
-files=$(find $engines protocols/engine.h protocols/engine.c -name '*.[ch]' 2>/dev/null)
+files=$(find $engines protocols/engine.h protocols/engine.c protocols/quorum.h protocols/quorum.c -name '*.[ch]' 2>/dev/null)
 bad=0
 check() { # pattern, reason
   local hits

@@ -24,6 +24,30 @@ int pbft_reject(pbft_state *s, int rc) {
 
 static const char *pbft_msg_tag(uint8_t kind) { return pbft_tag(kind); }
 
+static const char *pbft_msg_name(uint8_t kind) {
+  switch (kind) {
+    case PBFT_MSG_PRE_PREPARE: return "pre-prepare";
+    case PBFT_MSG_PREPARE: return "prepare";
+    case PBFT_MSG_COMMIT: return "commit";
+    case PBFT_MSG_CHECKPOINT: return "checkpoint";
+    case PBFT_MSG_VIEW_CHANGE: return "view-change";
+    case PBFT_MSG_NEW_VIEW: return "new-view";
+    default: return NULL;
+  }
+}
+
+static int pbft_msg_class(uint8_t kind) {
+  switch (kind) {
+    case PBFT_MSG_PRE_PREPARE: return BFT_MSGC_PROPOSAL;
+    case PBFT_MSG_PREPARE:
+    case PBFT_MSG_COMMIT:
+    case PBFT_MSG_CHECKPOINT: return BFT_MSGC_VOTE;
+    case PBFT_MSG_VIEW_CHANGE:
+    case PBFT_MSG_NEW_VIEW: return BFT_MSGC_VIEW;
+    default: return BFT_MSGC_OTHER;
+  }
+}
+
 static int pbft_init(void *state, const bft_engine_config *cfg, const bft_engine_env *env) {
   pbft_state *s = state;
   int rc = bft_engine_config_check(cfg);
@@ -134,6 +158,9 @@ static void pbft_status(const void *state, bft_engine_status *st) {
   const pbft_state *s = state;
   memset(st, 0, sizeof *st);
   st->view = s->view;
+  st->height = s->committed + 1;
+  st->epoch = s->view; /* a new primary must be able to re-propose what the old one dropped */
+  st->view_changes = s->view; /* every PBFT view change follows a timeout */
   st->leader = pbft_primary(s, s->view);
   st->committed = s->committed;
   st->stable = s->h;
@@ -156,6 +183,8 @@ const bft_engine_ops pbft_engine_ops = {
     .restore = pbft_restore,
     .start = pbft_start,
     .msg_tag = pbft_msg_tag,
+    .msg_name = pbft_msg_name,
+    .msg_class = pbft_msg_class,
     .step = pbft_step,
     .verify_certificate = pbft_verify_cert,
     .status = pbft_status,

@@ -333,11 +333,11 @@ static void node_crash(sim_ctx *S, sim_node *nd);
 static void update_epoch(sim_ctx *S, sim_node *nd) {
   bft_engine_status st;
   S->ops->status(nd->state, &st);
-  if (st.view != nd->epoch_view) {
+  if (st.epoch != nd->epoch_view) {
     /* A new view is a new pull epoch: everything still in the pool may be handed out again,
      * so a new leader can re-propose what an old one dropped. */
     nd->epoch++;
-    nd->epoch_view = st.view;
+    nd->epoch_view = st.epoch;
   }
   if (st.view > S->res->max_view) S->res->max_view = st.view;
 }
@@ -545,6 +545,23 @@ static void do_fetch(sim_ctx *S, sim_node *nd, const bft_action *a) {
   }
 }
 
+/* INFLIGHT: requests of a batch another leader proposed are not handed out again in this epoch. */
+static void mark_inflight(sim_ctx *S, sim_node *nd, const uint8_t *batch, uint32_t len) {
+  bft_batch_reader br;
+  if (bft_batch_open(&br, batch, len) != 0) {
+    fail(S, SIM_VIOLATION, "contract: replica %u marked a malformed batch in flight", nd->id);
+    return;
+  }
+  const uint8_t *rq;
+  uint32_t rl;
+  while (bft_batch_next(&br, &rq, &rl) == 1) {
+    uint8_t d[BFT_DIGEST_LEN];
+    bft_digest(d, rq, rl);
+    int64_t idx = sim_world_find(S->w, d);
+    if (idx >= 0) nd->handed[idx] = nd->epoch + 1;
+  }
+}
+
 static void process_actions(sim_ctx *S, sim_node *nd) {
   /* The arena is reused by the next step, so everything kept is copied out here. */
   for (uint32_t i = 0; i < S->acts.count && !S->res->outcome; i++) {
@@ -598,6 +615,9 @@ static void process_actions(sim_ctx *S, sim_node *nd) {
         break;
       case BFT_ACT_FETCH:
         do_fetch(S, nd, a);
+        break;
+      case BFT_ACT_INFLIGHT:
+        mark_inflight(S, nd, a->data, a->len);
         break;
       default:
         fail(S, SIM_VIOLATION, "contract: replica %u emitted unknown action type %u", nd->id, a->type);
@@ -768,7 +788,7 @@ static void node_start(sim_ctx *S, sim_node *nd) {
   bft_engine_status st;
   S->ops->status(nd->state, &st);
   nd->epoch++;
-  nd->epoch_view = st.view;
+  nd->epoch_view = st.epoch;
   node_deliver(S, nd, NULL);
 }
 
