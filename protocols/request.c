@@ -107,8 +107,7 @@ int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len) {
   return rc;
 }
 
-int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
-                     const bft_reply *rp, uint8_t *buf, uint32_t cap) {
+int bft_reply_encode_unsigned(const bft_reply *rp, uint8_t *buf, uint32_t cap) {
   if (rp->result_len > BFT_MAX_REPLY_BYTES) return BFT_E_TOO_LARGE;
   wire_writer w;
   wire_writer_init(&w, buf, cap);
@@ -119,11 +118,17 @@ int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER
   wire_put_u64(&w, rp->height);
   wire_put_u8(&w, rp->status);
   wire_put_blob(&w, rp->result, rp->result_len);
-  size_t signed_len = w.len;
-  uint8_t *sig = wire_put_reserve(&w, BFT_SIG_LEN);
-  if (w.err) return w.err;
-  int rc = bft_sign(kp, cluster_id, BFT_TAG_REPLY, buf, signed_len, sig);
-  return rc ? rc : (int)w.len;
+  wire_put_reserve(&w, BFT_SIG_LEN);
+  return w.err ? w.err : (int)w.len;
+}
+
+int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                     const bft_reply *rp, uint8_t *buf, uint32_t cap) {
+  int len = bft_reply_encode_unsigned(rp, buf, cap);
+  if (len < 0) return len;
+  uint32_t signed_len = (uint32_t)len - BFT_SIG_LEN;
+  int rc = bft_sign(kp, cluster_id, BFT_TAG_REPLY, buf, signed_len, buf + signed_len);
+  return rc ? rc : len;
 }
 
 int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp) {

@@ -76,6 +76,9 @@ typedef struct bft_reply {
 
 int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
                      const bft_reply *rp, uint8_t *buf, uint32_t cap);
+/* Encode with room for the signature, which the caller writes: the total length L is
+ * returned, and the signature (tag BFT_TAG_REPLY) over buf[0, L-64) goes at buf[L-64, L). */
+int bft_reply_encode_unsigned(const bft_reply *rp, uint8_t *buf, uint32_t cap);
 /* Decode and verify against the replica's key from the cluster file. */
 int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp);
 

@@ -29,16 +29,32 @@ static int core_fail(rt_core *c, int rc, const char *fmt, ...) {
 
 /* ---- the engine env: Ed25519 with the cluster keys; batches checked through the cache ---- */
 
+/* The default crypto: Ed25519 with this replica's key and the cluster file's keys. */
+static int ed_sign(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]) {
+  rt_core *c = ctx;
+  return bft_sign(c->kp, c->cluster->id, tag, msg, len, sig);
+}
+
+static int ed_verify(void *ctx, uint32_t signer, const uint8_t pk[BFT_PK_LEN], const char *tag, const uint8_t *msg,
+                     uint32_t len, const uint8_t sig[BFT_SIG_LEN]) {
+  rt_core *c = ctx;
+  return bft_verify(pk, c->cluster->id, tag, msg, len, sig);
+}
+
 static void env_sign(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]) {
   rt_core *c = ctx;
-  if (bft_sign(c->kp, c->cluster->id, tag, msg, len, sig) != 0) memset(sig, 0, BFT_SIG_LEN);
+  if (c->crypto.sign(c->crypto.ctx, tag, msg, len, sig) != 0) {
+    /* Never a plausible value: the process stops before anything signed with it leaves. */
+    memset(sig, 0, BFT_SIG_LEN);
+    core_fail(c, BFT_E_CRYPTO, "signing under tag %s failed", tag);
+  }
 }
 
 static int env_verify(void *ctx, uint32_t signer, const char *tag, const uint8_t *msg, uint32_t len,
                       const uint8_t sig[BFT_SIG_LEN]) {
   rt_core *c = ctx;
   if (signer >= c->cluster->n) return BFT_E_UNKNOWN_SENDER;
-  return bft_verify(c->cluster->replicas[signer].pk, c->cluster->id, tag, msg, len, sig);
+  return c->crypto.verify(c->crypto.ctx, signer, c->cluster->replicas[signer].pk, tag, msg, len, sig);
 }
 
 /* Permitted client and valid signature, verifying at most once per request digest. */
@@ -49,7 +65,7 @@ static int check_request(rt_core *c, const uint8_t *rq, uint32_t len, const uint
   *client = rt_sessions_find(&c->sessions, r->client);
   if (*client < 0) return BFT_E_NOT_PERMITTED;
   if (rt_vcache_has(&c->vcache, d)) return 0;
-  rc = bft_verify(r->client, c->cluster->id, BFT_TAG_REQUEST, rq, r->signed_len, r->sig);
+  rc = c->crypto.verify(c->crypto.ctx, RT_SIGNER_CLIENT, r->client, BFT_TAG_REQUEST, rq, r->signed_len, r->sig);
   if (rc) return rc;
   rt_vcache_add(&c->vcache, d);
   return 0;
@@ -266,6 +282,7 @@ static int append_block(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGES
   int rc = rt_ledger_append(&c->ledger, &b);
   if (rc) return core_fail(c, rc, "cannot append block %llu to the ledger: %s", (unsigned long long)seq,
                            bft_strerror(rc));
+  if (c->io.committed) c->io.committed(c->io.ctx, &b, 0);
   return 0;
 }
 
@@ -300,6 +317,7 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
     if (memcmp(c->state_digest, replayed->state_digest, BFT_DIGEST_LEN) != 0)
       return core_fail(c, BFT_E_BAD_DIGEST, "re-executing block %llu gives another state digest than the ledger records",
                        (unsigned long long)seq);
+    if (c->io.committed) c->io.committed(c->io.ctx, replayed, 1);
     return 0;
   }
   int rc = append_block(c, seq, digest, batch, len, cert, cert_len);
@@ -333,9 +351,13 @@ static int alloc_buffers(rt_core *c) {
   c->xseq = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xseq);
   c->xtouched = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xtouched);
   c->xarena = malloc(RT_APP_ARENA_BYTES(BFT_MAX_BATCH_REQUESTS));
-  c->engine = calloc(1, c->ops->state_size);
+  c->scratch = malloc(WIRE_FRAME_MAX_BODY);
+  if (!c->engine) {
+    c->engine = calloc(1, c->ops->state_size);
+    c->own_engine = 1;
+  }
   if (!c->items || !c->arena || !c->batch_buf || !c->block_buf || !c->xops || !c->xres || !c->xclient ||
-      !c->xseq || !c->xtouched || !c->xarena || !c->engine)
+      !c->xseq || !c->xtouched || !c->xarena || !c->scratch || !c->engine)
     return BFT_E_NOMEM;
   bft_actions_init(&c->acts, c->items, BFT_MAX_ACTIONS, c->arena, BFT_ACTION_ARENA);
   return 0;
@@ -351,9 +373,12 @@ static int init_modules(rt_core *c) {
   return rc;
 }
 
-static int open_storage(rt_core *c, const char *dir, char *err, size_t errlen) {
+static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t errlen) {
+  const char *dir = cc->data_dir;
+  int mem = cc->wal_mem && cc->ledger_mem;
   uint64_t torn = 0;
-  int rc = rt_ledger_open(&c->ledger, dir, c->cluster->id, replay_block, c, &torn, err, errlen);
+  int rc = mem ? rt_ledger_open_mem(&c->ledger, cc->ledger_mem, c->cluster->id, replay_block, c, &torn, err, errlen)
+               : rt_ledger_open(&c->ledger, dir, c->cluster->id, replay_block, c, &torn, err, errlen);
   if (rc) {
     if (c->failed) snprintf(err, errlen, "%s/ledger: %s", dir, c->fail_msg);
     return rc;
@@ -368,13 +393,14 @@ static int open_storage(rt_core *c, const char *dir, char *err, size_t errlen) {
     return snprintf(err, errlen, "engine configuration refused: %s", bft_strerror(rc)), rc;
   if ((rc = c->ops->init(c->engine, &c->cfg, &c->env)) != 0)
     return snprintf(err, errlen, "engine %s refused to initialise: %s", c->ops->name, bft_strerror(rc)), rc;
-  rc = rt_wal_open(&c->wal, dir, restore_record, c, &torn, err, errlen);
+  rc = mem ? rt_wal_open_mem(&c->wal, cc->wal_mem, restore_record, c, &torn, err, errlen)
+           : rt_wal_open(&c->wal, dir, restore_record, c, &torn, err, errlen);
   if (rc) return rc;
   c->wal_open = 1;
   if (torn) rt_logf(c->log, RT_LOG_WARN, COMP, "event=wal_torn_tail truncated_bytes=%llu", (unsigned long long)torn);
   rt_logf(c->log, RT_LOG_INFO, COMP, "event=wal_replayed records=%llu bytes=%llu", (unsigned long long)c->wal.records,
           (unsigned long long)rt_wal_size(&c->wal));
-  c->wal_compact_at = RT_WAL_COMPACT_BYTES;
+  c->wal_compact_at = c->compact_min;
   return 0;
 }
 
@@ -386,11 +412,14 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   c->ops = cc->ops;
   c->io = cc->io;
   c->log = cc->log;
+  c->crypto = cc->crypto ? *cc->crypto : (rt_crypto){.ctx = c, .sign = ed_sign, .verify = ed_verify};
+  c->engine = cc->engine_mem;
+  c->compact_min = cc->wal_compact_bytes ? cc->wal_compact_bytes : RT_WAL_COMPACT_BYTES;
   c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
   int rc = init_modules(c);
   if (rc) return snprintf(err, errlen, "out of memory"), rc;
   compute_state_digest(c, c->state_digest);
-  rc = open_storage(c, cc->data_dir, err, errlen);
+  rc = open_storage(c, cc, err, errlen);
   if (rc) return rc;
   bft_engine_status st;
   c->ops->status(c->engine, &st);
@@ -425,7 +454,10 @@ void rt_core_close(rt_core *c) {
   free(c->xseq);
   free(c->xtouched);
   free(c->xarena);
-  free(c->engine);
+  free(c->scratch);
+  if (c->own_engine) free(c->engine);
+  c->own_engine = 0;
+  c->scratch = NULL;
   c->items = NULL;
   c->arena = c->batch_buf = c->block_buf = c->xarena = NULL;
   c->engine = NULL;
@@ -544,9 +576,21 @@ int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, 
   return c->failed ? rc : 0;
 }
 
+/* Sign an encoding made with room for its signature (bft_reply_encode_unsigned). */
+static int seal_reply(rt_core *c, uint8_t *buf, int len) {
+  if (len < 0) return len;
+  uint32_t signed_len = (uint32_t)len - BFT_SIG_LEN;
+  if (c->crypto.sign(c->crypto.ctx, BFT_TAG_REPLY, buf, signed_len, buf + signed_len) != 0)
+    return core_fail(c, BFT_E_CRYPTO, "signing a reply failed");
+  return len;
+}
+
 int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap) {
   if (client >= c->sessions.n) return BFT_E_INVAL;
-  return rt_sessions_encode_reply(&c->sessions, client, c->kp, c->cluster->id, c->self, buf, cap);
+  bft_reply rp;
+  int rc = rt_sessions_reply(&c->sessions, client, c->self, &rp);
+  if (rc) return rc;
+  return seal_reply(c, buf, bft_reply_encode_unsigned(&rp, buf, cap));
 }
 
 int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq, const char *reason,
@@ -554,7 +598,7 @@ int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq
   bft_reply rp = {.replica = c->self, .seq = seq, .height = 0, .status = BFT_KV_REJECTED,
                   .result = (const uint8_t *)reason, .result_len = (uint32_t)strlen(reason)};
   memcpy(rp.client, pk, BFT_PK_LEN);
-  return bft_reply_encode(c->kp, c->cluster->id, &rp, buf, cap);
+  return seal_reply(c, buf, bft_reply_encode_unsigned(&rp, buf, cap));
 }
 
 /* ---- ledger reads and state transfer -------------------------------------------------------- */
@@ -688,6 +732,32 @@ int rt_core_on_fetch_reply(rt_core *c, uint32_t from, const uint8_t *body, uint3
   return 0;
 }
 
+/* ---- frames from peers ---------------------------------------------------------------------- */
+
+int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t *body, uint32_t len) {
+  if (c->failed) return BFT_E_STATE;
+  if (from >= c->cfg.n || from == c->self) return BFT_E_UNKNOWN_SENDER;
+  if (kind >= WIRE_KIND_ENGINE && kind <= WIRE_KIND_ENGINE_LAST) return rt_core_on_message(c, from, kind, body, len);
+  switch (kind) {
+    case WIRE_KIND_FETCH: {
+      int n = rt_core_blocks(c, body, len, c->scratch, WIRE_FRAME_MAX_BODY);
+      if (n < 0) return n;
+      c->io.send(c->io.ctx, from, WIRE_KIND_FETCH_REPLY, c->scratch, (uint32_t)n);
+      c->ctr.fetch_served++;
+      return 0;
+    }
+    case WIRE_KIND_FETCH_REPLY:
+      return rt_core_on_fetch_reply(c, from, body, len);
+    case WIRE_KIND_REQUEST: { /* forwarded by a backup */
+      rt_submit out;
+      return rt_core_submit(c, body, len, 1, &out);
+    }
+    default:
+      rt_logf_rl(c->log, &c->rl_msg, RT_LOG_WARN, COMP, "event=frame_refused from=%u kind=%u", from, kind);
+      return BFT_E_MALFORMED;
+  }
+}
+
 /* ---- durability ------------------------------------------------------------------------------ */
 
 static int compact_wal(rt_core *c) {
@@ -699,7 +769,7 @@ static int compact_wal(rt_core *c) {
   if (rc) return core_fail(c, rc, "WAL compaction failed: %s", bft_strerror(rc));
   c->ctr.compactions++;
   uint64_t after = rt_wal_size(&c->wal);
-  c->wal_compact_at = after * 2 > RT_WAL_COMPACT_BYTES ? after * 2 : RT_WAL_COMPACT_BYTES;
+  c->wal_compact_at = after * 2 > c->compact_min ? after * 2 : c->compact_min;
   rt_logf(c->log, RT_LOG_INFO, COMP, "event=wal_compacted bytes_before=%llu bytes_after=%llu records=%llu",
           (unsigned long long)before, (unsigned long long)after, (unsigned long long)c->wal.records);
   return 0;

@@ -34,7 +34,24 @@ typedef struct rt_io {
   /* A new reply is cached for client index `client` (rt_core_encode_reply builds it). */
   void (*replied)(void *ctx, uint32_t client);
   uint64_t (*now_ms)(void *ctx);
+  /* Optional (may be NULL): block b was appended to the ledger (replayed = 1 while the ledger
+   * is re-executed at open). For observers: the simulator's checks, metrics. */
+  void (*committed)(void *ctx, const bft_block *b, int replayed);
 } rt_io;
+
+/* Who signs and verifies for the core. NULL in rt_core_config means Ed25519 with the replica's
+ * key and the cluster file's keys (bft_sign/bft_verify); the simulator lends a fast stand-in. */
+#define RT_SIGNER_CLIENT UINT32_MAX
+typedef struct rt_crypto {
+  void *ctx;
+  /* This replica's signature over msg under tag, cluster id bound in. 0, or non-zero when it
+   * could not sign (the core then stops: nothing goes out unsigned). */
+  int (*sign)(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]);
+  /* 0 when sig is the signature of `signer` (a replica id, or RT_SIGNER_CLIENT for the client
+   * whose key is pk) over msg under tag; BFT_E_BAD_SIG otherwise. */
+  int (*verify)(void *ctx, uint32_t signer, const uint8_t pk[BFT_PK_LEN], const char *tag, const uint8_t *msg,
+                uint32_t len, const uint8_t sig[BFT_SIG_LEN]);
+} rt_crypto;
 
 typedef struct rt_counters {
   uint64_t msgs_in, msgs_bad_sig, msgs_rejected;     /* engine messages */
@@ -53,6 +70,10 @@ typedef struct rt_core_config {
   const char *data_dir;
   rt_io io;
   const rt_log *log;
+  const rt_crypto *crypto;       /* NULL: Ed25519 with kp */
+  rt_memfile *wal_mem, *ledger_mem; /* both non-NULL: storage in memory, data_dir unused */
+  void *engine_mem;              /* ops->state_size bytes the caller owns, or NULL */
+  uint64_t wal_compact_bytes;    /* first compaction threshold; 0: RT_WAL_COMPACT_BYTES */
 } rt_core_config;
 
 typedef struct rt_core {
@@ -68,6 +89,10 @@ typedef struct rt_core {
   uint8_t *arena;
   rt_io io;
   const rt_log *log;
+  rt_crypto crypto;
+  int own_engine;        /* engine memory allocated here */
+  uint64_t compact_min;  /* smallest compaction threshold */
+  uint8_t *scratch;      /* WIRE_FRAME_MAX_BODY: FETCH replies being built */
 
   rt_kv kv;
   rt_app app;
@@ -143,6 +168,10 @@ int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap
 /* Signed rejection (status BFT_KV_REJECTED, result = reason). */
 int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq, const char *reason,
                           uint8_t *buf, uint32_t cap);
+/* A frame from authenticated replica `from`: engine messages (signature checked here), FETCH
+ * (answered with a FETCH_REPLY through io.send), FETCH_REPLY, and REQUESTs a backup forwarded.
+ * 0, or the negative reason the frame was dropped. */
+int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t *body, uint32_t len);
 /* Answer a LEDGER_GET or FETCH body with a LEDGER_BLOCKS body in out; returns its length. */
 int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap);
 /* A FETCH_REPLY from replica `from`: verify each block's certificate and sync the engine. */

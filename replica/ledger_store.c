@@ -64,8 +64,8 @@ static int on_record(void *arg, uint64_t off, const uint8_t *data, uint32_t len)
   return 0;
 }
 
-int rt_ledger_open(rt_ledger *l, const char *dir, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
-                   rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
+static int ledger_open(rt_ledger *l, const char *dir, rt_memfile *mem, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                       rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
   memset(l, 0, sizeof *l);
   l->f.fd = -1;
   memcpy(l->cluster_id, cluster_id, BFT_CLUSTER_ID_LEN);
@@ -79,13 +79,24 @@ int rt_ledger_open(rt_ledger *l, const char *dir, const uint8_t cluster_id[BFT_C
     return BFT_E_INVAL;
   }
   open_ctx c = {.l = l, .fn = fn, .arg = arg};
-  int rc = rt_recfile_open(&l->f, path, RT_LEDGER_MAX_RECORD, on_record, &c, torn, err, errlen);
+  int rc = mem ? rt_recfile_open_mem(&l->f, mem, path, RT_LEDGER_MAX_RECORD, on_record, &c, torn, err, errlen)
+               : rt_recfile_open(&l->f, path, RT_LEDGER_MAX_RECORD, on_record, &c, torn, err, errlen);
   if (rc) {
     size_t n = strlen(err);
     if (c.why[0] && n + 3 < errlen) snprintf(err + n, errlen - n, " (%s)", c.why);
     rt_ledger_close(l);
   }
   return rc;
+}
+
+int rt_ledger_open(rt_ledger *l, const char *dir, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                   rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
+  return ledger_open(l, dir, NULL, cluster_id, fn, arg, torn, err, errlen);
+}
+
+int rt_ledger_open_mem(rt_ledger *l, rt_memfile *mem, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                       rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
+  return ledger_open(l, "mem:", mem, cluster_id, fn, arg, torn, err, errlen);
 }
 
 int rt_ledger_append(rt_ledger *l, bft_block *b) {

@@ -24,6 +24,9 @@ typedef int (*rt_block_fn)(void *arg, const bft_block *b);
 
 int rt_ledger_open(rt_ledger *l, const char *dir, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
                    rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen);
+/* The same, kept in a memory file (the simulator's disk). */
+int rt_ledger_open_mem(rt_ledger *l, rt_memfile *mem, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                       rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen);
 /* Append block b (b->height must be head+1; prev_hash is filled in here). */
 int rt_ledger_append(rt_ledger *l, bft_block *b);
 /* Copy the encoding of block `height` into buf. */

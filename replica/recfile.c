@@ -83,6 +83,31 @@ static uint32_t record_crc(const uint8_t len_le[4], const uint8_t *data, uint32_
 
 /* ---- low-level I/O ----------------------------------------------------------------------- */
 
+void rt_memfile_free(rt_memfile *m) {
+  free(m->data);
+  memset(m, 0, sizeof *m);
+}
+
+static int mem_write(rt_memfile *m, const void *buf, size_t n) {
+  if (m->len + n > m->cap) {
+    size_t cap = m->cap ? m->cap : 64 * 1024;
+    while (cap < m->len + n) cap *= 2;
+    uint8_t *nb = realloc(m->data, cap);
+    if (!nb) return BFT_E_NOMEM;
+    m->data = nb;
+    m->cap = cap;
+  }
+  memcpy(m->data + m->len, buf, n);
+  m->len += n;
+  return 0;
+}
+
+static int mem_pread(const rt_memfile *m, void *buf, size_t n, uint64_t off) {
+  if (off > m->len || n > m->len - off) return BFT_E_IO;
+  memcpy(buf, m->data + off, n);
+  return 0;
+}
+
 static int pread_full(int fd, void *buf, size_t n, uint64_t off) {
   uint8_t *p = buf;
   while (n) {
@@ -122,6 +147,7 @@ static int fsync_dir_of(const char *path) {
 
 typedef struct scan {
   int fd;
+  const rt_memfile *mem;
   uint64_t size;
   uint8_t *buf; /* window of the file starting at buf_off */
   size_t buf_len, buf_cap;
@@ -140,6 +166,7 @@ static const uint8_t *scan_get(scan *s, uint64_t off, size_t n) {
     s->buf = nb;
     s->buf_cap = want;
   }
+  if (s->mem) return s->mem->data + off; /* no copy needed: the whole file is in memory */
   if (pread_full(s->fd, s->buf, want, off)) return NULL;
   s->buf_off = off;
   s->buf_len = want;
@@ -189,7 +216,7 @@ static int scan_record(scan *s, uint64_t off, uint32_t max, const uint8_t **data
 
 static int scan_file(rt_recfile *f, rt_record_fn fn, void *arg, uint64_t *valid_end, char *err,
                      size_t errlen) {
-  scan s = {.fd = f->fd, .size = f->size};
+  scan s = {.fd = f->fd, .mem = f->mem, .size = f->size};
   uint64_t off = 0;
   int rc = 0;
   while (off < s.size) {
@@ -226,8 +253,31 @@ static int scan_file(rt_recfile *f, rt_record_fn fn, void *arg, uint64_t *valid_
 
 /* ---- public ------------------------------------------------------------------------------- */
 
-int rt_recfile_open(rt_recfile *f, const char *path, uint32_t max_record, rt_record_fn fn, void *arg,
-                    uint64_t *torn, char *err, size_t errlen) {
+/* Scan what is there, truncate a torn tail, position for appends. */
+static int open_scan(rt_recfile *f, rt_record_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
+  uint64_t end = 0;
+  int rc = scan_file(f, fn, arg, &end, err, errlen);
+  if (rc) return rc;
+  if (end < f->size) {
+    if (torn) *torn = f->size - end;
+    if (f->mem) {
+      f->mem->len = f->mem->synced = (size_t)end;
+    } else if (ftruncate(f->fd, (off_t)end) != 0 || fsync(f->fd) != 0) {
+      snprintf(err, errlen, "%s: cannot truncate torn tail: %s", f->path, strerror(errno));
+      return BFT_E_IO;
+    }
+    f->size = end;
+  }
+  if (!f->mem && lseek(f->fd, (off_t)f->size, SEEK_SET) < 0) {
+    snprintf(err, errlen, "%s: seek: %s", f->path, strerror(errno));
+    return BFT_E_IO;
+  }
+  f->written = f->synced = f->size;
+  if (f->mem) f->mem->synced = f->mem->len;
+  return 0;
+}
+
+static int set_path(rt_recfile *f, const char *path, uint32_t max_record, uint64_t *torn, char *err, size_t errlen) {
   memset(f, 0, sizeof *f);
   f->fd = -1;
   f->max_record = max_record;
@@ -237,6 +287,24 @@ int rt_recfile_open(rt_recfile *f, const char *path, uint32_t max_record, rt_rec
     return BFT_E_INVAL;
   }
   snprintf(f->path, sizeof f->path, "%s", path);
+  return 0;
+}
+
+int rt_recfile_open_mem(rt_recfile *f, rt_memfile *mem, const char *path, uint32_t max_record, rt_record_fn fn,
+                        void *arg, uint64_t *torn, char *err, size_t errlen) {
+  int rc = set_path(f, path, max_record, torn, err, errlen);
+  if (rc) return rc;
+  f->mem = mem;
+  f->size = mem->len;
+  rc = open_scan(f, fn, arg, torn, err, errlen);
+  if (rc) rt_recfile_close(f);
+  return rc;
+}
+
+int rt_recfile_open(rt_recfile *f, const char *path, uint32_t max_record, rt_record_fn fn, void *arg,
+                    uint64_t *torn, char *err, size_t errlen) {
+  int rc = set_path(f, path, max_record, torn, err, errlen);
+  if (rc) return rc;
   f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   struct stat st;
   if (f->fd < 0 || fstat(f->fd, &st) != 0) {
@@ -250,33 +318,15 @@ int rt_recfile_open(rt_recfile *f, const char *path, uint32_t max_record, rt_rec
     rt_recfile_close(f);
     return BFT_E_IO;
   }
-  uint64_t end = 0;
-  int rc = scan_file(f, fn, arg, &end, err, errlen);
-  if (rc) {
-    rt_recfile_close(f);
-    return rc;
-  }
-  if (end < f->size) {
-    if (torn) *torn = f->size - end;
-    if (ftruncate(f->fd, (off_t)end) != 0 || fsync(f->fd) != 0) {
-      snprintf(err, errlen, "%s: cannot truncate torn tail: %s", path, strerror(errno));
-      rt_recfile_close(f);
-      return BFT_E_IO;
-    }
-    f->size = end;
-  }
-  if (lseek(f->fd, (off_t)f->size, SEEK_SET) < 0) {
-    snprintf(err, errlen, "%s: seek: %s", path, strerror(errno));
-    rt_recfile_close(f);
-    return BFT_E_IO;
-  }
-  f->written = f->synced = f->size;
-  return 0;
+  rc = open_scan(f, fn, arg, torn, err, errlen);
+  if (rc) rt_recfile_close(f);
+  return rc;
 }
 
 static int flush_buffer(rt_recfile *f) {
   if (!f->wlen) return 0;
-  if (write_full(f->fd, f->wbuf, f->wlen)) return BFT_E_IO;
+  int rc = f->mem ? mem_write(f->mem, f->wbuf, f->wlen) : write_full(f->fd, f->wbuf, f->wlen);
+  if (rc) return rc;
   f->written += f->wlen;
   f->wlen = 0;
   return 0;
@@ -300,7 +350,8 @@ int rt_recfile_append(rt_recfile *f, const uint8_t *data, uint32_t len, uint64_t
   f->wlen = need;
   if (off) *off = f->size;
   f->size += RT_RECORD_HEADER + len;
-  if (f->wlen >= RT_RECFILE_FLUSH_AT) return flush_buffer(f);
+  /* A memory file takes every append at once, so a simulated crash can tear it anywhere. */
+  if (f->mem || f->wlen >= RT_RECFILE_FLUSH_AT) return flush_buffer(f);
   return 0;
 }
 
@@ -310,7 +361,12 @@ int rt_recfile_sync(rt_recfile *f) {
   if (!rt_recfile_dirty(f)) return 0;
   int rc = flush_buffer(f);
   if (rc) return rc;
-  if (fdatasync(f->fd) != 0) return BFT_E_IO;
+  if (f->mem) {
+    f->mem->synced = f->mem->len;
+    f->mem->syncs++;
+  } else if (fdatasync(f->fd) != 0) {
+    return BFT_E_IO;
+  }
   f->synced = f->size;
   return 0;
 }
@@ -319,17 +375,47 @@ int rt_recfile_read(rt_recfile *f, uint64_t off, uint8_t *buf, uint32_t cap, uin
   if (off + RT_RECORD_HEADER > f->size) return BFT_E_INVAL;
   if (off + RT_RECORD_HEADER > f->written && flush_buffer(f)) return BFT_E_IO;
   uint8_t h[RT_RECORD_HEADER];
-  if (pread_full(f->fd, h, sizeof h, off)) return BFT_E_IO;
+  if (f->mem ? mem_pread(f->mem, h, sizeof h, off) : pread_full(f->fd, h, sizeof h, off)) return BFT_E_IO;
   uint32_t l = get_le32(h);
   if (l == 0 || l > cap || l > f->max_record) return BFT_E_TOO_LARGE;
   if (off + RT_RECORD_HEADER + l > f->written && flush_buffer(f)) return BFT_E_IO;
-  if (pread_full(f->fd, buf, l, off + RT_RECORD_HEADER)) return BFT_E_IO;
+  if (f->mem ? mem_pread(f->mem, buf, l, off + RT_RECORD_HEADER) : pread_full(f->fd, buf, l, off + RT_RECORD_HEADER))
+    return BFT_E_IO;
   if (record_crc(h, buf, l) != get_le32(h + 4)) return BFT_E_BAD_DIGEST;
   *len = l;
   return 0;
 }
 
+/* Rewrite of a memory file: build the new image aside, then swap it in (the rename). */
+static int rewrite_mem(rt_recfile *f, const uint8_t *const *recs, const uint32_t *lens, uint32_t n) {
+  rt_memfile img = {0};
+  int rc = 0;
+  for (uint32_t i = 0; i < n && !rc; i++) {
+    if (lens[i] == 0 || lens[i] > f->max_record) {
+      rc = BFT_E_TOO_LARGE;
+      break;
+    }
+    uint8_t h[RT_RECORD_HEADER];
+    put_le32(h, lens[i]);
+    put_le32(h + 4, record_crc(h, recs[i], lens[i]));
+    rc = mem_write(&img, h, sizeof h);
+    if (!rc) rc = mem_write(&img, recs[i], lens[i]);
+  }
+  if (rc) {
+    rt_memfile_free(&img);
+    return rc;
+  }
+  img.synced = img.len;
+  img.syncs = f->mem->syncs + 1;
+  rt_memfile_free(f->mem);
+  *f->mem = img;
+  f->wlen = 0;
+  f->size = f->written = f->synced = img.len;
+  return 0;
+}
+
 int rt_recfile_rewrite(rt_recfile *f, const uint8_t *const *recs, const uint32_t *lens, uint32_t n) {
+  if (f->mem) return rewrite_mem(f, recs, lens, n);
   char tmp[RT_PATH_MAX + 8];
   snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
   int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -14,8 +14,21 @@
 
 #define RT_RECORD_HEADER 8u
 
+/* A file kept in memory instead of on disk (the simulator's disk): it survives the rt_recfile
+ * that wrote it, as a file survives a process. `synced` is what the last sync made durable; a
+ * simulated crash may keep any prefix of the bytes after it (a torn tail). Owned by the caller;
+ * free data with rt_memfile_free. */
+typedef struct rt_memfile {
+  uint8_t *data;
+  size_t len, cap;
+  size_t synced;
+  uint64_t syncs;
+} rt_memfile;
+void rt_memfile_free(rt_memfile *m);
+
 typedef struct rt_recfile {
   int fd;
+  rt_memfile *mem;   /* non-NULL: the file lives here, fd is unused */
   uint32_t max_record;
   uint64_t size;     /* logical size: on disk plus buffered */
   uint64_t written;  /* bytes handed to write() */
@@ -34,6 +47,9 @@ uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len);
  * none). On failure returns BFT_E_IO or BFT_E_MALFORMED and writes one line to err. */
 int rt_recfile_open(rt_recfile *f, const char *path, uint32_t max_record, rt_record_fn fn, void *arg,
                     uint64_t *torn, char *err, size_t errlen);
+/* The same over a memory file (path only names it in messages). */
+int rt_recfile_open_mem(rt_recfile *f, rt_memfile *mem, const char *path, uint32_t max_record, rt_record_fn fn,
+                        void *arg, uint64_t *torn, char *err, size_t errlen);
 /* Queue one record; *off (may be NULL) gets its offset. BFT_E_TOO_LARGE over max_record. */
 int rt_recfile_append(rt_recfile *f, const uint8_t *data, uint32_t len, uint64_t *off);
 /* Write what is buffered and fdatasync when anything was appended since the last sync. */

@@ -249,17 +249,9 @@ static int on_hello_ack(rt_replica *r, rt_conn *c, const wire_frame_header *h, c
 
 /* ---- frames from peers and clients ------------------------------------------------------------ */
 
-static void serve_blocks(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len, int peer) {
+static void serve_blocks(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len) {
   int n = rt_core_blocks(&r->core, body, len, r->scratch, WIRE_FRAME_MAX_BODY);
-  if (n < 0) return;
-  if (peer) {
-    rt_frame *f = rt_frame_new(WIRE_KIND_FETCH_REPLY, r->self, r->scratch, (uint32_t)n);
-    if (f) peer_enqueue(r, &r->peers[c->peer], f);
-    rt_frame_unref(f);
-    r->core.ctr.fetch_served++;
-  } else {
-    client_send(r, c, WIRE_KIND_LEDGER_BLOCKS, r->scratch, (uint32_t)n);
-  }
+  if (n >= 0) client_send(r, c, WIRE_KIND_LEDGER_BLOCKS, r->scratch, (uint32_t)n);
 }
 
 static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
@@ -271,20 +263,10 @@ static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, 
                c->peer, h->sender, h->kind, "sender is not the authenticated peer");
     return 0;
   }
-  if (h->kind >= WIRE_KIND_ENGINE && h->kind <= WIRE_KIND_ENGINE_LAST) {
-    rt_core_on_message(&r->core, c->peer, h->kind, body, h->body_len);
-  } else if (h->kind == WIRE_KIND_FETCH) {
-    serve_blocks(r, c, body, h->body_len, 1);
-  } else if (h->kind == WIRE_KIND_FETCH_REPLY) {
-    rt_core_on_fetch_reply(&r->core, c->peer, body, h->body_len);
-  } else if (h->kind == WIRE_KIND_REQUEST) { /* forwarded by a backup */
-    rt_submit out;
-    rt_core_submit(&r->core, body, h->body_len, 1, &out);
-  } else {
+  /* Everything a peer may send is handled by the core, exactly as in the simulator. */
+  if (rt_core_on_peer_frame(&r->core, c->peer, h->kind, body, h->body_len) == BFT_E_MALFORMED &&
+      !(h->kind >= WIRE_KIND_ENGINE && h->kind <= WIRE_KIND_ENGINE_LAST))
     p->rejected++;
-    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=frame_dropped peer=%u kind=%u reason=\"unexpected kind\"",
-               c->peer, h->kind);
-  }
   check_core(r);
   return 0;
 }
@@ -306,7 +288,7 @@ static void on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, ui
 static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
   if (h->sender != WIRE_SENDER_CLIENT) return -1;
   if (h->kind == WIRE_KIND_REQUEST) on_client_request(r, c, body, h->body_len);
-  else if (h->kind == WIRE_KIND_LEDGER_GET) serve_blocks(r, c, body, h->body_len, 0);
+  else if (h->kind == WIRE_KIND_LEDGER_GET) serve_blocks(r, c, body, h->body_len);
   else return -1;
   check_core(r);
   return 0;

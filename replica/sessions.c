@@ -114,15 +114,21 @@ int rt_sessions_set_result(rt_sessions *ss, uint32_t idx, uint64_t seq, uint8_t 
   return 0;
 }
 
+int rt_sessions_reply(const rt_sessions *ss, uint32_t idx, uint32_t replica, bft_reply *rp) {
+  const rt_session *s = &ss->s[idx];
+  if (!s->cached) return BFT_E_STATE;
+  *rp = (bft_reply){.replica = replica, .seq = s->last_seq, .height = s->height, .status = s->status,
+                    .result = s->result, .result_len = s->result_len};
+  memcpy(rp->client, ss->pks[idx], BFT_PK_LEN);
+  return 0;
+}
+
 int rt_sessions_encode_reply(const rt_sessions *ss, uint32_t idx, const bft_keypair *kp,
                              const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint32_t replica,
                              uint8_t *buf, uint32_t cap) {
-  const rt_session *s = &ss->s[idx];
-  if (!s->cached) return BFT_E_STATE;
-  bft_reply rp = {.replica = replica, .seq = s->last_seq, .height = s->height, .status = s->status,
-                  .result = s->result, .result_len = s->result_len};
-  memcpy(rp.client, ss->pks[idx], BFT_PK_LEN);
-  return bft_reply_encode(kp, cluster_id, &rp, buf, cap);
+  bft_reply rp;
+  int rc = rt_sessions_reply(ss, idx, replica, &rp);
+  return rc ? rc : bft_reply_encode(kp, cluster_id, &rp, buf, cap);
 }
 
 void rt_sessions_digest(const rt_sessions *ss, uint8_t out[BFT_DIGEST_LEN]) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "protocols/cluster/cluster.h"
+#include "protocols/request.h"
 
 typedef struct rt_session {
   uint64_t last_seq;         /* 0: nothing executed yet */
@@ -46,6 +47,9 @@ int rt_sessions_set_result(rt_sessions *ss, uint32_t idx, uint64_t seq, uint8_t 
                            const uint8_t *res, uint32_t len);
 /* Signed reply for the client's last executed request: its length, BFT_E_STATE when no result
  * is cached, or an encoding error. */
+/* The reply to client idx's last executed request (BFT_E_STATE when not cached); the result
+ * is borrowed from the cache. */
+int rt_sessions_reply(const rt_sessions *ss, uint32_t idx, uint32_t replica, bft_reply *rp);
 int rt_sessions_encode_reply(const rt_sessions *ss, uint32_t idx, const bft_keypair *kp,
                              const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint32_t replica,
                              uint8_t *buf, uint32_t cap);

@@ -28,6 +28,13 @@ int rt_wal_open(rt_wal *w, const char *dir, rt_record_fn fn, void *arg, uint64_t
   return rt_recfile_open(&w->f, path, RT_WAL_MAX_RECORD, count_record, &c, torn, err, errlen);
 }
 
+int rt_wal_open_mem(rt_wal *w, rt_memfile *mem, rt_record_fn fn, void *arg, uint64_t *torn, char *err,
+                    size_t errlen) {
+  w->records = 0;
+  wal_open_ctx c = {w, fn, arg};
+  return rt_recfile_open_mem(&w->f, mem, "mem:wal", RT_WAL_MAX_RECORD, count_record, &c, torn, err, errlen);
+}
+
 int rt_wal_append(rt_wal *w, const uint8_t *rec, uint32_t len) {
   int rc = rt_recfile_append(&w->f, rec, len, NULL);
   if (!rc) w->records++;

@@ -18,6 +18,9 @@ typedef struct rt_wal {
 /* Open DIR/wal, calling fn for each record in order. See rt_recfile_open for errors. */
 int rt_wal_open(rt_wal *w, const char *dir, rt_record_fn fn, void *arg, uint64_t *torn, char *err,
                 size_t errlen);
+/* The same, kept in a memory file (the simulator's disk). */
+int rt_wal_open_mem(rt_wal *w, rt_memfile *mem, rt_record_fn fn, void *arg, uint64_t *torn, char *err,
+                    size_t errlen);
 int rt_wal_append(rt_wal *w, const uint8_t *rec, uint32_t len);
 int rt_wal_sync(rt_wal *w);
 uint64_t rt_wal_size(const rt_wal *w);
