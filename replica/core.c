@@ -180,6 +180,7 @@ static int apply_actions(rt_core *c) {
 static int step_once(rt_core *c, const bft_event *ev) {
   bft_actions_reset(&c->acts);
   int rc = c->ops->step(c->engine, ev, &c->acts);
+  if (rc < 0 && c->acts.count) c->ctr.half_applied++; /* carried out anyway: the state did move */
   int arc = apply_actions(c);
   return arc ? arc : rc;
 }
@@ -388,6 +389,13 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
   rt_logf(c->log, RT_LOG_INFO, COMP, "event=ledger_loaded head=%llu executed=%llu", (unsigned long long)c->ledger.head,
           (unsigned long long)c->ctr.executed);
   bft_config_from_cluster(&c->cfg, c->cluster, c->self);
+  if (cc->tuning) {
+    const bft_engine_config *t = cc->tuning;
+    if (t->batch_max) c->cfg.batch_max = t->batch_max;
+    if (t->window) c->cfg.window = t->window;
+    if (t->checkpoint_interval) c->cfg.checkpoint_interval = t->checkpoint_interval;
+    if (t->timeout_ms) c->cfg.timeout_ms = t->timeout_ms;
+  }
   c->cfg.committed = c->ledger.head;
   if ((rc = bft_engine_config_check(&c->cfg)) != 0)
     return snprintf(err, errlen, "engine configuration refused: %s", bft_strerror(rc)), rc;

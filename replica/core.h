@@ -60,6 +60,7 @@ typedef struct rt_counters {
   uint64_t pulls, pulled_requests, commits, executed, skipped;
   uint64_t fetch_sent, fetch_served, sync_blocks, sync_rejected, state_mismatch;
   uint64_t persists, syncs, compactions;
+  uint64_t half_applied; /* engine steps that returned an error yet emitted actions (a contract bug) */
 } rt_counters;
 
 typedef struct rt_core_config {
@@ -74,6 +75,9 @@ typedef struct rt_core_config {
   rt_memfile *wal_mem, *ledger_mem; /* both non-NULL: storage in memory, data_dir unused */
   void *engine_mem;              /* ops->state_size bytes the caller owns, or NULL */
   uint64_t wal_compact_bytes;    /* first compaction threshold; 0: RT_WAL_COMPACT_BYTES */
+  /* Optional engine tuning: its non-zero batch_max, window, checkpoint_interval and timeout_ms
+   * replace the engine defaults (checked with bft_engine_config_check). */
+  const bft_engine_config *tuning;
 } rt_core_config;
 
 typedef struct rt_core {

@@ -1,6 +1,8 @@
 /* bft-sim: a deterministic cluster simulator. One process runs n replicas of any engine,
- * C clients, a virtual clock and a faulty network from one seed, drives each engine exactly
- * as engine.h's driver contract says, and checks agreement, validity and liveness. */
+ * each inside the real replica runtime (replica/core.c: request pool, signature checks,
+ * execution, ledger, WAL, state transfer) behind a simulated shell, C clients, a virtual clock
+ * and a faulty network from one seed, with crash and Byzantine fault plans, and checks
+ * agreement, validity and liveness over the correct replicas. */
 #ifndef SIM_H
 #define SIM_H
 
@@ -8,6 +10,7 @@
 #include <stdio.h>
 
 #include "crypto/bft_crypto.h"
+#include "protocols/cluster/cluster.h"
 #include "protocols/engine.h"
 
 #define SIM_MAX_REQUESTS 100000u    /* --requests */
@@ -33,6 +36,8 @@ typedef struct sim_options {
   int partition;
   uint32_t crash;
   int crash_primary, restart;
+  int byzantine;             /* SIM_BYZ_* plan of the faulty replicas (0: none) */
+  uint32_t faulty;           /* how many replicas follow it; SIM_FAULTY_F = f */
   uint64_t fault_ms;         /* faults happen in [0, fault_ms) of virtual time */
   uint64_t bound_ms;         /* liveness bound after the fault window */
   uint64_t client_timeout_ms;
@@ -43,6 +48,24 @@ typedef struct sim_options {
   int real_crypto;
   int verbose;
 } sim_options;
+
+#define SIM_FAULTY_F UINT32_MAX
+
+/* Byzantine fault plans (Twins, Bano et al.: honest code, faulty identity). */
+enum sim_byz {
+  SIM_BYZ_NONE = 0,
+  SIM_BYZ_TWIN,       /* two honest copies under one key, each connected to part of the cluster */
+  SIM_BYZ_EQUIVOCATE, /* twins whose copies see different client requests: as leader they
+                       * propose different batches for one slot, as voters vote both ways */
+  SIM_BYZ_SILENT,     /* receives, never sends */
+  SIM_BYZ_CORRUPT,    /* mutates fields of outgoing engine messages, signs them validly */
+  SIM_BYZ_REPLAY,     /* resends old signed messages to random replicas */
+  SIM_BYZ_WITHHOLD,   /* never sends data others lack: block/batch fetch replies, catch-up */
+  SIM_BYZ_MIXED,      /* each faulty replica draws one of the above from the seed */
+  SIM_BYZ__COUNT
+};
+const char *sim_byz_name(int plan);
+int sim_byz_parse(const char *s); /* plan or -1 */
 
 void sim_options_defaults(sim_options *o);
 
@@ -62,8 +85,16 @@ typedef struct sim_request {
 int sim_world_create(sim_world **out, const sim_options *o, const bft_engine_ops *ops, char *err, size_t errlen);
 void sim_world_free(sim_world *w);
 const sim_request *sim_world_request(const sim_world *w, uint32_t idx);
+/* Client identities (clients x outstanding streams, one request in flight each). */
+uint32_t sim_world_clients(const sim_world *w);
 /* Index of the submitted request with this digest, or -1 (the validity oracle). */
 int64_t sim_world_find(const sim_world *w, const uint8_t digest[BFT_DIGEST_LEN]);
+/* The cluster the runtime sees: replica names/keys and every client key. */
+const bft_cluster *sim_world_cluster(const sim_world *w);
+/* Client request signature check for the runtime: real Ed25519 with --real-crypto; otherwise
+ * accepted exactly when (msg, sig) is a request a simulated client signed. */
+int sim_world_verify_client(const sim_world *w, const uint8_t pk[BFT_PK_LEN], const char *tag, const uint8_t *msg,
+                            uint32_t len, const uint8_t sig[BFT_SIG_LEN]);
 /* Fill a replica's engine config (keys, cluster id, option overrides). */
 void sim_world_config(const sim_world *w, uint32_t self, bft_engine_config *cfg);
 /* Signing services: the fast keyed-BLAKE2b stand-in or real Ed25519, per the options. */
@@ -92,11 +123,14 @@ typedef struct sim_result {
   uint64_t max_view;
   uint32_t lagging;              /* correct replicas short of the cluster head at the end */
   uint64_t half_applied;         /* steps that returned an error yet emitted actions */
+  uint32_t byzantine;            /* faulty replicas in this run */
+  uint64_t equivocations;        /* conflicting statements the correct replicas' engines saw */
+  uint64_t byz_msgs;             /* messages the faulty replicas mutated, replayed or dropped */
 } sim_result;
 
-/* Buffers reused from one run to the next: engine states (PBFT's is ~14 MiB per replica)
- * and the action arena. Reusing them spares every seed the page faults of fresh memory;
- * nothing in them carries over, since each run calls init on every state. */
+/* Buffers reused from one run to the next: engine states (PBFT's is ~14 MiB per replica).
+ * Reusing them spares every seed the page faults of fresh memory; nothing in them carries
+ * over, since each run calls init on every state. */
 typedef struct sim_scratch sim_scratch;
 sim_scratch *sim_scratch_new(void);
 void sim_scratch_free(sim_scratch *scr);

@@ -49,6 +49,14 @@ static void usage(FILE *out, const sim_options *d) {
           "  --crash N              crash N replicas (backups unless --crash-primary)  [%u]\n"
           "  --crash-primary        crash the current primary (implies --crash 1 if not given)  [off]\n"
           "  --restart              crashed replicas restart (PERSIST records and ledger survive)  [off]\n"
+          "  --byzantine PLAN       faulty replicas misbehave for the whole run: twin (two honest copies\n"
+          "                         under one key, each talking to part of the cluster), equivocate\n"
+          "                         (twins fed different requests: conflicting proposals and votes),\n"
+          "                         silent, corrupt (fields mutated, validly signed), replay (old\n"
+          "                         signed messages resent), withhold (no data/catch-up served), or\n"
+          "                         mixed (one of those per faulty replica, from the seed)  [none]\n"
+          "  --faulty K             how many replicas follow the plan (default f; more than f breaks\n"
+          "                         the protocol's assumption on purpose, and the checks show it)\n"
           "  --fault-window MS      faults happen in the first MS of virtual time  [%" PRIu64 "]\n"
           "  --liveness-bound MS    after the window, everything must be done within MS  [%" PRIu64 "]\n"
           "  --catchup-all          also stall when a correct replica never caught up on its own  [off]\n"
@@ -57,6 +65,7 @@ static void usage(FILE *out, const sim_options *d) {
           "other:\n"
           "  --real-crypto          real Ed25519 for replica signatures (default: fast keyed BLAKE2b)  [off]\n"
           "  --verbose              readable event trace (one seed only)  [off]\n"
+          "  --verbose-runtime      the same, with the replica runtimes' debug log lines  [off]\n"
           "  --help                 this text\n"
           "\n"
           "Output: one FAIL line per failing seed with its replay command, then a summary line:\n"
@@ -149,6 +158,7 @@ static int parse_args(int argc, char **argv, cli *c) {
     else if (!strcmp(name, "--tolerate-half-applied")) o->tolerate_half_applied = 1;
     else if (!strcmp(name, "--real-crypto")) o->real_crypto = 1;
     else if (!strcmp(name, "--verbose")) o->verbose = 1;
+    else if (!strcmp(name, "--verbose-runtime")) o->verbose = 2;
     else is_flag = 0;
     if (is_flag) {
       if (val) return bad("option %s takes no value", name);
@@ -157,7 +167,7 @@ static int parse_args(int argc, char **argv, cli *c) {
     static const char *const with_value[] = {
         "--protocol", "--replicas", "--seeds", "--requests", "--clients", "--outstanding", "--client-timeout",
         "--think", "--batch", "--window", "--checkpoint", "--timeout-ms", "--delay-min", "--delay-max", "--tail",
-        "--tail-max", "--drop", "--duplicate", "--crash", "--fault-window", "--liveness-bound"};
+        "--tail-max", "--drop", "--duplicate", "--crash", "--fault-window", "--liveness-bound", "--byzantine", "--faulty"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(name, with_value[k]);
     if (!known) {
@@ -199,6 +209,11 @@ static int parse_args(int argc, char **argv, cli *c) {
       crash_given = 1;
     } else if (!strcmp(name, "--fault-window")) err = parse_u64(val, &o->fault_ms) || !o->fault_ms;
     else if (!strcmp(name, "--liveness-bound")) err = parse_u64(val, &o->bound_ms) || !o->bound_ms;
+    else if (!strcmp(name, "--byzantine")) {
+      int plan = sim_byz_parse(val);
+      if (plan <= 0) return bad("unknown --byzantine plan '%s' (twin, equivocate, silent, corrupt, replay, withhold, mixed)", val);
+      o->byzantine = plan;
+    } else if (!strcmp(name, "--faulty")) err = parse_u32(val, 0, BFT_MAX_REPLICAS, &o->faulty);
     if (err) {
       if (!strcmp(name, "--seeds")) return bad("bad seed range '%s': want A or A-B with A <= B", val);
       if (!strcmp(name, "--drop") || !strcmp(name, "--duplicate") || !strcmp(name, "--tail"))
@@ -277,6 +292,8 @@ static void replay_command(char *out, size_t cap, const cli *c, uint64_t seed) {
   if (o->crash) ADD(" --crash %u", o->crash);
   if (o->crash_primary) ADD(" --crash-primary");
   if (o->restart) ADD(" --restart");
+  if (o->byzantine) ADD(" --byzantine %s", sim_byz_name(o->byzantine));
+  if (o->faulty != d.faulty) ADD(" --faulty %u", o->faulty);
   if (o->fault_ms != d.fault_ms) ADD(" --fault-window %" PRIu64, o->fault_ms);
   if (o->bound_ms != d.bound_ms) ADD(" --liveness-bound %" PRIu64, o->bound_ms);
   if (o->catchup_all) ADD(" --catchup-all");

@@ -1,6 +1,7 @@
 /* The simulated cluster's fixed identity: replica keys (fast stand-in secrets and real
  * Ed25519 keypairs from fixed seeds), client keys, and every client request, encoded and
  * signed once, with a digest index that serves as the validity oracle. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@ struct sim_world {
   bft_keypair kp[BFT_MAX_REPLICAS];     /* real mode */
   uint8_t pk[BFT_MAX_REPLICAS][BFT_PK_LEN];
   bft_keypair *client_kp;
+  uint32_t nclients;    /* client identities: clients x outstanding, one request in flight each */
+  bft_cluster *cluster; /* what the runtime sees */
   sim_request *req;
   uint32_t nreq;
   uint32_t *index; /* open addressing: request index + 1, 0 = empty */
@@ -40,6 +43,7 @@ void sim_options_defaults(sim_options *o) {
   o->bound_ms = 120000;
   o->client_timeout_ms = 1500;
   o->think_us = -1;
+  o->faulty = SIM_FAULTY_F;
 }
 
 /* Fixed seeds: keys are part of the cluster, not of the run, so every seed sees the same
@@ -67,8 +71,13 @@ int64_t sim_world_find(const sim_world *w, const uint8_t digest[BFT_DIGEST_LEN])
   }
 }
 
+/* Each stream (client x outstanding) is its own client identity with one request in flight:
+ * the runtime executes a client's requests in seq order only (a lower seq committed after a
+ * higher one is skipped, as for any client that pipelines), so streams must not share one. */
 static int make_requests(sim_world *w, char *err, size_t errlen) {
-  uint32_t R = w->opt.requests, C = w->opt.clients;
+  uint32_t R = w->opt.requests, C = w->opt.clients * w->opt.outstanding;
+  if (C > R) C = R ? R : 1;
+  w->nclients = C;
   w->req = calloc(R ? R : 1, sizeof *w->req);
   w->client_kp = calloc(C, sizeof *w->client_kp);
   uint32_t slots = 16;
@@ -140,6 +149,17 @@ int sim_world_create(sim_world **out, const sim_options *o, const bft_engine_ops
     sim_world_free(w);
     return rc;
   }
+  if (!(w->cluster = calloc(1, sizeof *w->cluster))) {
+    sim_world_free(w);
+    return BFT_E_NOMEM;
+  }
+  snprintf(w->cluster->name, sizeof w->cluster->name, "bft-sim");
+  memcpy(w->cluster->id, w->cluster_id, BFT_CLUSTER_ID_LEN);
+  w->cluster->n = o->n;
+  w->cluster->f = (o->n - 1) / 3;
+  for (uint32_t i = 0; i < o->n; i++) memcpy(w->cluster->replicas[i].pk, w->pk[i], BFT_PK_LEN);
+  w->cluster->nclients = w->nclients;
+  for (uint32_t c = 0; c < w->nclients; c++) memcpy(w->cluster->clients[c].pk, w->client_kp[c].pk, BFT_PK_LEN);
   bft_engine_config cfg;
   sim_world_config(w, 0, &cfg);
   if (bft_engine_config_check(&cfg) != 0) {
@@ -160,8 +180,9 @@ void sim_world_free(sim_world *w) {
     for (uint32_t i = 0; i < w->nreq; i++) free(w->req[i].bytes);
   free(w->req);
   free(w->index);
+  free(w->cluster);
   if (w->client_kp) {
-    for (uint32_t c = 0; c < w->opt.clients; c++) bft_keypair_wipe(&w->client_kp[c]);
+    for (uint32_t c = 0; c < w->nclients; c++) bft_keypair_wipe(&w->client_kp[c]);
     free(w->client_kp);
   }
   for (uint32_t i = 0; i < BFT_MAX_REPLICAS; i++) bft_keypair_wipe(&w->kp[i]);
@@ -169,6 +190,24 @@ void sim_world_free(sim_world *w) {
 }
 
 const sim_request *sim_world_request(const sim_world *w, uint32_t idx) { return &w->req[idx]; }
+const bft_cluster *sim_world_cluster(const sim_world *w) { return w->cluster; }
+uint32_t sim_world_clients(const sim_world *w) { return w->nclients; }
+
+int sim_world_verify_client(const sim_world *w, const uint8_t pk[BFT_PK_LEN], const char *tag, const uint8_t *msg,
+                            uint32_t len, const uint8_t sig[BFT_SIG_LEN]) {
+  if (w->opt.real_crypto) return bft_verify(pk, w->cluster_id, tag, msg, len, sig);
+  /* The stand-in: the digest of exactly these bytes and this signature must be a request a
+   * client signed, under the client key it names. A forged or altered request is refused. */
+  uint8_t d[BFT_DIGEST_LEN];
+  bft_digest_ctx c;
+  bft_digest_init(&c);
+  bft_digest_update(&c, msg, len);
+  bft_digest_update(&c, sig, BFT_SIG_LEN);
+  bft_digest_final(&c, d);
+  int64_t idx = sim_world_find(w, d);
+  if (idx < 0 || strcmp(tag, BFT_TAG_REQUEST) != 0) return BFT_E_BAD_SIG;
+  return memcmp(w->client_kp[w->req[idx].client].pk, pk, BFT_PK_LEN) == 0 ? 0 : BFT_E_BAD_SIG;
+}
 const bft_engine_ops *sim_world_ops(const sim_world *w) { return w->ops; }
 
 void sim_world_config(const sim_world *w, uint32_t self, bft_engine_config *cfg) {
