@@ -24,8 +24,8 @@ int sim_byz_parse(const char *s) {
 
 static int is_twin_plan(int plan) { return plan == SIM_BYZ_TWIN || plan == SIM_BYZ_EQUIVOCATE; }
 
-/* Pick the faulty ids (a seeded shuffle), their plans, and for twins which copy every other
- * replica talks to (each side non-empty when there are other replicas to split). */
+/* Pick the faulty ids (a seeded shuffle) and their plans; when there are twins, split the other
+ * replicas between the two worlds, each world holding at least one of them. */
 int sim_faults_assign(sim_ctx *S) {
   const sim_options *o = S->o;
   if (!o->byzantine) return 0;
@@ -40,16 +40,20 @@ int sim_faults_assign(sim_ctx *S) {
     ids[i] = ids[j];
     ids[j] = t;
   }
+  int twins = 0;
   for (uint32_t i = 0; i < k; i++) {
-    uint32_t id = ids[i];
     int plan = o->byzantine;
     if (plan == SIM_BYZ_MIXED) plan = SIM_BYZ_TWIN + (int)sim_rng_below(r, SIM_BYZ_MIXED - SIM_BYZ_TWIN);
-    S->plan[id] = plan;
+    S->plan[ids[i]] = plan;
+    S->twinned[ids[i]] = (uint8_t)is_twin_plan(plan);
+    twins |= is_twin_plan(plan);
     S->res->byzantine++;
-    if (!is_twin_plan(plan)) continue;
-    S->twinned[id] = 1;
-    for (uint32_t j = 0; j < S->n; j++) S->twin_side[id][j] = (uint8_t)sim_rng_below(r, 2);
   }
+  if (!twins) return 0;
+  /* The others, ids[k..n), in shuffled order: the first in world 0, the second in world 1,
+   * the rest anywhere. */
+  for (uint32_t i = k; i < S->n; i++)
+    S->world[ids[i]] = (uint8_t)(i == k ? 0 : i == k + 1 ? 1 : sim_rng_below(r, 2));
   return 0;
 }
 

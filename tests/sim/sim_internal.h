@@ -100,10 +100,12 @@ typedef struct sim_ctx {
   sim_heap heap;
   sim_net net;
   sim_node nodes[SIM_MAX_NODES];
-  /* Byzantine plan per replica id, and for twinned ids which copy each other id talks to */
+  /* Byzantine plan per replica id. Twins split the cluster in two worlds (the Twins paper's
+   * partitions): replica j lives in world[j]; copy s of a twinned id lives in world s; frames
+   * flow only inside a world. */
   int plan[BFT_MAX_REPLICAS];
   uint8_t twinned[BFT_MAX_REPLICAS];
-  uint8_t twin_side[BFT_MAX_REPLICAS][BFT_MAX_REPLICAS];
+  uint8_t world[BFT_MAX_REPLICAS];
   uint32_t twin_node[BFT_MAX_REPLICAS]; /* node index of a twinned id's second copy */
   sim_client clients[SIM_MAX_CLIENTS * SIM_MAX_OUTSTANDING];
   uint64_t *replied_mask; /* per request: replica ids that executed it */

@@ -80,13 +80,20 @@ static void free_payload(sim_event *ev) {
   ev->p = NULL;
 }
 
-/* A twin copy talks only to the replicas on its side; a replica talking to a twinned id
- * reaches the copy on its side. */
+/* Twins split the cluster in two worlds: a frame from a node in world w reaches replica `to`
+ * only if `to` lives in w (an ordinary replica) or through its copy in w (a twinned one). */
+static uint32_t node_world(const sim_ctx *S, const sim_node *nd) {
+  return S->twinned[nd->id] ? nd->side : S->world[nd->id];
+}
+
 void sim_route(sim_ctx *S, const sim_node *src, uint32_t to, sim_msg *m) {
   if (to >= S->n || to == src->id) return;
-  if (S->twinned[src->id] && S->twin_side[src->id][to] != src->side) return;
-  uint32_t dst = to;
-  if (S->twinned[to] && S->twin_side[to][src->id]) dst = S->twin_node[to];
+  uint32_t w = node_world(S, src), dst = to;
+  if (S->twinned[to]) {
+    if (w) dst = S->twin_node[to];
+  } else if (S->twinned[src->id] && S->world[to] != w) {
+    return;
+  }
   uint64_t at[2];
   uint32_t copies = sim_net_route(&S->net, &S->rng[RNG_NET], src->id, to, S->now, at);
   for (uint32_t c = 0; c < copies; c++) {
