@@ -201,11 +201,11 @@ static int drain_pulls(rt_core *c) {
     c->pull_pending = 0;
     if (!rt_pool_has_unpulled(&c->pool)) break;
     bft_batch_writer bw;
-    bft_batch_begin(&bw, c->batch_buf, BFT_MAX_BATCH_BYTES);
+    bft_batch_begin(&bw, c->bufs->batch_buf, BFT_MAX_BATCH_BYTES);
     uint32_t n = rt_pool_pull(&c->pool, max, &bw);
     if (!n) break;
     bft_event ev = {.type = BFT_EV_BATCH};
-    ev.u.batch.data = c->batch_buf;
+    ev.u.batch.data = c->bufs->batch_buf;
     ev.u.batch.len = bft_batch_end(&bw);
     ev.u.batch.count = n;
     c->ctr.pulls++;
@@ -260,15 +260,15 @@ static uint32_t select_requests(rt_core *c, const uint8_t *batch, uint32_t len, 
       c->ctr.skipped++;
       continue;
     }
-    c->xtouched[c->ntouched++] = (uint32_t)client;
+    c->bufs->xtouched[c->ntouched++] = (uint32_t)client;
     if (r.seq <= c->sessions.s[client].last_seq) {
       c->ctr.skipped++;
       continue;
     }
     rt_sessions_advance(&c->sessions, (uint32_t)client, r.seq, height);
-    c->xops[n] = (rt_app_op){r.op, r.op_len};
-    c->xclient[n] = (uint32_t)client;
-    c->xseq[n] = r.seq;
+    c->bufs->xops[n] = (rt_app_op){r.op, r.op_len};
+    c->bufs->xclient[n] = (uint32_t)client;
+    c->bufs->xseq[n] = r.seq;
     n++;
   }
   return n;
@@ -305,14 +305,14 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
   if (memcmp(d, digest, BFT_DIGEST_LEN) != 0)
     return core_fail(c, BFT_E_BAD_DIGEST, "committed batch %llu does not match its digest", (unsigned long long)seq);
   uint32_t n = select_requests(c, batch, len, seq);
-  c->app.ops->execute(c->app.state, c->xops, n, c->xres, c->xarena);
+  c->app.ops->execute(c->app.state, c->bufs->xops, n, c->bufs->xres, c->bufs->xarena);
   for (uint32_t i = 0; i < n; i++)
-    rt_sessions_set_result(&c->sessions, c->xclient[i], c->xseq[i], c->xres[i].status, c->xres[i].data,
-                           c->xres[i].len);
+    rt_sessions_set_result(&c->sessions, c->bufs->xclient[i], c->bufs->xseq[i], c->bufs->xres[i].status, c->bufs->xres[i].data,
+                           c->bufs->xres[i].len);
   compute_state_digest(c, c->state_digest);
   /* Everything of these clients at or below their last executed seq can never run: drop it. */
   for (uint32_t i = 0; i < c->ntouched; i++)
-    rt_pool_remove_upto(&c->pool, c->xtouched[i], c->sessions.s[c->xtouched[i]].last_seq);
+    rt_pool_remove_upto(&c->pool, c->bufs->xtouched[i], c->sessions.s[c->bufs->xtouched[i]].last_seq);
   c->ctr.executed += n;
   if (replayed) {
     if (memcmp(c->state_digest, replayed->state_digest, BFT_DIGEST_LEN) != 0)
@@ -324,7 +324,7 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
   int rc = append_block(c, seq, digest, batch, len, cert, cert_len);
   if (rc) return rc;
   c->ctr.commits++;
-  for (uint32_t i = 0; i < n; i++) c->io.replied(c->io.ctx, c->xclient[i]);
+  for (uint32_t i = 0; i < n; i++) c->io.replied(c->io.ctx, c->bufs->xclient[i]);
   rt_logf(c->log, RT_LOG_DEBUG, COMP, "event=commit height=%llu requests=%u", (unsigned long long)seq, n);
   return 0;
 }
@@ -341,34 +341,64 @@ static int restore_record(void *arg, uint64_t off, const uint8_t *data, uint32_t
   return c->ops->restore(c->engine, data, len);
 }
 
-static int alloc_buffers(rt_core *c) {
-  c->items = calloc(BFT_MAX_ACTIONS, sizeof *c->items);
-  c->arena = malloc(BFT_ACTION_ARENA);
-  c->batch_buf = malloc(BFT_MAX_BATCH_BYTES);
-  c->block_buf = malloc(BFT_MAX_BLOCK_BYTES);
-  c->xops = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xops);
-  c->xres = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xres);
-  c->xclient = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xclient);
-  c->xseq = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xseq);
-  c->xtouched = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->xtouched);
-  c->xarena = malloc(RT_APP_ARENA_BYTES(BFT_MAX_BATCH_REQUESTS));
-  c->scratch = malloc(WIRE_FRAME_MAX_BODY);
+rt_core_bufs *rt_core_bufs_new(void) {
+  rt_core_bufs *b = calloc(1, sizeof *b);
+  if (!b) return NULL;
+  b->items = calloc(BFT_MAX_ACTIONS, sizeof *b->items);
+  b->arena = malloc(BFT_ACTION_ARENA);
+  b->batch_buf = malloc(BFT_MAX_BATCH_BYTES);
+  b->block_buf = malloc(BFT_MAX_BLOCK_BYTES);
+  b->scratch = malloc(WIRE_FRAME_MAX_BODY);
+  b->xops = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *b->xops);
+  b->xres = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *b->xres);
+  b->xclient = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *b->xclient);
+  b->xseq = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *b->xseq);
+  b->xtouched = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *b->xtouched);
+  b->xarena = malloc(RT_APP_ARENA_BYTES(BFT_MAX_BATCH_REQUESTS));
+  if (!b->items || !b->arena || !b->batch_buf || !b->block_buf || !b->scratch || !b->xops || !b->xres ||
+      !b->xclient || !b->xseq || !b->xtouched || !b->xarena) {
+    rt_core_bufs_free(b);
+    return NULL;
+  }
+  return b;
+}
+
+void rt_core_bufs_free(rt_core_bufs *b) {
+  if (!b) return;
+  free(b->items);
+  free(b->arena);
+  free(b->batch_buf);
+  free(b->block_buf);
+  free(b->scratch);
+  free(b->xops);
+  free(b->xres);
+  free(b->xclient);
+  free(b->xseq);
+  free(b->xtouched);
+  free(b->xarena);
+  free(b);
+}
+
+static int alloc_buffers(rt_core *c, rt_core_bufs *lent) {
+  c->bufs = lent;
+  if (!c->bufs) {
+    c->bufs = rt_core_bufs_new();
+    c->own_bufs = 1;
+  }
   if (!c->engine) {
     c->engine = calloc(1, c->ops->state_size);
     c->own_engine = 1;
   }
-  if (!c->items || !c->arena || !c->batch_buf || !c->block_buf || !c->xops || !c->xres || !c->xclient ||
-      !c->xseq || !c->xtouched || !c->xarena || !c->scratch || !c->engine)
-    return BFT_E_NOMEM;
-  bft_actions_init(&c->acts, c->items, BFT_MAX_ACTIONS, c->arena, BFT_ACTION_ARENA);
+  if (!c->bufs || !c->engine) return BFT_E_NOMEM;
+  bft_actions_init(&c->acts, c->bufs->items, BFT_MAX_ACTIONS, c->bufs->arena, BFT_ACTION_ARENA);
   return 0;
 }
 
-static int init_modules(rt_core *c) {
-  int rc = alloc_buffers(c);
+static int init_modules(rt_core *c, const rt_core_config *cc) {
+  int rc = alloc_buffers(c, cc->bufs);
   if (!rc) rc = rt_kv_init(&c->kv, 0, 0);
   if (!rc) rc = rt_sessions_init(&c->sessions, c->cluster, 0);
-  if (!rc) rc = rt_pool_init(&c->pool, c->cluster->nclients, 0, 0, 0);
+  if (!rc) rc = rt_pool_init(&c->pool, c->cluster->nclients, cc->pool_max_requests, 0, 0);
   if (!rc) rc = rt_vcache_init(&c->vcache);
   rt_kv_app(&c->app, &c->kv);
   return rc;
@@ -424,7 +454,7 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   c->engine = cc->engine_mem;
   c->compact_min = cc->wal_compact_bytes ? cc->wal_compact_bytes : RT_WAL_COMPACT_BYTES;
   c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
-  int rc = init_modules(c);
+  int rc = init_modules(c, cc);
   if (rc) return snprintf(err, errlen, "out of memory"), rc;
   compute_state_digest(c, c->state_digest);
   rc = open_storage(c, cc, err, errlen);
@@ -452,22 +482,11 @@ void rt_core_close(rt_core *c) {
   rt_pool_free(&c->pool);
   rt_sessions_free(&c->sessions);
   rt_kv_free(&c->kv);
-  free(c->items);
-  free(c->arena);
-  free(c->batch_buf);
-  free(c->block_buf);
-  free(c->xops);
-  free(c->xres);
-  free(c->xclient);
-  free(c->xseq);
-  free(c->xtouched);
-  free(c->xarena);
-  free(c->scratch);
+  if (c->own_bufs) rt_core_bufs_free(c->bufs);
+  c->bufs = NULL;
+  c->own_bufs = 0;
   if (c->own_engine) free(c->engine);
   c->own_engine = 0;
-  c->scratch = NULL;
-  c->items = NULL;
-  c->arena = c->batch_buf = c->block_buf = c->xarena = NULL;
   c->engine = NULL;
 }
 
@@ -674,8 +693,8 @@ static int sync_reject(rt_core *c, uint32_t from, uint64_t h, const char *why, i
 static int own_state_digest(rt_core *c, uint64_t height, uint8_t out[BFT_DIGEST_LEN]) {
   uint32_t len;
   bft_block b;
-  int rc = rt_ledger_read(&c->ledger, height, c->block_buf, BFT_MAX_BLOCK_BYTES, &len);
-  if (!rc) rc = bft_block_decode(c->block_buf, len, &b);
+  int rc = rt_ledger_read(&c->ledger, height, c->bufs->block_buf, BFT_MAX_BLOCK_BYTES, &len);
+  if (!rc) rc = bft_block_decode(c->bufs->block_buf, len, &b);
   if (!rc) memcpy(out, b.state_digest, BFT_DIGEST_LEN);
   return rc;
 }
@@ -748,9 +767,9 @@ int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t
   if (kind >= WIRE_KIND_ENGINE && kind <= WIRE_KIND_ENGINE_LAST) return rt_core_on_message(c, from, kind, body, len);
   switch (kind) {
     case WIRE_KIND_FETCH: {
-      int n = rt_core_blocks(c, body, len, c->scratch, WIRE_FRAME_MAX_BODY);
+      int n = rt_core_blocks(c, body, len, c->bufs->scratch, WIRE_FRAME_MAX_BODY);
       if (n < 0) return n;
-      c->io.send(c->io.ctx, from, WIRE_KIND_FETCH_REPLY, c->scratch, (uint32_t)n);
+      c->io.send(c->io.ctx, from, WIRE_KIND_FETCH_REPLY, c->bufs->scratch, (uint32_t)n);
       c->ctr.fetch_served++;
       return 0;
     }

@@ -39,6 +39,26 @@ typedef struct rt_io {
   void (*committed)(void *ctx, const bft_block *b, int replayed);
 } rt_io;
 
+/* The runtime's large scratch buffers (about 25 MiB of address space, little of it touched):
+ * an embedder that opens and closes many cores (the simulator, at every restart and seed) may
+ * keep one set per core and lend it through rt_core_config; nothing in them outlives a step. */
+typedef struct rt_core_bufs {
+  bft_action *items;     /* BFT_MAX_ACTIONS */
+  uint8_t *arena;        /* BFT_ACTION_ARENA */
+  uint8_t *batch_buf;    /* BFT_MAX_BATCH_BYTES */
+  uint8_t *block_buf;    /* BFT_MAX_BLOCK_BYTES */
+  uint8_t *scratch;      /* WIRE_FRAME_MAX_BODY: FETCH replies being built */
+  /* execution scratch, BFT_MAX_BATCH_REQUESTS each */
+  rt_app_op *xops;
+  rt_app_result *xres;
+  uint32_t *xclient;
+  uint64_t *xseq;
+  uint32_t *xtouched;
+  uint8_t *xarena;
+} rt_core_bufs;
+rt_core_bufs *rt_core_bufs_new(void); /* NULL when out of memory */
+void rt_core_bufs_free(rt_core_bufs *b);
+
 /* Who signs and verifies for the core. NULL in rt_core_config means Ed25519 with the replica's
  * key and the cluster file's keys (bft_sign/bft_verify); the simulator lends a fast stand-in. */
 #define RT_SIGNER_CLIENT UINT32_MAX
@@ -78,6 +98,8 @@ typedef struct rt_core_config {
   /* Optional engine tuning: its non-zero batch_max, window, checkpoint_interval and timeout_ms
    * replace the engine defaults (checked with bft_engine_config_check). */
   const bft_engine_config *tuning;
+  rt_core_bufs *bufs;            /* lent scratch buffers, or NULL (the core allocates its own) */
+  uint32_t pool_max_requests;    /* request pool bound; 0: RT_POOL_MAX_REQUESTS */
 } rt_core_config;
 
 typedef struct rt_core {
@@ -89,14 +111,13 @@ typedef struct rt_core {
   bft_engine_config cfg;
   bft_engine_env env;
   bft_actions acts;
-  bft_action *items;
-  uint8_t *arena;
+  rt_core_bufs *bufs;
+  int own_bufs;
   rt_io io;
   const rt_log *log;
   rt_crypto crypto;
   int own_engine;        /* engine memory allocated here */
   uint64_t compact_min;  /* smallest compaction threshold */
-  uint8_t *scratch;      /* WIRE_FRAME_MAX_BODY: FETCH replies being built */
 
   rt_kv kv;
   rt_app app;
@@ -112,15 +133,7 @@ typedef struct rt_core {
   uint64_t epoch_view;
   uint32_t pull_pending; /* max_requests of a pull to answer after the current actions */
   int defer_pulls;       /* 1: answer pulls only in rt_core_answer_pulls (end of loop iteration) */
-  uint8_t *batch_buf;    /* BFT_MAX_BATCH_BYTES */
-  uint8_t *block_buf;    /* BFT_MAX_BLOCK_BYTES */
-  /* execution scratch, BFT_MAX_BATCH_REQUESTS each */
-  rt_app_op *xops;
-  rt_app_result *xres;
-  uint32_t *xclient;
-  uint64_t *xseq;
-  uint32_t *xtouched, ntouched; /* clients with a request in the batch */
-  uint8_t *xarena;
+  uint32_t ntouched;     /* clients with a request in the batch being executed */
 
   int fetch_active;
   uint32_t fetch_peer;

@@ -386,21 +386,27 @@ int rt_recfile_read(rt_recfile *f, uint64_t off, uint8_t *buf, uint32_t cap, uin
   return 0;
 }
 
-/* Rewrite of a memory file: build the new image aside, then swap it in (the rename). */
-static int rewrite_mem(rt_recfile *f, const uint8_t *const *recs, const uint32_t *lens, uint32_t n) {
-  rt_memfile img = {0};
-  int rc = 0;
-  for (uint32_t i = 0; i < n && !rc; i++) {
-    if (lens[i] == 0 || lens[i] > f->max_record) {
-      rc = BFT_E_TOO_LARGE;
-      break;
-    }
+/* The records of a rewrite, framed, to a memory image or a file descriptor; *size (may be
+ * NULL) gets the bytes written. */
+static int write_records(const rt_recfile *f, int fd, rt_memfile *img, const uint8_t *const *recs,
+                         const uint32_t *lens, uint32_t n, uint64_t *size) {
+  for (uint32_t i = 0; i < n; i++) {
+    if (lens[i] == 0 || lens[i] > f->max_record) return BFT_E_TOO_LARGE;
     uint8_t h[RT_RECORD_HEADER];
     put_le32(h, lens[i]);
     put_le32(h + 4, record_crc(h, recs[i], lens[i]));
-    rc = mem_write(&img, h, sizeof h);
-    if (!rc) rc = mem_write(&img, recs[i], lens[i]);
+    int rc = img ? mem_write(img, h, sizeof h) : write_full(fd, h, sizeof h);
+    if (!rc) rc = img ? mem_write(img, recs[i], lens[i]) : write_full(fd, recs[i], lens[i]);
+    if (rc) return rc;
+    if (size) *size += RT_RECORD_HEADER + lens[i];
   }
+  return 0;
+}
+
+/* Rewrite of a memory file: build the new image aside, then swap it in (the rename). */
+static int rewrite_mem(rt_recfile *f, const uint8_t *const *recs, const uint32_t *lens, uint32_t n) {
+  rt_memfile img = {0};
+  int rc = write_records(f, -1, &img, recs, lens, n, NULL);
   if (rc) {
     rt_memfile_free(&img);
     return rc;
@@ -421,19 +427,7 @@ int rt_recfile_rewrite(rt_recfile *f, const uint8_t *const *recs, const uint32_t
   int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return BFT_E_IO;
   uint64_t size = 0;
-  int rc = 0;
-  for (uint32_t i = 0; i < n && !rc; i++) {
-    if (lens[i] == 0 || lens[i] > f->max_record) {
-      rc = BFT_E_TOO_LARGE;
-      break;
-    }
-    uint8_t h[RT_RECORD_HEADER];
-    put_le32(h, lens[i]);
-    put_le32(h + 4, record_crc(h, recs[i], lens[i]));
-    rc = write_full(fd, h, sizeof h);
-    if (!rc) rc = write_full(fd, recs[i], lens[i]);
-    size += RT_RECORD_HEADER + lens[i];
-  }
+  int rc = write_records(f, fd, NULL, recs, lens, n, &size);
   if (!rc && fsync(fd) != 0) rc = BFT_E_IO;
   if (!rc && rename(tmp, f->path) != 0) rc = BFT_E_IO;
   if (!rc) rc = fsync_dir_of(f->path);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Long simulator sweeps: every fault mix at n=4 and n=7 (10,000 seeds each by default) on a
-# Release build of bft-sim. Prints each run's FAIL lines and summary line, in a fixed order,
+# Long simulator sweeps: every fault mix (crash, partition, loss and the Byzantine plans) at
+# n=4 and n=7 (10,000 seeds each by default) on a Release build of bft-sim. SIM_SWEEP_MIXES
+# (names separated by spaces) runs only some mixes. Prints each run's FAIL lines and summary line, in a fixed order,
 # and exits non-zero when any seed of any run found a violation or a stall.
 #
 #   scripts/sim-sweep.sh [--seeds N] [--first S] [--requests R] [--replicas "4 7"]
@@ -73,8 +74,21 @@ sim="$build/bin/bft-sim"
 
 # The same mixes as the ctest runs in tests/sim/CMakeLists.txt; @F@ is f = (n-1)/3, so at
 # n=7 two primaries crash in turn, or two backups crash and restart.
-mix_names=(loss partition crash-primary crash-restart)
-mix_flags=("--drop 0.1 --duplicate 0.05 --reorder" "--partition" "--crash @F@ --crash-primary" "--crash @F@ --restart")
+# The Byzantine mixes make f replicas faulty for the whole run (twin: two honest copies under
+# one key; equivocate: twins fed different requests; ...), over a lossy, reordering network.
+mix_names=(loss partition crash-primary crash-restart
+           byz-twin byz-equivocate byz-silent byz-corrupt byz-replay byz-withhold)
+mix_flags=("--drop 0.1 --duplicate 0.05 --reorder" "--partition" "--crash @F@ --crash-primary" "--crash @F@ --restart"
+           "--byzantine twin --drop 0.05 --reorder" "--byzantine equivocate --drop 0.05 --reorder"
+           "--byzantine silent --drop 0.05 --reorder" "--byzantine corrupt --drop 0.05 --reorder"
+           "--byzantine replay --drop 0.05 --reorder" "--byzantine withhold --drop 0.05 --reorder")
+if [ -n "${SIM_SWEEP_MIXES:-}" ]; then # e.g. SIM_SWEEP_MIXES="byz-twin byz-corrupt"
+  sel_names=() sel_flags=()
+  for k in "${!mix_names[@]}"; do
+    case " $SIM_SWEEP_MIXES " in *" ${mix_names[$k]} "*) sel_names+=("${mix_names[$k]}"); sel_flags+=("${mix_flags[$k]}") ;; esac
+  done
+  mix_names=("${sel_names[@]}") mix_flags=("${sel_flags[@]}")
+fi
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/sim-sweep.XXXXXX")
 trap 'rm -rf "$out"' EXIT

@@ -67,6 +67,7 @@ typedef struct sim_node {
   rt_crypto crypto;
   rt_memfile wal, ledger; /* the disk: survives crashes */
   void *engine_mem;
+  rt_core_bufs *bufs;
   sim_timer timers[BFT_MAX_TIMERS];
   uint64_t timer_gen; /* never reset, so a timer armed before a crash can never fire after */
   sim_out *out;
@@ -127,6 +128,7 @@ typedef struct sim_ctx {
 struct sim_scratch {
   void *state[SIM_MAX_NODES];
   size_t state_size;
+  rt_core_bufs *bufs[SIM_MAX_NODES]; /* the runtimes' scratch buffers, lent at every open */
 };
 
 /* ---- sim_run.c ------------------------------------------------------------------------------ */

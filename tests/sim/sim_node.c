@@ -235,6 +235,9 @@ int sim_node_start(sim_ctx *S, sim_node *nd) {
       .wal_mem = &nd->wal,
       .ledger_mem = &nd->ledger,
       .engine_mem = nd->engine_mem,
+      .bufs = nd->bufs,
+      /* a client has one request in flight: the pool never needs much more than one per client */
+      .pool_max_requests = S->C + 64,
       .wal_compact_bytes = SIM_COMPACT_BYTES,
       .tuning = &tuning,
   };

@@ -204,6 +204,7 @@ static void scratch_release(sim_scratch *scr) {
 void sim_scratch_free(sim_scratch *scr) {
   if (!scr) return;
   scratch_release(scr);
+  for (uint32_t i = 0; i < SIM_MAX_NODES; i++) rt_core_bufs_free(scr->bufs[i]);
   free(scr);
 }
 
@@ -212,8 +213,10 @@ static int scratch_fit(sim_scratch *scr, size_t state_size, uint32_t nodes) {
     scratch_release(scr);
     scr->state_size = state_size;
   }
-  for (uint32_t i = 0; i < nodes; i++)
+  for (uint32_t i = 0; i < nodes; i++) {
     if (!scr->state[i] && !(scr->state[i] = malloc(state_size ? state_size : 1))) return BFT_E_NOMEM;
+    if (!scr->bufs[i] && !(scr->bufs[i] = rt_core_bufs_new())) return BFT_E_NOMEM;
+  }
   return 0;
 }
 
@@ -246,6 +249,7 @@ static int make_nodes(sim_ctx *S) {
     }
     nd->plan = S->plan[nd->id];
     nd->engine_mem = S->scr->state[i];
+    nd->bufs = S->scr->bufs[i];
     nd->executed = calloc(S->R ? S->R : 1, 1);
     if (!nd->executed) return BFT_E_NOMEM;
   }
