@@ -153,6 +153,14 @@ static void test_voteset_outcomes(void **state) {
   assert_int_equal(bft_voteset_add(&vs, 0, 1, 1, d1, s1), BFT_VOTE_NEW);
   assert_int_equal(bft_voteset_add(&vs, BFT_MAX_REPLICAS - 1, 1, 1, d1, s1), BFT_VOTE_NEW);
   assert_false(bft_voteset_has(&vs, BFT_MAX_REPLICAS, 1, 1, d1));
+  /* set replaces whatever is held (even a newer round); forget drops it */
+  bft_voteset_set(&vs, 2, 1, 9, d1, s2);
+  assert_true(bft_voteset_has(&vs, 2, 1, 9, d1));
+  assert_memory_equal(vs.v[2].sig, s2, BFT_SIG_LEN);
+  assert_int_equal(bft_voteset_add(&vs, 2, 1, 9, d2, s1), BFT_VOTE_CONFLICT);
+  bft_voteset_forget(&vs, 2);
+  assert_false(vs.v[2].valid);
+  assert_int_equal(bft_voteset_add(&vs, 2, 0, 0, d2, s1), BFT_VOTE_NEW);
   bft_voteset_clear(&vs);
   assert_false(bft_voteset_has(&vs, 0, 1, 1, d1));
   assert_int_equal(bft_voteset_count_any(&vs, BFT_MAX_REPLICAS, 1, 1), 0);
@@ -375,6 +383,13 @@ static void test_verify_count(void **state) {
   assert_int_equal(verify_both(fx, &c, UINT32_MAX), BFT_E_BAD_CERT);
   make_qc(fx, four7, 4, &c);
   assert_int_equal(verify_both(fx, &c, UINT32_MAX), BFT_E_BAD_CERT);
+  /* an n beyond the key table is refused before any key is looked up */
+  const uint32_t five[5] = {0, 1, 2, 3, 4};
+  make_qc(fx, five, 5, &c);
+  fx->cfg.n = BFT_MAX_REPLICAS + 1;
+  assert_int_equal(bft_qc_verify_qc(&fx->cfg, &fx->env, TAG, fx->body, sizeof fx->body, &c, UINT32_MAX),
+                   BFT_E_BAD_CERT);
+  set_n(fx, 7);
   /* a count beyond the array is refused, not read */
   c.count = BFT_QUORUM_MAX + 1;
   assert_int_equal(bft_qc_verify_qc(&fx->cfg, &fx->env, TAG, fx->body, sizeof fx->body, &c, UINT32_MAX),
