@@ -547,26 +547,17 @@ static void hangup_lg_cb(void *arg, int err, uint64_t head, uint32_t replica, co
   snprintf(h->lg_detail, sizeof h->lg_detail, "%s", detail);
 }
 
-static void test_replica_hangs_up_mid_write(void **state) {
-  (void)state;
-  struct sigaction dfl, old;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  assert_int_equal(sigaction(SIGPIPE, &dfl, &old), 0);
-
-  assert_int_equal(bft_crypto_init(), 0);
+/* A cluster of plain listening sockets on 127.0.0.1 (nothing here writes), for client key ckp. */
+static bft_cluster *listening_cluster(const bft_keypair *ckp, int lfd[FAKE_N]) {
   bft_cluster *cl = calloc(1, sizeof *cl);
-  bft_keypair ckp, rkp;
-  bft_keypair_generate(&ckp);
+  bft_keypair rkp;
   snprintf(cl->name, sizeof cl->name, "hangup");
   bft_cluster_id_from_name(cl->id, cl->name);
   cl->n = FAKE_N;
   cl->f = 1;
   cl->nclients = 1;
-  memcpy(cl->clients[0].pk, ckp.pk, BFT_PK_LEN);
-  int lfd[FAKE_N];
-  for (uint32_t i = 0; i < FAKE_N; i++) { /* plain listening sockets: nothing here writes */
+  memcpy(cl->clients[0].pk, ckp->pk, BFT_PK_LEN);
+  for (uint32_t i = 0; i < FAKE_N; i++) {
     lfd[i] = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(lfd[i] >= 0);
     struct sockaddr_in a;
@@ -583,6 +574,21 @@ static void test_replica_hangs_up_mid_write(void **state) {
     cl->replicas[i].port = ntohs(a.sin_port);
     memcpy(cl->replicas[i].pk, rkp.pk, BFT_PK_LEN);
   }
+  return cl;
+}
+
+static void test_replica_hangs_up_mid_write(void **state) {
+  (void)state;
+  struct sigaction dfl, old;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  assert_int_equal(sigaction(SIGPIPE, &dfl, &old), 0);
+  assert_int_equal(bft_crypto_init(), 0);
+  bft_keypair ckp;
+  bft_keypair_generate(&ckp);
+  int lfd[FAKE_N];
+  bft_cluster *cl = listening_cluster(&ckp, lfd);
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   bft_client_options o;
