@@ -1,10 +1,18 @@
 /* The asynchronous client on a caller's libuv loop: one TCP connection per replica (reconnected
  * with backoff), one signed operation in flight sent to every replica and retransmitted to all
  * with a doubling interval, completion on f+1 matching verified replies, and ledger reads that
- * move on to another replica when one fails. Also the blocking wrapper (private loop). */
+ * move on to another replica when one fails. Also the blocking wrapper (private loop).
+ *
+ * Writes bypass uv_write: libuv writes with write(2), and a write to a connection the replica
+ * has closed raises SIGPIPE, which kills a process that did not ignore it. A library must not
+ * die of that nor change the caller's signal dispositions, so frames go out with
+ * send(MSG_NOSIGNAL) and a closed connection is an EPIPE/ECONNRESET like any other error. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "client/bft_client.h"
@@ -15,9 +23,13 @@
 #define CLIENT_MAX_REPLY_FRAME (BFT_MAX_REPLY_BYTES + 256u)
 /* Unknown frame kinds are skipped when small, so a newer replica does not break an older client. */
 #define CLIENT_MAX_OTHER_FRAME (64u * 1024u)
-/* Writes queued on one connection; beyond this the replica is not reading and the next
- * retransmission will try again, so a dead peer cannot make the client's memory grow. */
-#define CLIENT_MAX_PENDING_WRITES 8
+/* Bytes queued on one connection when the socket buffer is full (eight maximal requests);
+ * beyond this the replica is not reading and the next retransmission will try again, so a
+ * dead peer cannot make the client's memory grow. */
+#define CLIENT_MAX_PENDING_BYTES (8u * (WIRE_FRAME_HEADER_LEN + BFT_MAX_REQUEST_BYTES))
+/* Retry of a queued write while the socket buffer is full (no libuv write watcher: see above). */
+#define CLIENT_WRITE_RETRY_FIRST_MS 1
+#define CLIENT_WRITE_RETRY_MAX_MS 50
 #define CLIENT_RECONNECT_FIRST_MS 50
 #define CLIENT_LEDGER_GET_LEN 12
 
@@ -31,20 +43,16 @@ typedef struct bft_client_conn {
   struct sockaddr_storage addr;
   uv_tcp_t tcp;
   uv_connect_t creq;
-  uv_timer_t timer; /* connect timeout while CONNECTING, reconnect backoff while IDLE */
+  /* connect timeout while CONNECTING, write retry while CONNECTED, reconnect backoff while IDLE */
+  uv_timer_t timer;
   uint32_t backoff_ms;
   uint8_t *rbuf; /* frames being read; grows up to one maximal frame, shrinks when empty */
   size_t rlen, rcap;
-  uint32_t pending_writes;
+  uint8_t *wbuf; /* bytes the socket did not take yet (the rest of a frame, then whole ones) */
+  size_t wlen, wcap;
+  uint32_t wretry_ms;
   char last_error[80];
 } bft_client_conn;
-
-typedef struct bft_client_write {
-  uv_write_t req;
-  bft_client_conn *conn;
-  uint32_t len;
-  uint8_t data[];
-} bft_client_write;
 
 typedef struct bft_client_ledger {
   int active, fixed, sent, target_known;
@@ -107,7 +115,10 @@ static void client_maybe_free(bft_client *c) {
   if (!c->closing || c->open_handles) return;
   void (*cb)(void *) = c->closed_cb;
   void *arg = c->closed_arg;
-  for (uint32_t i = 0; i < c->n; i++) free(c->conn[i].rbuf);
+  for (uint32_t i = 0; i < c->n; i++) {
+    free(c->conn[i].rbuf);
+    free(c->conn[i].wbuf);
+  }
   free(c->frame);
   bft_keypair_wipe(&c->kp);
   free(c);
@@ -128,12 +139,15 @@ static void op_send_to(bft_client *c, bft_client_conn *k);
 static void lg_send(bft_client *c);
 static void lg_failed(bft_client *c, const char *why, int bad_answer);
 static void handle_frame(bft_client_conn *k, uint8_t kind, const uint8_t *body, uint32_t len);
+static void conn_flush(bft_client_conn *k);
 
 static void conn_timer_cb(uv_timer_t *t) {
   bft_client_conn *k = t->data;
   if (k->c->closing) return;
   if (k->state == CONN_IDLE) {
     conn_start(k);
+  } else if (k->state == CONN_CONNECTED) {
+    conn_flush(k);
   } else if (k->state == CONN_CONNECTING) {
     char why[64];
     snprintf(why, sizeof why, "connect timed out after %u ms", k->c->opt.connect_timeout_ms);
@@ -146,6 +160,7 @@ static void on_tcp_closed(uv_handle_t *h) {
   bft_client *c = k->c;
   k->state = CONN_IDLE;
   k->rlen = 0;
+  k->wlen = 0;
   c->open_handles--;
   if (c->closing) {
     client_maybe_free(c);
@@ -165,6 +180,7 @@ static void conn_drop(bft_client_conn *k, const char *why) {
   if (k->state == CONN_CONNECTED) c->st.disconnects++;
   k->state = CONN_CLOSING;
   k->rlen = 0;
+  k->wlen = 0; /* a frame cut short dies with its connection */
   uv_timer_stop(&k->timer);
   uv_close((uv_handle_t *)&k->tcp, on_tcp_closed);
   if (c->lg.active && c->lg.cur == k->id) {
@@ -286,34 +302,103 @@ static void conn_start(bft_client_conn *k) {
   uv_timer_start(&k->timer, conn_timer_cb, c->opt.connect_timeout_ms, 0);
 }
 
-static void on_write(uv_write_t *req, int status) {
-  bft_client_write *w = req->data;
-  bft_client_conn *k = w->conn;
-  k->pending_writes--;
-  free(w);
-  if (status < 0 && status != UV_ECANCELED && k->state == CONN_CONNECTED) conn_drop(k, uv_strerror(status));
+/* send(2) without SIGPIPE and without blocking: bytes taken, 0 when the socket buffer is full,
+ * or a negative errno-style UV error (UV_EPIPE, UV_ECONNRESET, ...). */
+static ssize_t conn_send(bft_client_conn *k, const struct iovec *iov, int iovcnt) {
+  uv_os_fd_t fd;
+  int rc = uv_fileno((const uv_handle_t *)&k->tcp, &fd);
+  if (rc) return rc;
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = (struct iovec *)iov;
+  m.msg_iovlen = (size_t)iovcnt;
+  for (;;) {
+    ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return uv_translate_sys_error(errno);
+  }
 }
 
-/* Queue one frame (header + body, copied) on a connected replica. */
-static void conn_write(bft_client_conn *k, const uint8_t *hdr, const uint8_t *body, uint32_t body_len) {
-  if (k->state != CONN_CONNECTED || k->pending_writes >= CLIENT_MAX_PENDING_WRITES) return;
-  uint32_t len = WIRE_FRAME_HEADER_LEN + body_len;
-  bft_client_write *w = malloc(sizeof *w + len);
-  if (!w) return; /* the retransmission timer will try again */
-  w->conn = k;
-  w->len = len;
-  w->req.data = w;
-  memcpy(w->data, hdr, WIRE_FRAME_HEADER_LEN);
-  if (body_len) memcpy(w->data + WIRE_FRAME_HEADER_LEN, body, body_len);
-  uv_buf_t b = uv_buf_init((char *)w->data, len);
-  int rc = uv_write(&w->req, (uv_stream_t *)&k->tcp, &b, 1, on_write);
-  if (rc) {
-    free(w);
-    conn_drop(k, uv_strerror(rc));
+static void conn_write_failed(bft_client_conn *k, ssize_t err) {
+  char why[80];
+  snprintf(why, sizeof why, "write failed: %s", uv_strerror((int)err));
+  conn_drop(k, why);
+}
+
+/* Append the bytes of a frame from offset `skip` to the write queue; 0, or -1 without memory. */
+static int conn_queue(bft_client_conn *k, const uint8_t *hdr, const uint8_t *body, uint32_t body_len, size_t skip) {
+  size_t len = WIRE_FRAME_HEADER_LEN + (size_t)body_len - skip;
+  if (k->wlen + len > k->wcap) {
+    size_t cap = k->wcap ? k->wcap : 4096;
+    while (cap < k->wlen + len) cap *= 2;
+    uint8_t *nb = realloc(k->wbuf, cap);
+    if (!nb) return -1;
+    k->wbuf = nb;
+    k->wcap = cap;
+  }
+  uint8_t *p = k->wbuf + k->wlen;
+  if (skip < WIRE_FRAME_HEADER_LEN) {
+    memcpy(p, hdr + skip, WIRE_FRAME_HEADER_LEN - skip);
+    p += WIRE_FRAME_HEADER_LEN - skip;
+    skip = WIRE_FRAME_HEADER_LEN;
+  }
+  if (body_len) memcpy(p, body + (skip - WIRE_FRAME_HEADER_LEN), body_len - (skip - WIRE_FRAME_HEADER_LEN));
+  k->wlen += len;
+  return 0;
+}
+
+static void conn_retry_later(bft_client_conn *k) {
+  if (k->wretry_ms == 0) k->wretry_ms = CLIENT_WRITE_RETRY_FIRST_MS;
+  uv_timer_start(&k->timer, conn_timer_cb, k->wretry_ms, 0);
+  uint32_t next = k->wretry_ms * 2;
+  k->wretry_ms = next > CLIENT_WRITE_RETRY_MAX_MS ? CLIENT_WRITE_RETRY_MAX_MS : next;
+}
+
+/* Write what is queued; while the socket buffer stays full, try again on the timer. */
+static void conn_flush(bft_client_conn *k) {
+  if (k->state != CONN_CONNECTED || k->wlen == 0) return;
+  struct iovec iov = {.iov_base = k->wbuf, .iov_len = k->wlen};
+  ssize_t n = conn_send(k, &iov, 1);
+  if (n < 0) {
+    conn_write_failed(k, n);
     return;
   }
-  k->pending_writes++;
+  if (n > 0) {
+    memmove(k->wbuf, k->wbuf + n, k->wlen - (size_t)n);
+    k->wlen -= (size_t)n;
+    k->wretry_ms = CLIENT_WRITE_RETRY_FIRST_MS;
+  }
+  if (k->wlen) conn_retry_later(k);
+}
+
+/* Send one frame (header + body) to a connected replica, queueing what the socket does not take. */
+static void conn_write(bft_client_conn *k, const uint8_t *hdr, const uint8_t *body, uint32_t body_len) {
+  if (k->state != CONN_CONNECTED) return;
+  size_t len = WIRE_FRAME_HEADER_LEN + (size_t)body_len;
+  if (k->wlen) { /* behind queued bytes, to keep frames in order */
+    if (k->wlen + len > CLIENT_MAX_PENDING_BYTES || conn_queue(k, hdr, body, body_len, 0) != 0)
+      return; /* the retransmission timer will try again */
+    k->c->st.frames_sent++;
+    return;
+  }
+  struct iovec iov[2] = {{.iov_base = (void *)hdr, .iov_len = WIRE_FRAME_HEADER_LEN},
+                         {.iov_base = (void *)body, .iov_len = body_len}};
+  ssize_t n = conn_send(k, iov, body_len ? 2 : 1);
+  if (n < 0) {
+    conn_write_failed(k, n);
+    return;
+  }
   k->c->st.frames_sent++;
+  if ((size_t)n == len) return;
+  /* Part of the frame is on its way: the rest must follow, or the stream is broken. */
+  if (conn_queue(k, hdr, body, body_len, (size_t)n) != 0) {
+    conn_drop(k, "out of memory for a write");
+    return;
+  }
+  k->wretry_ms = CLIENT_WRITE_RETRY_FIRST_MS;
+  conn_retry_later(k);
 }
 
 /* ---- the operation in flight ------------------------------------------------------------- */

@@ -1,7 +1,9 @@
 /* bft_client: the client library of the replicated key-value store. It signs requests with the
  * client's key, sends each to every replica, retransmits and reconnects until f+1 replicas return
  * matching signed replies, and reads the certified ledger. Use it asynchronously on your own libuv
- * loop (bft_client_*) or blocking (bft_client_sync_*, which runs a private loop). */
+ * loop (bft_client_*) or blocking (bft_client_sync_*, which runs a private loop).
+ * The library never raises SIGPIPE (it sends with MSG_NOSIGNAL) and leaves signal dispositions
+ * alone: a replica that hangs up is a dropped connection, reported in the failure's detail. */
 #ifndef BFT_CLIENT_H
 #define BFT_CLIENT_H
 

@@ -1,6 +1,7 @@
 /* bft-client: submit one signed key-value operation to the cluster and print the agreed result,
  * or read and verify the certified ledger. Every failure is one line on stderr and a non-zero
  * exit: 1 for an operation or verification that failed, 2 for a bad command line. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +237,9 @@ static int cli_run_heads(cli_ctx *x, const bft_client_cli_args *a) {
 }
 
 int main(int argc, char **argv) {
+  /* The client library never raises SIGPIPE (it sends with MSG_NOSIGNAL); stdout may be a pipe
+   * whose reader is gone: a failed write is then reported below rather than killing us. */
+  signal(SIGPIPE, SIG_IGN);
   bft_client_cli_args a;
   char err[512];
   if (bft_client_cli_parse(argc, argv, &a, err, sizeof err) != 0) {
@@ -310,6 +314,9 @@ out:
   bft_keypair_wipe(&kp);
   free(cluster);
   free(x);
-  fflush(stdout);
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "bft-client: cannot write the output\n");
+    if (ex == 0) ex = 1;
+  }
   return ex;
 }

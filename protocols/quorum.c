@@ -16,6 +16,7 @@ int bft_stmt_make(uint8_t out[BFT_STMT_MAX], const uint8_t *body, uint32_t body_
 
 void bft_qc_put(wire_writer *w, const bft_qc *c) {
   uint32_t n = c ? c->count : 0;
+  BFT_ASSERT(n <= BFT_QUORUM_MAX);
   wire_put_u32(w, n);
   for (uint32_t i = 0; i < n; i++) {
     wire_put_u32(w, c->ids[i]);
@@ -45,7 +46,8 @@ static int verify_pairs(const bft_engine_config *cfg, const bft_engine_env *env,
                         const uint8_t *body, uint32_t body_len, uint32_t count, const uint32_t *ids,
                         const uint8_t *const *sigs, uint32_t need) {
   uint32_t q = bft_quorum(cfg);
-  if (count != q || body_len > BFT_STMT_MAX - 4) return BFT_E_BAD_CERT;
+  /* (an n beyond the key table would make env->verify read past it) */
+  if (count != q || cfg->n > BFT_MAX_REPLICAS || body_len > BFT_STMT_MAX - 4) return BFT_E_BAD_CERT;
   int have_need = need == UINT32_MAX;
   for (uint32_t i = 0; i < q; i++) { /* cheap structure first */
     if (ids[i] >= cfg->n || (i > 0 && ids[i] <= ids[i - 1])) return BFT_E_BAD_CERT;
@@ -88,20 +90,32 @@ static int vote_is(const bft_vote *v, uint64_t round, uint64_t height, const uin
   return v->valid && v->round == round && v->height == height && memcmp(v->digest, digest, BFT_DIGEST_LEN) == 0;
 }
 
-int bft_voteset_add(bft_voteset *vs, uint32_t replica, uint64_t round, uint64_t height,
-                    const uint8_t digest[BFT_DIGEST_LEN], const uint8_t sig[BFT_SIG_LEN]) {
+void bft_voteset_set(bft_voteset *vs, uint32_t replica, uint64_t round, uint64_t height,
+                     const uint8_t digest[BFT_DIGEST_LEN], const uint8_t sig[BFT_SIG_LEN]) {
   BFT_ASSERT(replica < BFT_MAX_REPLICAS);
   bft_vote *v = &vs->v[replica];
-  if (v->valid) {
-    if (vote_is(v, round, height, digest)) return BFT_VOTE_SAME;
-    if (round < v->round || (round == v->round && height < v->height)) return BFT_VOTE_STALE;
-    if (round == v->round && height == v->height) return BFT_VOTE_CONFLICT;
-  }
   v->valid = 1;
   v->round = round;
   v->height = height;
   memcpy(v->digest, digest, BFT_DIGEST_LEN);
   memcpy(v->sig, sig, BFT_SIG_LEN);
+}
+
+void bft_voteset_forget(bft_voteset *vs, uint32_t replica) {
+  BFT_ASSERT(replica < BFT_MAX_REPLICAS);
+  memset(&vs->v[replica], 0, sizeof vs->v[replica]);
+}
+
+int bft_voteset_add(bft_voteset *vs, uint32_t replica, uint64_t round, uint64_t height,
+                    const uint8_t digest[BFT_DIGEST_LEN], const uint8_t sig[BFT_SIG_LEN]) {
+  BFT_ASSERT(replica < BFT_MAX_REPLICAS);
+  const bft_vote *v = &vs->v[replica];
+  if (v->valid) {
+    if (vote_is(v, round, height, digest)) return BFT_VOTE_SAME;
+    if (round < v->round || (round == v->round && height < v->height)) return BFT_VOTE_STALE;
+    if (round == v->round && height == v->height) return BFT_VOTE_CONFLICT;
+  }
+  bft_voteset_set(vs, replica, round, height, digest, sig);
   return BFT_VOTE_NEW;
 }
 
@@ -127,6 +141,7 @@ int bft_voteset_has(const bft_voteset *vs, uint32_t replica, uint64_t round, uin
 int bft_voteset_qc(const bft_voteset *vs, const bft_engine_config *cfg, uint64_t round, uint64_t height,
                    const uint8_t digest[BFT_DIGEST_LEN], uint32_t need, bft_qc *out) {
   uint32_t q = bft_quorum(cfg);
+  BFT_ASSERT(cfg->n <= BFT_MAX_REPLICAS && q <= BFT_QUORUM_MAX);
   memset(out, 0, sizeof *out);
   if (need != UINT32_MAX && !bft_voteset_has(vs, need, round, height, digest)) return 0;
   uint32_t room = need == UINT32_MAX ? q : q - 1, others = 0;

@@ -91,6 +91,12 @@ void bft_voteset_clear(bft_voteset *vs);
 /* Record replica's signed vote (the signature already checked by the caller). */
 int bft_voteset_add(bft_voteset *vs, uint32_t replica, uint64_t round, uint64_t height,
                     const uint8_t digest[BFT_DIGEST_LEN], const uint8_t sig[BFT_SIG_LEN]);
+/* Hold this vote for replica, replacing whatever was held: for votes the engine decides to
+ * hold rather than receives (its own, or a leader's vote carried by its proposal). */
+void bft_voteset_set(bft_voteset *vs, uint32_t replica, uint64_t round, uint64_t height,
+                     const uint8_t digest[BFT_DIGEST_LEN], const uint8_t sig[BFT_SIG_LEN]);
+/* Drop replica's vote, if any. */
+void bft_voteset_forget(bft_voteset *vs, uint32_t replica);
 /* Replicas below n holding a vote for exactly (round, height, digest). */
 uint32_t bft_voteset_count(const bft_voteset *vs, uint32_t n, uint64_t round, uint64_t height,
                            const uint8_t digest[BFT_DIGEST_LEN]);

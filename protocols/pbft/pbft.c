@@ -55,7 +55,7 @@ static int pbft_init(void *state, const bft_engine_config *cfg, const bft_engine
   memset(s, 0, sizeof *s);
   s->cfg = *cfg;
   s->env = *env;
-  s->q = 2 * cfg->f + 1;
+  s->q = bft_quorum(cfg);
   s->committed = cfg->committed;
   s->chain_valid = cfg->committed == 0;
   return 0;

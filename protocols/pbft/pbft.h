@@ -8,7 +8,8 @@
  * The primary's PRE-PREPARE carries its own signature over the PREPARE statement of
  * (view, seq, digest, primary): the pre-prepare counts as the primary's prepare, as in the paper.
  *
- * Quorum signatures (qsigs), used by every certificate:
+ * Quorum signatures (qsigs), used by every certificate (a bft_qc, protocols/quorum.h, over the
+ * statement's body: the vote or ckpt statement without its u32 replica):
  *   qsigs := u32 count (= 2f+1 exactly) | count x (u32 replica | sig[64]), replicas ascending
  *
  * Messages (payload; the body on the wire is payload || sig[64] by the sender):

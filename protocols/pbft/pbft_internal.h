@@ -8,38 +8,40 @@
 #include <string.h>
 
 #include "protocols/pbft/pbft.h"
+#include "protocols/quorum.h"
 #include "protocols/request.h"
 #include "protocols/wire/wire.h"
 
 /* ---- limits ------------------------------------------------------------------------------ */
 
-#define PBFT_MAX_F ((BFT_MAX_REPLICAS - 1) / 3)
-#define PBFT_QUORUM_MAX (2 * PBFT_MAX_F + 1)
-#define PBFT_QSIG_ENTRY (4 + BFT_SIG_LEN)
-#define PBFT_QSIGS_MAX (4 + PBFT_QUORUM_MAX * PBFT_QSIG_ENTRY)
-#define PBFT_VOTE_LEN (8 + 8 + BFT_DIGEST_LEN + 4)
-#define PBFT_CKPT_LEN (8 + BFT_DIGEST_LEN + 4)
-#define PBFT_CERT_MAX (8 + PBFT_QSIGS_MAX)
-#define PBFT_VC_ENTRY_MAX (8 + 8 + BFT_DIGEST_LEN + PBFT_QSIGS_MAX)
+/* A statement is body || u32 replica (bft_stmt_make): vote body := u64 view | u64 seq | digest,
+ * checkpoint body := u64 seq | digest. Certificates are bft_qc's over these bodies. */
+#define PBFT_VOTE_BODY_LEN (8 + 8 + BFT_DIGEST_LEN)
+#define PBFT_CKPT_BODY_LEN (8 + BFT_DIGEST_LEN)
+#define PBFT_VOTE_LEN (PBFT_VOTE_BODY_LEN + 4)
+#define PBFT_CKPT_LEN (PBFT_CKPT_BODY_LEN + 4)
+#define PBFT_CERT_MAX (8 + BFT_QC_SIGS_MAX)
+#define PBFT_VC_ENTRY_MAX (8 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX)
 #define PBFT_VC_PAYLOAD_MAX \
-  (8 + 4 + 8 + BFT_DIGEST_LEN + PBFT_QSIGS_MAX + 4 + BFT_MAX_WINDOW * PBFT_VC_ENTRY_MAX)
+  (8 + 4 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX + 4 + BFT_MAX_WINDOW * PBFT_VC_ENTRY_MAX)
 #define PBFT_VC_BODY_MAX (PBFT_VC_PAYLOAD_MAX + BFT_SIG_LEN)
 #define PBFT_NV_ENTRY (8 + BFT_DIGEST_LEN + BFT_SIG_LEN)
 #define PBFT_NV_PAYLOAD_MAX \
-  (8 + 4 + PBFT_QUORUM_MAX * (4 + PBFT_VC_BODY_MAX) + 8 + 4 + BFT_MAX_WINDOW * PBFT_NV_ENTRY)
+  (8 + 4 + BFT_QUORUM_MAX * (4 + PBFT_VC_BODY_MAX) + 8 + 4 + BFT_MAX_WINDOW * PBFT_NV_ENTRY)
 #define PBFT_PP_PAYLOAD_MAX (8 + 8 + BFT_DIGEST_LEN + BFT_SIG_LEN + 4 + BFT_MAX_BATCH_BYTES)
 #define PBFT_MAX_PENDING 2048   /* outstanding client request digests a backup watches */
 #define PBFT_MAX_BACKOFF 10     /* view-change timeout doubles at most this many times */
 /* A snapshot record: header, stable proof, chain ring, and per slot votes + prepared cert. */
-#define PBFT_SNAP_SLOT_MAX (8 + 1 + 2 * (8 + BFT_DIGEST_LEN) + 8 + BFT_DIGEST_LEN + PBFT_QSIGS_MAX)
-#define PBFT_SNAP_MAX                                                                        \
-  (1 + 8 + 1 + 8 + BFT_DIGEST_LEN + PBFT_QSIGS_MAX + 8 + 4 + BFT_MAX_WINDOW * (8 + BFT_DIGEST_LEN) + \
+#define PBFT_SNAP_SLOT_MAX (8 + 1 + 2 * (8 + BFT_DIGEST_LEN) + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX)
+#define PBFT_SNAP_MAX                                                                         \
+  (1 + 8 + 1 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX + 8 + 4 + BFT_MAX_WINDOW * (8 + BFT_DIGEST_LEN) + \
    4 + BFT_MAX_WINDOW * PBFT_SNAP_SLOT_MAX)
 
 /* A BATCH record: u8 type | u64 seq | blob batch. */
 #define PBFT_BATCH_REC_MAX (1 + 8 + 4 + BFT_MAX_BATCH_BYTES)
 
 _Static_assert(PBFT_CERT_MAX <= BFT_MAX_CERT_BYTES, "a commit certificate fits its limit");
+_Static_assert(PBFT_VOTE_LEN <= BFT_STMT_MAX && PBFT_CKPT_LEN <= BFT_STMT_MAX, "statements fit");
 _Static_assert(PBFT_NV_PAYLOAD_MAX + BFT_SIG_LEN <= BFT_MAX_ENGINE_MSG, "a NEW-VIEW fits a message");
 _Static_assert(PBFT_PP_PAYLOAD_MAX + BFT_SIG_LEN <= BFT_MAX_ENGINE_MSG, "a PRE-PREPARE fits");
 _Static_assert(PBFT_SNAP_MAX <= PBFT_NV_PAYLOAD_MAX, "a snapshot is built in the scratch buffer");
@@ -53,27 +55,11 @@ _Static_assert(BFT_MAX_TIMERS > PBFT_TIMER_RETRANSMIT, "timer ids fit");
 
 /* ---- state ------------------------------------------------------------------------------- */
 
-typedef struct pbft_vote { /* one replica's latest vote at a sequence number */
-  uint64_t view;
-  uint8_t digest[BFT_DIGEST_LEN];
-  uint8_t sig[BFT_SIG_LEN];
-  uint8_t valid;
-} pbft_vote;
-
 typedef struct pbft_mine { /* what this replica signed (persisted), to never sign otherwise */
   uint64_t view;
   uint8_t digest[BFT_DIGEST_LEN];
   uint8_t valid;
 } pbft_mine;
-
-typedef struct pbft_qcert { /* 2f+1 signatures over one statement: a certificate */
-  uint64_t view; /* prepared certificate: view; checkpoint proof: unused */
-  uint8_t digest[BFT_DIGEST_LEN];
-  uint32_t count;
-  uint32_t ids[PBFT_QUORUM_MAX];
-  uint8_t sigs[PBFT_QUORUM_MAX][BFT_SIG_LEN];
-  uint8_t valid;
-} pbft_qcert;
 
 typedef struct pbft_slot { /* log entry of one sequence number in (h, h+L] */
   uint64_t seq;
@@ -83,6 +69,7 @@ typedef struct pbft_slot { /* log entry of one sequence number in (h, h+L] */
   uint8_t committed; /* 2f+1 COMMITs for (cm_view, cm_digest) seen: a commit certificate */
   uint8_t has_batch; /* batch bytes, whose digest is batch_digest */
   uint8_t early;     /* a pre-prepare of the view we are changing into, held for NEW-VIEW */
+  uint8_t has_pcert; /* pcert holds a prepared certificate for (pcert_view, pcert_digest) */
   uint64_t pp_view;
   uint8_t pp_digest[BFT_DIGEST_LEN];
   uint64_t cm_view;
@@ -92,18 +79,22 @@ typedef struct pbft_slot { /* log entry of one sequence number in (h, h+L] */
   uint8_t early_sig[BFT_SIG_LEN];
   uint8_t batch_digest[BFT_DIGEST_LEN];
   uint32_t batch_len;
-  pbft_vote prep[BFT_MAX_REPLICAS]; /* primary's entry comes from its pre-prepare */
-  pbft_vote com[BFT_MAX_REPLICAS];
+  uint64_t pcert_view;
+  uint8_t pcert_digest[BFT_DIGEST_LEN];
+  /* Each replica's latest PREPARE and COMMIT here (round = view, height = seq); the primary's
+   * prepare comes from its pre-prepare. */
+  bft_voteset prep, com;
   pbft_mine my_prep, my_com;
-  pbft_qcert pcert; /* highest-view prepared certificate, reported in VIEW-CHANGE */
-  pbft_qcert ccert; /* the commit certificate, kept as found (later votes may replace votes) */
+  bft_qc pcert; /* highest-view prepared certificate, reported in VIEW-CHANGE */
+  bft_qc ccert; /* the commit certificate for (cm_view, cm_digest), kept as found (later
+                 * votes may replace the votes it was built from) */
   uint8_t batch[BFT_MAX_BATCH_BYTES];
 } pbft_slot;
 
 typedef struct pbft_ckpt { /* checkpoint votes for one seq in (h, h+L] */
   uint64_t seq;
   uint8_t used;
-  pbft_vote v[BFT_MAX_REPLICAS]; /* view unused */
+  bft_voteset v; /* round 0, height = seq */
 } pbft_ckpt;
 
 typedef struct pbft_vcrec { /* latest valid VIEW-CHANGE body from one replica */
@@ -136,9 +127,9 @@ typedef struct pbft_state {
   /* checkpoints and watermarks */
   uint64_t h;                           /* low watermark = last stable checkpoint */
   uint8_t h_digest[BFT_DIGEST_LEN];
-  pbft_qcert h_proof;                   /* 2f+1 checkpoint signatures (count 0 when h = 0) */
+  bft_qc h_proof;                       /* 2f+1 checkpoint signatures (count 0 when h = 0) */
   pbft_ckpt ckpt[BFT_MAX_WINDOW];
-  pbft_vote far_ckpt[BFT_MAX_REPLICAS]; /* latest checkpoint vote above h+L, view = its seq */
+  bft_voteset far_ckpt;                 /* latest checkpoint vote above h+L: round 0, height = seq */
   uint64_t ck_last;                     /* our latest checkpoint vote (seq, digest) */
   uint8_t ck_digest[BFT_DIGEST_LEN];
   uint64_t ck_tag;
@@ -186,15 +177,10 @@ typedef struct pbft_state {
 
 /* ---- decoded messages (borrowing from the body) --------------------------------------------- */
 
-typedef struct pbft_qsigs_view {
-  uint32_t count;
-  const uint8_t *p; /* count x (u32 replica | sig) */
-} pbft_qsigs_view;
-
 typedef struct pbft_vc_entry {
   uint64_t view, seq;
   uint8_t digest[BFT_DIGEST_LEN];
-  pbft_qsigs_view sigs;
+  bft_qc_view sigs;
 } pbft_vc_entry;
 
 typedef struct pbft_vc {
@@ -202,7 +188,7 @@ typedef struct pbft_vc {
   uint32_t replica;
   uint64_t stable_seq;
   uint8_t stable_digest[BFT_DIGEST_LEN];
-  pbft_qsigs_view proof;
+  bft_qc_view proof;
   uint32_t n;
   pbft_vc_entry e[BFT_MAX_WINDOW];
 } pbft_vc;
@@ -210,8 +196,8 @@ typedef struct pbft_vc {
 typedef struct pbft_nv {
   uint64_t view;
   uint32_t nvc;
-  const uint8_t *vc[PBFT_QUORUM_MAX];
-  uint32_t vc_len[PBFT_QUORUM_MAX];
+  const uint8_t *vc[BFT_QUORUM_MAX];
+  uint32_t vc_len[BFT_QUORUM_MAX];
   uint64_t min_s;
   uint32_t no;
   const uint8_t *o; /* no x (u64 seq | digest | sig) */
@@ -232,6 +218,10 @@ typedef struct pbft_o_set {
 
 /* ---- pbft_codec.c ------------------------------------------------------------------------- */
 
+void pbft_vote_body(uint8_t out[PBFT_VOTE_BODY_LEN], uint64_t view, uint64_t seq,
+                    const uint8_t digest[BFT_DIGEST_LEN]);
+void pbft_ckpt_body(uint8_t out[PBFT_CKPT_BODY_LEN], uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN]);
+/* The statements (body || u32 replica): what a vote message carries and its signature covers. */
 void pbft_vote_stmt(uint8_t out[PBFT_VOTE_LEN], uint64_t view, uint64_t seq,
                     const uint8_t digest[BFT_DIGEST_LEN], uint32_t replica);
 void pbft_ckpt_stmt(uint8_t out[PBFT_CKPT_LEN], uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
@@ -240,15 +230,15 @@ int pbft_decode_vote(const uint8_t *p, uint32_t len, uint64_t *view, uint64_t *s
                      uint8_t digest[BFT_DIGEST_LEN], uint32_t *replica);
 int pbft_decode_ckpt(const uint8_t *p, uint32_t len, uint64_t *seq, uint8_t digest[BFT_DIGEST_LEN],
                      uint32_t *replica);
-void pbft_put_qsigs(wire_writer *w, const pbft_qcert *c);
-void pbft_get_qsigs(wire_reader *r, pbft_qsigs_view *v);
 int pbft_decode_vc(const uint8_t *p, uint32_t len, pbft_vc *vc);
 int pbft_decode_nv(const uint8_t *p, uint32_t len, pbft_nv *nv);
-/* Check 2f+1 signatures over the statement (vote if !ckpt, else checkpoint) for each signer;
- * `need` is a replica that must be among them, or UINT32_MAX. 0 or BFT_E_BAD_CERT. */
-int pbft_check_qsigs(const bft_engine_config *cfg, const bft_engine_env *env, const char *tag, int ckpt,
-                     uint64_t view, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
-                     const pbft_qsigs_view *qs, uint32_t need);
+/* Check a certificate of 2f+1 PREPAREs or COMMITs (tag) for (view, seq, digest), `need`
+ * (UINT32_MAX: anyone) among the signers; of 2f+1 CHECKPOINTs for (seq, digest). 0 or
+ * BFT_E_BAD_CERT. */
+int pbft_verify_votes(const bft_engine_config *cfg, const bft_engine_env *env, const char *tag, uint64_t view,
+                      uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const bft_qc_view *qc, uint32_t need);
+int pbft_verify_ckpts(const bft_engine_config *cfg, const bft_engine_env *env, uint64_t seq,
+                      const uint8_t digest[BFT_DIGEST_LEN], const bft_qc_view *qc);
 void pbft_empty_digest(uint8_t out[BFT_DIGEST_LEN]);
 
 /* ---- pbft_log.c: slots, delivery, checkpoints, persistence --------------------------------- */
@@ -260,7 +250,7 @@ int pbft_try_deliver(pbft_state *s, bft_actions *out);
 int pbft_deliver_one(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t len,
                      const uint8_t *cert, uint32_t cert_len, bft_actions *out);
 int pbft_make_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
-                     const pbft_qcert *proof, bft_actions *out);
+                     const bft_qc *proof, bft_actions *out);
 int pbft_ckpt_check_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
                            bft_actions *out);
 int pbft_persist_view(pbft_state *s, bft_actions *out);
@@ -269,7 +259,8 @@ int pbft_persist_vote(pbft_state *s, uint8_t kind, uint64_t view, uint64_t seq,
 /* The whole safety state as one SNAPSHOT record (every promise of the earlier records, not
  * the bytes of their BATCH records). */
 int pbft_persist_snapshot(pbft_state *s, bft_actions *out);
-int pbft_persist_pcert(pbft_state *s, uint64_t seq, const pbft_qcert *c, bft_actions *out);
+/* The slot's prepared certificate (PCERT record). */
+int pbft_persist_pcert(pbft_state *s, const pbft_slot *sl, bft_actions *out);
 /* The bytes a slot is about to hold (built in scratch). */
 int pbft_persist_batch(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t len, bft_actions *out);
 /* ops->compact: a SNAPSHOT, then a BATCH record for every slot that holds bytes. */

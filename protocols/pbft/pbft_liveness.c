@@ -52,11 +52,7 @@ int pbft_on_batch(pbft_state *s, const uint8_t *batch, uint32_t len, bft_actions
   wire_put_blob(&w, batch, len);
   if (w.err) return w.err;
   s->env.sign(s->env.ctx, PBFT_TAG_PREPARE, st, sizeof st, sig);
-  pbft_vote *v = &sl->prep[s->cfg.self];
-  v->valid = 1;
-  v->view = s->view;
-  memcpy(v->digest, digest, BFT_DIGEST_LEN);
-  memcpy(v->sig, sig, BFT_SIG_LEN);
+  bft_voteset_set(&sl->prep, s->cfg.self, s->view, seq, digest, sig);
   sl->my_prep.valid = 1;
   sl->my_prep.view = s->view;
   memcpy(sl->my_prep.digest, digest, BFT_DIGEST_LEN);
@@ -158,20 +154,20 @@ int pbft_send_view_change(pbft_state *s, bft_actions *out) {
   wire_put_u32(&w, s->cfg.self);
   wire_put_u64(&w, s->h);
   wire_put_fixed(&w, s->h_digest, BFT_DIGEST_LEN);
-  pbft_put_qsigs(&w, &s->h_proof);
+  bft_qc_put(&w, &s->h_proof);
   uint32_t n = 0;
   for (uint64_t q = s->h + 1; q <= s->h + s->cfg.window; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
-    if (sl && sl->pcert.valid) n++;
+    if (sl && sl->has_pcert) n++;
   }
   wire_put_u32(&w, n);
   for (uint64_t q = s->h + 1; q <= s->h + s->cfg.window; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
-    if (!sl || !sl->pcert.valid) continue;
-    wire_put_u64(&w, sl->pcert.view);
+    if (!sl || !sl->has_pcert) continue;
+    wire_put_u64(&w, sl->pcert_view);
     wire_put_u64(&w, q);
-    wire_put_fixed(&w, sl->pcert.digest, BFT_DIGEST_LEN);
-    pbft_put_qsigs(&w, &sl->pcert);
+    wire_put_fixed(&w, sl->pcert_digest, BFT_DIGEST_LEN);
+    bft_qc_put(&w, &sl->pcert);
   }
   if (w.err) return w.err;
   int len = bft_engine_seal(&s->env, PBFT_TAG_VIEW_CHANGE, s->scratch, (uint32_t)w.len, s->scratch,
@@ -243,8 +239,8 @@ int pbft_send_new_view(pbft_state *s, uint32_t to, bft_actions *out) {
     if (s->nv_len == 0 || s->nv_view != s->view) return 0;
     return bft_act_send(out, to, PBFT_MSG_NEW_VIEW, s->nv_body, s->nv_len);
   }
-  const uint8_t *vcs[PBFT_QUORUM_MAX];
-  uint32_t lens[PBFT_QUORUM_MAX], k = 0;
+  const uint8_t *vcs[BFT_QUORUM_MAX];
+  uint32_t lens[BFT_QUORUM_MAX], k = 0;
   uint32_t self = s->cfg.self;
   /* Ours plus the 2f lowest-numbered others, in replica order. */
   uint32_t others = 0;
@@ -297,7 +293,7 @@ int pbft_send_new_view(pbft_state *s, uint32_t to, bft_actions *out) {
 /* Our pre-prepare of the slot again (we are its primary); 1 when the arena is too full. */
 static int resend_pre_prepare(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   if (!sl->has_pp || sl->pp_view != s->view || !sl->has_batch ||
-      memcmp(sl->batch_digest, sl->pp_digest, BFT_DIGEST_LEN) != 0 || !sl->prep[s->cfg.self].valid)
+      memcmp(sl->batch_digest, sl->pp_digest, BFT_DIGEST_LEN) != 0 || !sl->prep.v[s->cfg.self].valid)
     return 0;
   if (out->arena_cap - out->used < sl->batch_len + 2u * 65536u) return 1;
   wire_writer w;
@@ -305,7 +301,7 @@ static int resend_pre_prepare(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   wire_put_u64(&w, s->view);
   wire_put_u64(&w, sl->seq);
   wire_put_fixed(&w, sl->pp_digest, BFT_DIGEST_LEN);
-  wire_put_fixed(&w, sl->prep[s->cfg.self].sig, BFT_SIG_LEN);
+  wire_put_fixed(&w, sl->prep.v[s->cfg.self].sig, BFT_SIG_LEN);
   wire_put_blob(&w, sl->batch, sl->batch_len);
   if (w.err) return w.err;
   return pbft_emit(s, PBFT_MSG_PRE_PREPARE, s->scratch, (uint32_t)w.len, sizeof s->scratch, PBFT_ALL, out);
@@ -330,8 +326,8 @@ static int retransmit(pbft_state *s, bft_actions *out) {
   for (uint64_t q = s->committed + 1; q <= s->h + s->cfg.window; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
     if (!sl) continue;
-    const pbft_vote *pv = &sl->prep[s->cfg.self], *cv = &sl->com[s->cfg.self];
-    int mine = (pv->valid && pv->view == s->view) || (cv->valid && cv->view == s->view);
+    const bft_vote *pv = &sl->prep.v[s->cfg.self], *cv = &sl->com.v[s->cfg.self];
+    int mine = (pv->valid && pv->round == s->view) || (cv->valid && cv->round == s->view);
     if (!mine) continue;
     pending = 1;
     if (!stalled) continue;
@@ -341,13 +337,13 @@ static int retransmit(pbft_state *s, bft_actions *out) {
       PBFT_TRY(rc);
     }
     uint8_t msg[PBFT_VOTE_LEN + BFT_SIG_LEN];
-    if (!pbft_is_primary(s) && pv->valid && pv->view == s->view) {
-      pbft_vote_stmt(msg, pv->view, q, pv->digest, s->cfg.self);
+    if (!pbft_is_primary(s) && pv->valid && pv->round == s->view) {
+      pbft_vote_stmt(msg, pv->round, q, pv->digest, s->cfg.self);
       memcpy(msg + PBFT_VOTE_LEN, pv->sig, BFT_SIG_LEN);
       PBFT_TRY(bft_act_broadcast(out, PBFT_MSG_PREPARE, msg, sizeof msg));
     }
-    if (cv->valid && cv->view == s->view) {
-      pbft_vote_stmt(msg, cv->view, q, cv->digest, s->cfg.self);
+    if (cv->valid && cv->round == s->view) {
+      pbft_vote_stmt(msg, cv->round, q, cv->digest, s->cfg.self);
       memcpy(msg + PBFT_VOTE_LEN, cv->sig, BFT_SIG_LEN);
       PBFT_TRY(bft_act_broadcast(out, PBFT_MSG_COMMIT, msg, sizeof msg));
     }

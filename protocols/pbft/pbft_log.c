@@ -101,15 +101,16 @@ int pbft_persist_vote(pbft_state *s, uint8_t kind, uint64_t view, uint64_t seq,
   return persist_writer(s, &w, out);
 }
 
-int pbft_persist_pcert(pbft_state *s, uint64_t seq, const pbft_qcert *c, bft_actions *out) {
-  uint8_t b[1 + 8 + 8 + BFT_DIGEST_LEN + PBFT_QSIGS_MAX];
+int pbft_persist_pcert(pbft_state *s, const pbft_slot *sl, bft_actions *out) {
+  BFT_ASSERT(sl->has_pcert && sl->pcert.count == s->q);
+  uint8_t b[1 + 8 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX];
   wire_writer w;
   wire_writer_init(&w, b, sizeof b);
   wire_put_u8(&w, PBFT_REC_PCERT);
-  wire_put_u64(&w, seq);
-  wire_put_u64(&w, c->view);
-  wire_put_fixed(&w, c->digest, BFT_DIGEST_LEN);
-  pbft_put_qsigs(&w, c);
+  wire_put_u64(&w, sl->seq);
+  wire_put_u64(&w, sl->pcert_view);
+  wire_put_fixed(&w, sl->pcert_digest, BFT_DIGEST_LEN);
+  bft_qc_put(&w, &sl->pcert);
   return persist_writer(s, &w, out);
 }
 
@@ -141,7 +142,7 @@ int pbft_persist_snapshot(pbft_state *s, bft_actions *out) {
   wire_put_u8(&w, (uint8_t)(s->changing ? 1 : 0));
   wire_put_u64(&w, s->h);
   wire_put_fixed(&w, s->h_digest, BFT_DIGEST_LEN);
-  pbft_put_qsigs(&w, &s->h_proof);
+  bft_qc_put(&w, &s->h_proof);
   wire_put_u64(&w, s->delivered_max);
   uint32_t L = s->cfg.window, n = 0;
   uint64_t lo = s->delivered_max >= L ? s->delivered_max - L + 1 : 1;
@@ -156,15 +157,15 @@ int pbft_persist_snapshot(pbft_state *s, bft_actions *out) {
   uint32_t m = 0;
   for (uint64_t q = s->h + 1; q <= s->h + L; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
-    if (sl && (sl->my_prep.valid || sl->my_com.valid || sl->pcert.valid)) m++;
+    if (sl && (sl->my_prep.valid || sl->my_com.valid || sl->has_pcert)) m++;
   }
   wire_put_u32(&w, m);
   for (uint64_t q = s->h + 1; q <= s->h + L; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
-    if (!sl || !(sl->my_prep.valid || sl->my_com.valid || sl->pcert.valid)) continue;
+    if (!sl || !(sl->my_prep.valid || sl->my_com.valid || sl->has_pcert)) continue;
     wire_put_u64(&w, q);
     wire_put_u8(&w, (uint8_t)((sl->my_prep.valid ? 1 : 0) | (sl->my_com.valid ? 2 : 0) |
-                              (sl->pcert.valid ? 4 : 0)));
+                              (sl->has_pcert ? 4 : 0)));
     if (sl->my_prep.valid) {
       wire_put_u64(&w, sl->my_prep.view);
       wire_put_fixed(&w, sl->my_prep.digest, BFT_DIGEST_LEN);
@@ -173,10 +174,10 @@ int pbft_persist_snapshot(pbft_state *s, bft_actions *out) {
       wire_put_u64(&w, sl->my_com.view);
       wire_put_fixed(&w, sl->my_com.digest, BFT_DIGEST_LEN);
     }
-    if (sl->pcert.valid) {
-      wire_put_u64(&w, sl->pcert.view);
-      wire_put_fixed(&w, sl->pcert.digest, BFT_DIGEST_LEN);
-      pbft_put_qsigs(&w, &sl->pcert);
+    if (sl->has_pcert) {
+      wire_put_u64(&w, sl->pcert_view);
+      wire_put_fixed(&w, sl->pcert_digest, BFT_DIGEST_LEN);
+      bft_qc_put(&w, &sl->pcert);
     }
   }
   return persist_writer(s, &w, out);
@@ -193,18 +194,14 @@ int pbft_compact_records(pbft_state *s, bft_actions *out) {
 
 /* ---- restore ----------------------------------------------------------------------------- */
 
-static int get_qcert(wire_reader *r, pbft_qcert *c, uint32_t q) {
-  pbft_qsigs_view v;
-  pbft_get_qsigs(r, &v);
+/* A certificate from our own records: none (count 0) or a quorum (our records are trusted:
+ * the signatures were checked before they were written). */
+static int get_qc(wire_reader *r, bft_qc *c, uint32_t q) {
+  bft_qc_view v;
+  bft_qc_get(r, &v);
   if (r->err) return r->err;
   if (v.count != 0 && v.count != q) return BFT_E_MALFORMED;
-  c->count = v.count;
-  for (uint32_t i = 0; i < v.count; i++) {
-    const uint8_t *e = v.p + (size_t)i * PBFT_QSIG_ENTRY;
-    c->ids[i] = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
-    memcpy(c->sigs[i], e + 4, BFT_SIG_LEN);
-  }
-  c->valid = v.count > 0;
+  bft_qc_from_view(&v, c);
   return 0;
 }
 
@@ -234,9 +231,7 @@ static int restore_snapshot(pbft_state *s, wire_reader *r) {
   s->changing = wire_get_u8(r) != 0;
   s->h = wire_get_u64(r);
   wire_get_fixed(r, s->h_digest, BFT_DIGEST_LEN);
-  memset(&s->h_proof, 0, sizeof s->h_proof);
-  PBFT_TRY(get_qcert(r, &s->h_proof, s->q));
-  memcpy(s->h_proof.digest, s->h_digest, BFT_DIGEST_LEN);
+  PBFT_TRY(get_qc(r, &s->h_proof, s->q));
   s->delivered_max = wire_get_u64(r);
   for (uint32_t i = 0; i < s->cfg.window; i++) {
     slot_reset_keep_bytes(s, &s->slots[i]);
@@ -268,10 +263,11 @@ static int restore_snapshot(pbft_state *s, wire_reader *r) {
       restore_mine(&sl->my_com, v, d);
     }
     if (flags & 4) {
-      sl->pcert.view = wire_get_u64(r);
-      wire_get_fixed(r, sl->pcert.digest, BFT_DIGEST_LEN);
-      PBFT_TRY(get_qcert(r, &sl->pcert, s->q));
-      if (!sl->pcert.valid) return BFT_E_MALFORMED;
+      sl->pcert_view = wire_get_u64(r);
+      wire_get_fixed(r, sl->pcert_digest, BFT_DIGEST_LEN);
+      PBFT_TRY(get_qc(r, &sl->pcert, s->q));
+      if (sl->pcert.count == 0) return BFT_E_MALFORMED;
+      sl->has_pcert = 1;
     }
   }
   return 0;
@@ -306,18 +302,21 @@ int pbft_restore_record(pbft_state *s, const uint8_t *rec, uint32_t len) {
       break;
     }
     case PBFT_REC_PCERT: {
-      uint64_t q = wire_get_u64(&r);
-      pbft_qcert c;
-      memset(&c, 0, sizeof c);
-      c.view = wire_get_u64(&r);
-      wire_get_fixed(&r, c.digest, BFT_DIGEST_LEN);
-      PBFT_TRY(get_qcert(&r, &c, s->q));
-      if (r.err) break;
-      if (!c.valid) return BFT_E_MALFORMED;
+      uint64_t q = wire_get_u64(&r), view = wire_get_u64(&r);
+      uint8_t digest[BFT_DIGEST_LEN];
+      wire_get_fixed(&r, digest, BFT_DIGEST_LEN);
+      bft_qc c;
+      PBFT_TRY(get_qc(&r, &c, s->q));
+      if (c.count == 0) return BFT_E_MALFORMED;
       pbft_slot *sl = pbft_slot_make(s, q);
       if (sl) {
-        if (!sl->pcert.valid || sl->pcert.view <= c.view) sl->pcert = c;
-        restore_mine(&sl->my_com, c.view, c.digest);
+        if (!sl->has_pcert || sl->pcert_view <= view) {
+          sl->has_pcert = 1;
+          sl->pcert_view = view;
+          memcpy(sl->pcert_digest, digest, BFT_DIGEST_LEN);
+          sl->pcert = c;
+        }
+        restore_mine(&sl->my_com, view, digest);
       }
       break;
     }
@@ -361,16 +360,17 @@ static void chain_step(uint8_t chain[BFT_DIGEST_LEN], const uint8_t digest[BFT_D
   bft_digest_final(&c, chain);
 }
 
-static pbft_vote *ckpt_vote_slot(pbft_state *s, uint64_t seq, uint32_t replica) {
+/* The checkpoint votes held for seq: its slot's inside the window, else the far ones. */
+static bft_voteset *ckpt_votes(pbft_state *s, uint64_t seq) {
   uint32_t K = s->cfg.checkpoint_interval, slots = s->cfg.window / K;
-  if (!pbft_in_window(s, seq) || seq % K != 0) return NULL;
+  if (!pbft_in_window(s, seq) || seq % K != 0) return &s->far_ckpt;
   pbft_ckpt *c = &s->ckpt[(seq / K) % slots];
   if (!c->used || c->seq != seq) {
     memset(c, 0, sizeof *c);
     c->used = 1;
     c->seq = seq;
   }
-  return &c->v[replica];
+  return &c->v;
 }
 
 static int send_checkpoint(pbft_state *s, bft_actions *out) {
@@ -378,12 +378,7 @@ static int send_checkpoint(pbft_state *s, bft_actions *out) {
   pbft_ckpt_stmt(b, s->committed, s->chain, s->cfg.self);
   uint8_t sig[BFT_SIG_LEN];
   s->env.sign(s->env.ctx, PBFT_TAG_CHECKPOINT, b, PBFT_CKPT_LEN, sig);
-  pbft_vote *v = ckpt_vote_slot(s, s->committed, s->cfg.self);
-  if (!v) v = &s->far_ckpt[s->cfg.self];
-  v->valid = 1;
-  v->view = s->committed;
-  memcpy(v->digest, s->chain, BFT_DIGEST_LEN);
-  memcpy(v->sig, sig, BFT_SIG_LEN);
+  bft_voteset_set(ckpt_votes(s, s->committed), s->cfg.self, 0, s->committed, s->chain, sig);
   memcpy(b + PBFT_CKPT_LEN, sig, BFT_SIG_LEN);
   PBFT_TRY(bft_act_broadcast(out, PBFT_MSG_CHECKPOINT, b, sizeof b));
   /* Checkpoint votes are sent once; until this one is stable, a timer repeats it (a lost
@@ -439,9 +434,7 @@ int pbft_try_deliver(pbft_state *s, bft_actions *out) {
        * we never saw): the commit signers who had it deliver it; fetch from them. */
       uint64_t mask = 0;
       for (uint32_t i = 0; i < s->cfg.n; i++)
-        if (i != s->cfg.self && sl->com[i].valid && sl->com[i].view == sl->cm_view &&
-            memcmp(sl->com[i].digest, sl->cm_digest, BFT_DIGEST_LEN) == 0)
-          mask |= 1ull << i;
+        if (i != s->cfg.self && bft_voteset_has(&sl->com, i, sl->cm_view, seq, sl->cm_digest)) mask |= 1ull << i;
       pbft_need_fetch(s, seq, mask, out);
       break;
     }
@@ -466,38 +459,34 @@ int pbft_try_deliver(pbft_state *s, bft_actions *out) {
 int pbft_ckpt_check_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
                            bft_actions *out) {
   if (seq <= s->h) return 0;
-  pbft_qcert proof;
-  memset(&proof, 0, sizeof proof);
   uint32_t K = s->cfg.checkpoint_interval, slots = s->cfg.window / K;
-  pbft_ckpt *c = pbft_in_window(s, seq) ? &s->ckpt[(seq / K) % slots] : NULL;
+  const pbft_ckpt *c = pbft_in_window(s, seq) ? &s->ckpt[(seq / K) % slots] : NULL;
   if (c && (!c->used || c->seq != seq)) c = NULL;
-  for (uint32_t i = 0; i < s->cfg.n && proof.count < s->q; i++) {
-    const pbft_vote *v = NULL;
-    if (c && c->v[i].valid && memcmp(c->v[i].digest, digest, BFT_DIGEST_LEN) == 0) v = &c->v[i];
-    else if (s->far_ckpt[i].valid && s->far_ckpt[i].view == seq &&
-             memcmp(s->far_ckpt[i].digest, digest, BFT_DIGEST_LEN) == 0)
-      v = &s->far_ckpt[i];
-    if (!v) continue;
-    proof.ids[proof.count] = i;
-    memcpy(proof.sigs[proof.count], v->sig, BFT_SIG_LEN);
-    proof.count++;
+  /* A replica's vote for seq may sit in the slot or, cast while seq was above our window, among
+   * the far votes: each replica's matching one, from either, counts. */
+  bft_voteset votes;
+  bft_voteset_clear(&votes);
+  for (uint32_t i = 0; i < s->cfg.n; i++) {
+    const bft_vote *v = NULL;
+    if (c && bft_voteset_has(&c->v, i, 0, seq, digest)) v = &c->v.v[i];
+    else if (bft_voteset_has(&s->far_ckpt, i, 0, seq, digest)) v = &s->far_ckpt.v[i];
+    if (v) bft_voteset_set(&votes, i, 0, seq, digest, v->sig);
   }
-  if (proof.count < s->q) return 0;
-  proof.valid = 1;
-  memcpy(proof.digest, digest, BFT_DIGEST_LEN);
+  bft_qc proof;
+  if (!bft_voteset_qc(&votes, &s->cfg, 0, seq, digest, UINT32_MAX, &proof)) return 0;
   return pbft_make_stable(s, seq, digest, &proof, out);
 }
 
 int pbft_make_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN],
-                     const pbft_qcert *proof, bft_actions *out) {
+                     const bft_qc *proof, bft_actions *out) {
   if (seq <= s->h) return 0;
+  BFT_ASSERT(proof->count == s->q);
   s->h = seq;
   memcpy(s->h_digest, digest, BFT_DIGEST_LEN);
   s->h_proof = *proof;
-  memcpy(s->h_proof.digest, digest, BFT_DIGEST_LEN);
   drop_below_h(s);
   for (uint32_t i = 0; i < s->cfg.n; i++)
-    if (s->far_ckpt[i].valid && s->far_ckpt[i].view <= seq) s->far_ckpt[i].valid = 0;
+    if (s->far_ckpt.v[i].valid && s->far_ckpt.v[i].height <= seq) bft_voteset_forget(&s->far_ckpt, i);
   if (s->committed == seq && !s->chain_valid) {
     memcpy(s->chain, digest, BFT_DIGEST_LEN);
     s->chain_valid = 1;

@@ -4,21 +4,9 @@
  * pbft_liveness.c. Every handler checks everything before it changes anything. */
 #include "protocols/pbft/pbft_internal.h"
 
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int pbft_may_vote(const pbft_mine *m, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN]) {
   if (!m->valid || m->view < view) return 1;
   return m->view == view && memcmp(m->digest, digest, BFT_DIGEST_LEN) == 0;
-}
-
-static void set_vote(pbft_vote *v, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN],
-                     const uint8_t sig[BFT_SIG_LEN]) {
-  v->valid = 1;
-  v->view = view;
-  memcpy(v->digest, digest, BFT_DIGEST_LEN);
-  memcpy(v->sig, sig, BFT_SIG_LEN);
 }
 
 static void set_mine(pbft_mine *m, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN]) {
@@ -27,41 +15,12 @@ static void set_mine(pbft_mine *m, uint64_t view, const uint8_t digest[BFT_DIGES
   memcpy(m->digest, digest, BFT_DIGEST_LEN);
 }
 
-static int vote_matches(const pbft_vote *v, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN]) {
-  return v->valid && v->view == view && memcmp(v->digest, digest, BFT_DIGEST_LEN) == 0;
-}
-
-/* Collect the q lowest-numbered matching votes (with `need` among them) into a certificate. */
-static int collect(const pbft_state *s, const pbft_vote *votes, uint64_t view,
-                   const uint8_t digest[BFT_DIGEST_LEN], uint32_t need, pbft_qcert *c) {
-  memset(c, 0, sizeof *c);
-  int have_need = need == UINT32_MAX;
-  if (!have_need) {
-    if (!vote_matches(&votes[need], view, digest)) return 0;
-    have_need = 1;
-  }
-  uint32_t others = 0, room = need == UINT32_MAX ? s->q : s->q - 1;
-  for (uint32_t i = 0; i < s->cfg.n; i++) {
-    int take = i == need || (others < room && vote_matches(&votes[i], view, digest));
-    if (!take) continue;
-    if (i != need) others++;
-    c->ids[c->count] = i;
-    memcpy(c->sigs[c->count], votes[i].sig, BFT_SIG_LEN);
-    c->count++;
-  }
-  if (c->count < s->q) return 0;
-  c->valid = 1;
-  c->view = view;
-  memcpy(c->digest, digest, BFT_DIGEST_LEN);
-  return 1;
-}
-
 int pbft_build_commit_cert(const pbft_state *s, const pbft_slot *sl, uint8_t *buf, uint32_t cap) {
-  (void)s;
+  BFT_ASSERT(sl->committed && sl->ccert.count == s->q);
   wire_writer w;
   wire_writer_init(&w, buf, cap);
-  wire_put_u64(&w, sl->ccert.view);
-  pbft_put_qsigs(&w, &sl->ccert);
+  wire_put_u64(&w, sl->cm_view);
+  bft_qc_put(&w, &sl->ccert);
   return w.err ? w.err : (int)w.len;
 }
 
@@ -73,10 +32,10 @@ int pbft_verify_cert(const bft_engine_config *cfg, const bft_engine_env *env, ui
   wire_reader r;
   wire_reader_init(&r, cert, len);
   uint64_t view = wire_get_u64(&r);
-  pbft_qsigs_view qs;
-  pbft_get_qsigs(&r, &qs);
+  bft_qc_view qc;
+  bft_qc_get(&r, &qc);
   if (wire_reader_finish(&r) != 0) return BFT_E_BAD_CERT;
-  return pbft_check_qsigs(cfg, env, PBFT_TAG_COMMIT, 0, view, seq, digest, &qs, UINT32_MAX);
+  return pbft_verify_votes(cfg, env, PBFT_TAG_COMMIT, view, seq, digest, &qc, UINT32_MAX);
 }
 
 /* ---- normal case -------------------------------------------------------------------------- */
@@ -95,7 +54,7 @@ int pbft_send_prepare(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   if (!(sl->my_prep.valid && sl->my_prep.view == sl->pp_view))
     PBFT_TRY(pbft_persist_vote(s, PBFT_MSG_PREPARE, sl->pp_view, sl->seq, sl->pp_digest, out));
   set_mine(&sl->my_prep, sl->pp_view, sl->pp_digest);
-  set_vote(&sl->prep[s->cfg.self], sl->pp_view, sl->pp_digest, msg + PBFT_VOTE_LEN);
+  bft_voteset_set(&sl->prep, s->cfg.self, sl->pp_view, sl->seq, sl->pp_digest, msg + PBFT_VOTE_LEN);
   PBFT_TRY(bft_act_broadcast(out, PBFT_MSG_PREPARE, msg, sizeof msg));
   return pbft_arm_retransmit(s, out);
 }
@@ -105,9 +64,9 @@ static int send_commit(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   uint8_t msg[PBFT_VOTE_LEN + BFT_SIG_LEN];
   sign_vote(s, PBFT_MSG_COMMIT, sl->pp_view, sl->seq, sl->pp_digest, msg);
   /* The PCERT record doubles as the record of this COMMIT vote. */
-  PBFT_TRY(pbft_persist_pcert(s, sl->seq, &sl->pcert, out));
+  PBFT_TRY(pbft_persist_pcert(s, sl, out));
   set_mine(&sl->my_com, sl->pp_view, sl->pp_digest);
-  set_vote(&sl->com[s->cfg.self], sl->pp_view, sl->pp_digest, msg + PBFT_VOTE_LEN);
+  bft_voteset_set(&sl->com, s->cfg.self, sl->pp_view, sl->seq, sl->pp_digest, msg + PBFT_VOTE_LEN);
   PBFT_TRY(bft_act_broadcast(out, PBFT_MSG_COMMIT, msg, sizeof msg));
   return pbft_arm_retransmit(s, out);
 }
@@ -119,13 +78,14 @@ static int send_commit(pbft_state *s, pbft_slot *sl, bft_actions *out) {
 static int check_committed(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   if (sl->committed) return 0;
   for (uint32_t i = 0; i < s->cfg.n; i++) {
-    const pbft_vote *v = &sl->com[i];
+    const bft_vote *v = &sl->com.v[i];
     if (!v->valid) continue;
-    pbft_qcert c;
-    if (!collect(s, sl->com, v->view, v->digest, UINT32_MAX, &c)) continue;
+    BFT_ASSERT(v->height == sl->seq);
+    bft_qc c;
+    if (!bft_voteset_qc(&sl->com, &s->cfg, v->round, sl->seq, v->digest, UINT32_MAX, &c)) continue;
     sl->committed = 1;
     sl->ccert = c;
-    sl->cm_view = v->view;
+    sl->cm_view = v->round;
     memcpy(sl->cm_digest, v->digest, BFT_DIGEST_LEN);
     return pbft_try_deliver(s, out);
   }
@@ -136,9 +96,14 @@ int pbft_progress(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   if (!sl->has_pp || sl->pp_view != s->view || s->changing) return check_committed(s, sl, out);
   if (!sl->prepared) {
     /* prepared = the pre-prepare (the primary's prepare) + 2f matching prepares. */
-    pbft_qcert c;
-    if (!collect(s, sl->prep, sl->pp_view, sl->pp_digest, pbft_primary(s, sl->pp_view), &c)) return 0;
+    bft_qc c;
+    if (!bft_voteset_qc(&sl->prep, &s->cfg, sl->pp_view, sl->seq, sl->pp_digest, pbft_primary(s, sl->pp_view),
+                        &c))
+      return 0;
     sl->prepared = 1;
+    sl->has_pcert = 1;
+    sl->pcert_view = sl->pp_view;
+    memcpy(sl->pcert_digest, sl->pp_digest, BFT_DIGEST_LEN);
     sl->pcert = c;
     PBFT_TRY(send_commit(s, sl, out));
   }
@@ -149,10 +114,10 @@ int pbft_progress(pbft_state *s, pbft_slot *sl, bft_actions *out) {
  * for want of COMMITs that were lost. Hand it ours (never in answer to a COMMIT, so two
  * replicas cannot answer each other forever). */
 static int help_laggard(pbft_state *s, pbft_slot *sl, uint32_t to, bft_actions *out) {
-  if (!sl || sl->seq > s->committed || !sl->com[s->cfg.self].valid) return 0;
-  const pbft_vote *cv = &sl->com[s->cfg.self];
+  if (!sl || sl->seq > s->committed || !sl->com.v[s->cfg.self].valid) return 0;
+  const bft_vote *cv = &sl->com.v[s->cfg.self];
   uint8_t msg[PBFT_VOTE_LEN + BFT_SIG_LEN];
-  pbft_vote_stmt(msg, cv->view, sl->seq, cv->digest, s->cfg.self);
+  pbft_vote_stmt(msg, cv->round, sl->seq, cv->digest, s->cfg.self);
   memcpy(msg + PBFT_VOTE_LEN, cv->sig, BFT_SIG_LEN);
   PBFT_TRY(bft_act_send(out, to, PBFT_MSG_COMMIT, msg, sizeof msg));
   return 1;
@@ -174,7 +139,7 @@ static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const
   sl->pp_view = view;
   memcpy(sl->pp_digest, digest, BFT_DIGEST_LEN);
   sl->prepared = 0;
-  set_vote(&sl->prep[pbft_primary(s, view)], view, digest, psig);
+  bft_voteset_set(&sl->prep, pbft_primary(s, view), view, sl->seq, digest, psig);
   PBFT_TRY(pbft_send_prepare(s, sl, out));
   return pbft_progress(s, sl, out);
 }
@@ -191,7 +156,7 @@ static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32
   if (sl->has_batch && sl->committed && sl->seq > s->committed &&
       memcmp(sl->batch_digest, sl->cm_digest, BFT_DIGEST_LEN) == 0)
     return 0;
-  if (sl->has_batch && sl->pcert.valid && memcmp(sl->batch_digest, sl->pcert.digest, BFT_DIGEST_LEN) == 0)
+  if (sl->has_batch && sl->has_pcert && memcmp(sl->batch_digest, sl->pcert_digest, BFT_DIGEST_LEN) == 0)
     return 0;
   PBFT_TRY(pbft_persist_batch(s, sl->seq, batch, blen, out));
   memcpy(sl->batch, batch, blen);
@@ -289,21 +254,18 @@ static int on_vote(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len,
   int rc = pbft_decode_vote(p, len, &view, &seq, digest, &replica);
   if (rc) return pbft_reject(s, rc);
   if (replica != from) return pbft_reject(s, BFT_E_MALFORMED);
+  /* (the dispatch checked seq against the watermarks) */
   pbft_slot *sl = pbft_slot_get(s, seq);
-  if (sl) {
-    const pbft_vote *v = commit ? &sl->com[from] : &sl->prep[from];
-    if (v->valid && v->view == view) {
-      if (memcmp(v->digest, digest, BFT_DIGEST_LEN) == 0) {
-        rc = commit ? 0 : help_laggard(s, sl, from, out);
-        return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
-      }
-      return pbft_reject(s, BFT_E_STATE); /* equivocation: keep the first */
-    }
-    if (v->valid && v->view > view) return pbft_reject(s, BFT_E_STALE);
+  if (!sl) sl = pbft_slot_make(s, seq); /* a fresh slot: the vote below is NEW */
+  BFT_ASSERT(sl != NULL);
+  switch (bft_voteset_add(commit ? &sl->com : &sl->prep, from, view, seq, digest, p + len)) {
+    case BFT_VOTE_NEW: return pbft_progress(s, sl, out);
+    case BFT_VOTE_SAME:
+      rc = commit ? 0 : help_laggard(s, sl, from, out);
+      return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
+    case BFT_VOTE_CONFLICT: return pbft_reject(s, BFT_E_STATE); /* equivocation: keep the first */
+    default: return pbft_reject(s, BFT_E_STALE);
   }
-  sl = pbft_slot_make(s, seq);
-  set_vote(commit ? &sl->com[from] : &sl->prep[from], view, digest, p + len);
-  return pbft_progress(s, sl, out);
 }
 
 int pbft_on_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
@@ -337,26 +299,27 @@ int pbft_on_checkpoint(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t 
     }
     return pbft_reject(s, BFT_E_STALE);
   }
-  pbft_vote *v;
   if (pbft_in_window(s, seq)) {
     uint32_t K = s->cfg.checkpoint_interval;
     pbft_ckpt *c = &s->ckpt[(seq / K) % (s->cfg.window / K)];
-    if (c->used && c->seq == seq && c->v[from].valid) {
-      if (memcmp(c->v[from].digest, digest, BFT_DIGEST_LEN) == 0) return pbft_reject(s, BFT_E_DUPLICATE);
-      return pbft_reject(s, BFT_E_STATE);
-    }
     if (!c->used || c->seq != seq) {
       memset(c, 0, sizeof *c);
       c->used = 1;
       c->seq = seq;
     }
-    v = &c->v[from];
+    switch (bft_voteset_add(&c->v, from, 0, seq, digest, sig)) {
+      case BFT_VOTE_NEW: break;
+      case BFT_VOTE_SAME: return pbft_reject(s, BFT_E_DUPLICATE);
+      default: return pbft_reject(s, BFT_E_STATE); /* another digest at this seq: keep the first */
+    }
   } else {
     /* Above our window: keep the latest per replica; enough of them prove we are behind. */
-    v = &s->far_ckpt[from];
-    if (v->valid && v->view >= seq) return pbft_reject(s, v->view == seq ? BFT_E_DUPLICATE : BFT_E_STALE);
+    switch (bft_voteset_add(&s->far_ckpt, from, 0, seq, digest, sig)) {
+      case BFT_VOTE_NEW: break;
+      case BFT_VOTE_STALE: return pbft_reject(s, BFT_E_STALE);
+      default: return pbft_reject(s, BFT_E_DUPLICATE); /* this seq again, whatever the digest */
+    }
   }
-  set_vote(v, seq, digest, sig);
   PBFT_TRY(pbft_ckpt_check_stable(s, seq, digest, out));
   if (seq > s->committed && seq > s->h) {
     /* f+1 replicas (one of them correct) executed up to seq and we did not: fetch from
@@ -365,13 +328,13 @@ int pbft_on_checkpoint(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t 
     uint32_t cnt = 0;
     for (uint32_t i = 0; i < s->cfg.n; i++) {
       if (i == s->cfg.self) continue;
-      const pbft_vote *x = NULL;
+      int x = 0;
       if (pbft_in_window(s, seq)) {
         uint32_t K = s->cfg.checkpoint_interval;
         const pbft_ckpt *c = &s->ckpt[(seq / K) % (s->cfg.window / K)];
-        if (c->used && c->seq == seq && c->v[i].valid) x = &c->v[i];
+        x = c->used && c->seq == seq && c->v.v[i].valid;
       }
-      if (!x && s->far_ckpt[i].valid && s->far_ckpt[i].view >= seq) x = &s->far_ckpt[i];
+      if (!x) x = s->far_ckpt.v[i].valid && s->far_ckpt.v[i].height >= seq;
       if (x) {
         mask |= 1ull << i;
         cnt++;
@@ -396,16 +359,14 @@ int pbft_validate_vc(pbft_state *s, const uint8_t *body, uint32_t len, pbft_vc *
   if (s->env.verify(s->env.ctx, vc->replica, PBFT_TAG_VIEW_CHANGE, body, plen, body + plen) != 0)
     return BFT_E_BAD_SIG;
   if (vc->stable_seq % s->cfg.checkpoint_interval != 0) return BFT_E_MALFORMED;
-  if (vc->stable_seq > 0 &&
-      pbft_check_qsigs(&s->cfg, &s->env, PBFT_TAG_CHECKPOINT, 1, 0, vc->stable_seq, vc->stable_digest,
-                       &vc->proof, UINT32_MAX) != 0)
+  if (vc->stable_seq > 0 && pbft_verify_ckpts(&s->cfg, &s->env, vc->stable_seq, vc->stable_digest, &vc->proof) != 0)
     return BFT_E_BAD_CERT;
   for (uint32_t i = 0; i < vc->n; i++) {
     const pbft_vc_entry *e = &vc->e[i];
     if (e->seq > vc->stable_seq + s->cfg.window) return BFT_E_MALFORMED;
     /* A prepared certificate: the pre-prepare (primary's prepare) + 2f prepares. */
-    if (pbft_check_qsigs(&s->cfg, &s->env, PBFT_TAG_PREPARE, 0, e->view, e->seq, e->digest, &e->sigs,
-                         pbft_primary(s, e->view)) != 0)
+    if (pbft_verify_votes(&s->cfg, &s->env, PBFT_TAG_PREPARE, e->view, e->seq, e->digest, &e->sigs,
+                          pbft_primary(s, e->view)) != 0)
       return BFT_E_BAD_CERT;
   }
   return 0;
@@ -452,17 +413,6 @@ int pbft_compute_o(pbft_state *s, const uint8_t *const *vcs, const uint32_t *len
   return 0;
 }
 
-/* The stable checkpoint proof a (validated) VIEW-CHANGE carries, as a certificate. */
-static void vc_stable_proof(const pbft_vc *vc, pbft_qcert *proof) {
-  memset(proof, 0, sizeof *proof);
-  proof->count = vc->proof.count;
-  for (uint32_t i = 0; i < proof->count; i++) {
-    proof->ids[i] = rd32(vc->proof.p + (size_t)i * PBFT_QSIG_ENTRY);
-    memcpy(proof->sigs[i], vc->proof.p + (size_t)i * PBFT_QSIG_ENTRY + 4, BFT_SIG_LEN);
-  }
-  proof->valid = 1;
-}
-
 int pbft_on_view_change(pbft_state *s, uint32_t from, const uint8_t *body, uint32_t len, bft_actions *out) {
   pbft_vc vc;
   if (len < BFT_SIG_LEN || len > PBFT_VC_BODY_MAX) return pbft_reject(s, BFT_E_TOO_LARGE);
@@ -500,8 +450,8 @@ int pbft_on_view_change(pbft_state *s, uint32_t from, const uint8_t *body, uint3
   if (!s->changing) PBFT_TRY(help_behind(s, from, vc.stable_seq, out));
   /* Its checkpoint proof is as good as any: learn a newer stable checkpoint from it. */
   if (vc.stable_seq > s->h) {
-    pbft_qcert proof;
-    vc_stable_proof(&vc, &proof);
+    bft_qc proof; /* the stable checkpoint proof the (validated) VIEW-CHANGE carries */
+    bft_qc_from_view(&vc.proof, &proof);
     PBFT_TRY(pbft_make_stable(s, vc.stable_seq, vc.stable_digest, &proof, out));
   }
   return pbft_vc_joined(s, from, out);
@@ -518,8 +468,8 @@ int pbft_install_new_view(pbft_state *s, uint64_t view, const pbft_o_set *o,
   if (o->min_s > s->h) {
     pbft_vc vc;
     PBFT_TRY(pbft_decode_vc(vcs[o->min_from], lens[o->min_from] - BFT_SIG_LEN, &vc));
-    pbft_qcert proof;
-    vc_stable_proof(&vc, &proof);
+    bft_qc proof;
+    bft_qc_from_view(&vc.proof, &proof);
     PBFT_TRY(pbft_make_stable(s, o->min_s, o->min_digest, &proof, out));
   }
   if (s->next_seq < s->h) s->next_seq = s->h;
@@ -540,7 +490,7 @@ int pbft_install_new_view(pbft_state *s, uint64_t view, const pbft_o_set *o,
     memcpy(sl->pp_digest, digest, BFT_DIGEST_LEN);
     sl->prepared = 0;
     /* (null batches need no bytes: pbft_try_deliver makes them) */
-    set_vote(&sl->prep[primary], view, digest, sig);
+    bft_voteset_set(&sl->prep, primary, view, q, digest, sig);
     if (primary == s->cfg.self) {
       /* Our NEW-VIEW carries our prepare for each entry: record them before it leaves. */
       if (!pbft_may_vote(&sl->my_prep, view, digest)) return BFT_E_STATE;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,7 @@ static void probe_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN); /* a replica that hangs up makes write() fail with EPIPE, not kill us */
   if (argc < 2 || strcmp(argv[1], "--help") == 0) {
     probe_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

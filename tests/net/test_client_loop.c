@@ -1,15 +1,21 @@
 /* The client library against in-process fake replicas on 127.0.0.1 (their own thread and loop):
  * quorum with silent and lying replicas, timeouts, reconnection after dropped connections,
  * rejections, and ledger reads that move on from a failing replica. The fakes execute each
- * request at once (no consensus): what is tested is the client, not agreement. */
+ * request at once (no consensus): what is tested is the client, not agreement. Also a replica
+ * that hangs up while the client writes to it, with SIGPIPE at its default disposition. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "client/bft_client.h"
 #include "protocols/ledger.h"
@@ -511,7 +517,129 @@ static void test_close_with_op_in_flight(void **state) {
   fake_stop(w);
 }
 
+/* A replica that hangs up under the client: each accepts the connection and closes it (the FIN
+ * reaches the client, which has not read it yet); the request then written to each draws an RST;
+ * the next write to replica 0 fails with EPIPE. With write(2) that write raises SIGPIPE, which
+ * kills the process at the default disposition (this test restores it: main ignores SIGPIPE for
+ * the fakes' sake); the library must instead drop the connection and report why. */
+typedef struct hangup_ctx {
+  int op_done, op_err, lg_done, lg_err;
+  char op_detail[BFT_CLIENT_DETAIL_MAX], lg_detail[BFT_CLIENT_DETAIL_MAX];
+} hangup_ctx;
+
+static void hangup_op_cb(void *arg, const bft_client_result *res) {
+  hangup_ctx *h = arg;
+  h->op_done = 1;
+  h->op_err = res->err;
+  snprintf(h->op_detail, sizeof h->op_detail, "%s", res->detail);
+}
+
+static int hangup_block_cb(void *arg, uint64_t height, const uint8_t *block, uint32_t len) {
+  (void)arg, (void)height, (void)block, (void)len;
+  return 0;
+}
+
+static void hangup_lg_cb(void *arg, int err, uint64_t head, uint32_t replica, const char *detail) {
+  hangup_ctx *h = arg;
+  (void)head, (void)replica;
+  h->lg_done = 1;
+  h->lg_err = err;
+  snprintf(h->lg_detail, sizeof h->lg_detail, "%s", detail);
+}
+
+/* A cluster of plain listening sockets on 127.0.0.1 (nothing here writes), for client key ckp. */
+static bft_cluster *listening_cluster(const bft_keypair *ckp, int lfd[FAKE_N]) {
+  bft_cluster *cl = calloc(1, sizeof *cl);
+  bft_keypair rkp;
+  snprintf(cl->name, sizeof cl->name, "hangup");
+  bft_cluster_id_from_name(cl->id, cl->name);
+  cl->n = FAKE_N;
+  cl->f = 1;
+  cl->nclients = 1;
+  memcpy(cl->clients[0].pk, ckp->pk, BFT_PK_LEN);
+  for (uint32_t i = 0; i < FAKE_N; i++) {
+    lfd[i] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd[i] >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd[i], (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd[i], 4), 0);
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(lfd[i], (struct sockaddr *)&a, &alen), 0);
+    bft_keypair_generate(&rkp);
+    cl->replicas[i].id = i;
+    snprintf(cl->replicas[i].host, sizeof cl->replicas[i].host, "127.0.0.1");
+    cl->replicas[i].port = ntohs(a.sin_port);
+    memcpy(cl->replicas[i].pk, rkp.pk, BFT_PK_LEN);
+  }
+  return cl;
+}
+
+static void test_replica_hangs_up_mid_write(void **state) {
+  (void)state;
+  struct sigaction dfl, old;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  assert_int_equal(sigaction(SIGPIPE, &dfl, &old), 0);
+  assert_int_equal(bft_crypto_init(), 0);
+  bft_keypair ckp;
+  bft_keypair_generate(&ckp);
+  int lfd[FAKE_N];
+  bft_cluster *cl = listening_cluster(&ckp, lfd);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  bft_client_options o;
+  bft_client_options_default(&o);
+  o.timeout_ms = 30; /* due before replica 0 tries to reconnect (50 ms after its drop) */
+  o.retransmit_ms = 1000;
+  o.ledger_request_ms = 30;
+  bft_client *c;
+  assert_int_equal(bft_client_open(&loop, cl, &ckp, &o, &c), 0);
+  for (int i = 0; i < 1000 && bft_client_connected(c) < FAKE_N; i++) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(bft_client_connected(c), FAKE_N);
+  for (uint32_t i = 0; i < FAKE_N; i++) { /* hang up; later connection attempts are refused */
+    int fd = accept(lfd[i], NULL, NULL);
+    assert_true(fd >= 0);
+    close(fd);
+    close(lfd[i]);
+  }
+  usleep(20 * 1000); /* the FINs arrive; the client's loop does not run, so it has not seen them */
+  hangup_ctx h;
+  memset(&h, 0, sizeof h);
+  uint8_t op[] = {BFT_KV_GET, 1, 0, 0, 0, 'k'};
+  assert_int_equal(bft_client_submit(c, op, sizeof op, hangup_op_cb, &h), 0); /* each peer answers RST */
+  usleep(40 * 1000);
+  bft_client_stats st;
+  bft_client_get_stats(c, &st);
+  assert_int_equal(st.disconnects, 0);
+  /* The write of this ledger read to replica 0 fails at once, with EPIPE. */
+  assert_int_equal(bft_client_ledger_fetch(c, 0, 1, 1, hangup_block_cb, hangup_lg_cb, &h), 0);
+  bft_client_get_stats(c, &st);
+  assert_int_equal(st.disconnects, 1);
+  assert_int_equal(bft_client_connected(c), FAKE_N - 1);
+  for (int i = 0; i < 1000 && !(h.op_done && h.lg_done); i++) uv_run(&loop, UV_RUN_ONCE);
+  assert_true(h.op_done && h.lg_done);
+  assert_int_equal(h.op_err, BFT_E_TIMEOUT);
+  assert_non_null(strstr(h.op_detail, "replica 0 at 127.0.0.1"));
+  assert_non_null(strstr(h.op_detail, "write failed: broken pipe"));
+  assert_int_equal(h.lg_err, BFT_E_TIMEOUT);
+  assert_non_null(strstr(h.lg_detail, "replica 0: write failed: broken pipe"));
+  int open = 1;
+  bft_client_close(c, closed_cb, &open);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(open, 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  free(cl);
+  assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+}
+
 int main(void) {
+  /* The fakes answer with uv_write (write(2)) and clients hang up on them: a fake must not die
+   * of SIGPIPE, any more than a real replica does. */
+  signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_all_honest),
       cmocka_unit_test(test_silent_and_liar_are_outvoted),
@@ -522,6 +650,7 @@ int main(void) {
       cmocka_unit_test(test_ledger_moves_on),
       cmocka_unit_test(test_async_many_handles),
       cmocka_unit_test(test_close_with_op_in_flight),
+      cmocka_unit_test(test_replica_hangs_up_mid_write),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
