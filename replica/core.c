@@ -399,7 +399,7 @@ static int init_modules(rt_core *c, const rt_core_config *cc) {
   if (!rc) rc = rt_kv_init(&c->kv, 0, 0);
   if (!rc) rc = rt_sessions_init(&c->sessions, c->cluster, 0);
   if (!rc) rc = rt_pool_init(&c->pool, c->cluster->nclients, cc->pool_max_requests, 0, 0);
-  if (!rc) rc = rt_vcache_init(&c->vcache);
+  if (!rc) rc = rt_vcache_init(&c->vcache, cc->vcache_sets);
   rt_kv_app(&c->app, &c->kv);
   return rc;
 }

@@ -100,6 +100,7 @@ typedef struct rt_core_config {
   const bft_engine_config *tuning;
   rt_core_bufs *bufs;            /* lent scratch buffers, or NULL (the core allocates its own) */
   uint32_t pool_max_requests;    /* request pool bound; 0: RT_POOL_MAX_REQUESTS */
+  uint32_t vcache_sets;          /* verified-request cache sets (power of two); 0: RT_VCACHE_SETS */
 } rt_core_config;
 
 typedef struct rt_core {

@@ -63,9 +63,29 @@ static const uint32_t CRC32C_TABLE[256] = {
     0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
 };
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The same CRC with SSE4.2's crc32 instruction (8 bytes per step instead of one table lookup
+ * per byte): every WAL and ledger record is checksummed on append and on read. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len) {
+  uint64_t c = crc;
+  for (; len >= 8; p += 8, len -= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+  }
+  uint32_t c32 = (uint32_t)c;
+  for (; len; p++, len--) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+#define RT_CRC32C_HW 1
+#endif
+
 uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len) {
   const uint8_t *p = data;
   crc = ~crc;
+#ifdef RT_CRC32C_HW
+  if (__builtin_cpu_supports("sse4.2")) return ~crc32c_hw(crc, p, len);
+#endif
   for (size_t i = 0; i < len; i++) crc = CRC32C_TABLE[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
   return ~crc;
 }

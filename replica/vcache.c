@@ -6,11 +6,14 @@
 
 #include "replica/rt_limits.h"
 
-int rt_vcache_init(rt_vcache *v) {
+int rt_vcache_init(rt_vcache *v, uint32_t sets) {
   memset(v, 0, sizeof *v);
-  v->d = malloc((size_t)RT_VCACHE_SETS * RT_VCACHE_WAYS * sizeof *v->d);
-  v->valid = calloc((size_t)RT_VCACHE_SETS * RT_VCACHE_WAYS, 1);
-  v->next_way = calloc(RT_VCACHE_SETS, 1);
+  if (!sets) sets = RT_VCACHE_SETS;
+  if (sets & (sets - 1)) return BFT_E_INVAL;
+  v->set_mask = sets - 1;
+  v->d = malloc((size_t)sets * RT_VCACHE_WAYS * sizeof *v->d);
+  v->valid = calloc((size_t)sets * RT_VCACHE_WAYS, 1);
+  v->next_way = calloc(sets, 1);
   if (!v->d || !v->valid || !v->next_way) return rt_vcache_free(v), BFT_E_NOMEM;
   return 0;
 }
@@ -22,12 +25,12 @@ void rt_vcache_free(rt_vcache *v) {
   memset(v, 0, sizeof *v);
 }
 
-static uint32_t set_of(const uint8_t d[BFT_DIGEST_LEN]) {
-  return ((uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16) & (RT_VCACHE_SETS - 1);
+static uint32_t set_of(const rt_vcache *v, const uint8_t d[BFT_DIGEST_LEN]) {
+  return ((uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16) & v->set_mask;
 }
 
 int rt_vcache_has(rt_vcache *v, const uint8_t d[BFT_DIGEST_LEN]) {
-  uint32_t base = set_of(d) * RT_VCACHE_WAYS;
+  uint32_t base = set_of(v, d) * RT_VCACHE_WAYS;
   for (uint32_t w = 0; w < RT_VCACHE_WAYS; w++)
     if (v->valid[base + w] && memcmp(v->d[base + w], d, BFT_DIGEST_LEN) == 0) return v->hits++, 1;
   v->misses++;
@@ -35,7 +38,7 @@ int rt_vcache_has(rt_vcache *v, const uint8_t d[BFT_DIGEST_LEN]) {
 }
 
 void rt_vcache_add(rt_vcache *v, const uint8_t d[BFT_DIGEST_LEN]) {
-  uint32_t set = set_of(d), base = set * RT_VCACHE_WAYS;
+  uint32_t set = set_of(v, d), base = set * RT_VCACHE_WAYS;
   for (uint32_t w = 0; w < RT_VCACHE_WAYS; w++)
     if (v->valid[base + w] && memcmp(v->d[base + w], d, BFT_DIGEST_LEN) == 0) return;
   uint32_t w = v->next_way[set];

@@ -206,7 +206,7 @@ static void test_sessions(void **state) {
 
 static void test_vcache(void **state) {
   rt_vcache v;
-  assert_int_equal(rt_vcache_init(&v), 0);
+  assert_int_equal(rt_vcache_init(&v, 0), 0);
   uint8_t d[32];
   for (uint32_t i = 0; i < 1000; i++) {
     bft_digest(d, &i, sizeof i);

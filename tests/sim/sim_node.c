@@ -238,6 +238,7 @@ int sim_node_start(sim_ctx *S, sim_node *nd) {
       .bufs = nd->bufs,
       /* a client has one request in flight: the pool never needs much more than one per client */
       .pool_max_requests = S->C + 64,
+      .vcache_sets = 256, /* a forgotten digest costs one more (fast) verify; memory stays small */
       .wal_compact_bytes = SIM_COMPACT_BYTES,
       .tuning = &tuning,
   };
