@@ -77,10 +77,11 @@ sim="$build/bin/bft-sim"
 # The Byzantine mixes make f replicas faulty for the whole run (twin: two honest copies under
 # one key; equivocate: twins fed different requests; ...), over a lossy, reordering network.
 mix_names=(loss partition crash-primary crash-restart
-           byz-twin byz-equivocate byz-silent byz-corrupt byz-replay byz-withhold)
+           byz-twin byz-equivocate byz-silent byz-corrupt byz-bad-sig byz-replay byz-withhold)
 mix_flags=("--drop 0.1 --duplicate 0.05 --reorder" "--partition" "--crash @F@ --crash-primary" "--crash @F@ --restart"
            "--byzantine twin --drop 0.05 --reorder" "--byzantine equivocate --drop 0.05 --reorder"
            "--byzantine silent --drop 0.05 --reorder" "--byzantine corrupt --drop 0.05 --reorder"
+           "--byzantine bad-sig --drop 0.05 --reorder"
            "--byzantine replay --drop 0.05 --reorder" "--byzantine withhold --drop 0.05 --reorder")
 if [ -n "${SIM_SWEEP_MIXES:-}" ]; then # e.g. SIM_SWEEP_MIXES="byz-twin byz-corrupt"
   sel_names=() sel_flags=()

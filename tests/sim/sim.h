@@ -59,6 +59,7 @@ enum sim_byz {
                        * propose different batches for one slot, as voters vote both ways */
   SIM_BYZ_SILENT,     /* receives, never sends */
   SIM_BYZ_CORRUPT,    /* mutates fields of outgoing engine messages, signs them validly */
+  SIM_BYZ_BAD_SIG,    /* sends engine messages with invalid signatures */
   SIM_BYZ_REPLAY,     /* resends old signed messages to random replicas */
   SIM_BYZ_WITHHOLD,   /* never sends data others lack: block/batch fetch replies, catch-up */
   SIM_BYZ_MIXED,      /* each faulty replica draws one of the above from the seed */

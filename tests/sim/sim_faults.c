@@ -9,8 +9,8 @@
 
 #include "tests/sim/sim_internal.h"
 
-static const char *const BYZ_NAMES[SIM_BYZ__COUNT] = {"none",    "twin",   "equivocate", "silent",
-                                                      "corrupt", "replay", "withhold",   "mixed"};
+static const char *const BYZ_NAMES[SIM_BYZ__COUNT] = {"none",   "twin",     "equivocate", "silent", "corrupt",
+                                                      "bad-sig", "replay", "withhold", "mixed"};
 
 const char *sim_byz_name(int plan) { return plan >= 0 && plan < SIM_BYZ__COUNT ? BYZ_NAMES[plan] : "?"; }
 
@@ -62,84 +62,16 @@ int sim_faults_gets_request(const sim_ctx *S, const sim_node *nd, uint32_t idx) 
   return (idx & 1u) == nd->side; /* the copies pull different batches for the same slot */
 }
 
-static void ring_keep(sim_node *nd, uint32_t to, sim_msg *m) {
-  uint32_t slot;
-  if (nd->nring < SIM_REPLAY_RING) {
-    slot = nd->nring++;
-  } else {
-    slot = (uint32_t)(nd->idx + nd->timer_gen) % SIM_REPLAY_RING; /* any old one goes */
-    sim_msg_unref(nd->ring[slot]);
-  }
-  m->refs++;
-  nd->ring[slot] = m;
-  nd->ring_to[slot] = to;
-}
-
-/* Mutate one field-sized spot of an engine message's payload and sign the result validly with
- * the faulty replica's own key: views/rounds and heights (±1 on a byte of the leading
- * counters), a digest or anything else (a byte replaced). */
-static sim_msg *corrupt(sim_ctx *S, sim_node *nd, const sim_msg *m) {
-  const char *tag = S->ops->msg_tag((uint8_t)(m->kind - WIRE_KIND_ENGINE));
-  if (!tag || m->len <= BFT_SIG_LEN) return NULL;
-  uint32_t plen = m->len - BFT_SIG_LEN;
-  sim_msg *c = sim_msg_new(m->kind, m->body, m->len);
-  if (!c) return NULL;
-  sim_rng *r = &S->rng[RNG_BYZ];
-  uint32_t how = (uint32_t)sim_rng_below(r, 3);
-  uint32_t at = how < 2 ? (uint32_t)sim_rng_below(r, plen < 24 ? plen : 24) : (uint32_t)sim_rng_below(r, plen);
-  if (how == 0)
-    c->body[at]++;
-  else if (how == 1)
-    c->body[at]--;
-  else
-    c->body[at] ^= (uint8_t)(1 + sim_rng_below(r, 255));
-  S->oracle = 1;
-  sim_world_sign(S->w, nd->id, tag, c->body, plen, c->body + plen);
-  S->oracle = 0;
-  bft_digest(c->digest, c->body, c->len);
-  return c;
-}
-
-static int is_engine(const sim_msg *m) { return m->kind >= WIRE_KIND_ENGINE && m->kind <= WIRE_KIND_ENGINE_LAST; }
-
-int sim_faults_outgoing(sim_ctx *S, sim_node *nd, uint32_t to, sim_msg **mp) {
-  sim_msg *m = *mp;
-  sim_rng *r = &S->rng[RNG_BYZ];
-  switch (nd->plan) {
-    case SIM_BYZ_SILENT:
-      S->res->byz_msgs++;
-      return 1;
-    case SIM_BYZ_WITHHOLD: {
-      int data = m->kind == WIRE_KIND_FETCH_REPLY ||
-                 (is_engine(m) && S->ops->msg_class &&
-                  S->ops->msg_class((uint8_t)(m->kind - WIRE_KIND_ENGINE)) == BFT_MSGC_DATA);
-      if (data) S->res->byz_msgs++;
-      return data;
-    }
-    case SIM_BYZ_CORRUPT: {
-      if (!is_engine(m) || sim_rng_below(r, 2)) return 0;
-      sim_msg *c = corrupt(S, nd, m);
-      if (!c) return 0;
-      S->res->byz_msgs++;
-      sim_msg_unref(m);
-      *mp = c;
-      return 0;
-    }
-    case SIM_BYZ_REPLAY: {
-      if (!is_engine(m)) return 0;
-      if (nd->nring && sim_rng_below(r, 3) == 0) {
-        uint32_t slot = (uint32_t)sim_rng_below(r, nd->nring);
-        uint32_t dest = (uint32_t)sim_rng_below(r, S->n);
-        if (dest != nd->id) {
-          S->res->byz_msgs++;
-          sim_route(S, nd, dest, nd->ring[slot]);
-        }
-      }
-      ring_keep(nd, to, m);
-      return 0;
-    }
-    default:
-      return 0; /* twins and equivocators send honestly; their routing is their fault */
+/* The runtime's misbehaviour modes (replica/byzantine.c, shared with bft-replica --byzantine)
+ * that a plan maps to; twins and equivocators misbehave through routing instead. */
+uint32_t sim_faults_modes(int plan) {
+  switch (plan) {
+    case SIM_BYZ_SILENT: return RT_BYZ_SILENT;
+    case SIM_BYZ_CORRUPT: return RT_BYZ_CORRUPT;
+    case SIM_BYZ_BAD_SIG: return RT_BYZ_BAD_SIG;
+    case SIM_BYZ_REPLAY: return RT_BYZ_REPLAY;
+    case SIM_BYZ_WITHHOLD: return RT_BYZ_WITHHOLD;
+    default: return 0;
   }
 }
 

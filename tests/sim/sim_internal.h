@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "replica/byzantine.h"
 #include "replica/core.h"
 #include "tests/sim/sim.h"
 #include "tests/sim/sim_heap.h"
@@ -26,7 +27,6 @@
  * crashes between events. */
 #define SIM_CRASH_FALLBACK_US 20000u
 #define SIM_MAX_NODES (BFT_MAX_REPLICAS + BFT_MAX_REPLICAS / 3) /* replicas plus f twins */
-#define SIM_REPLAY_RING 32u /* old messages a replaying replica keeps */
 #define SIM_NONE UINT32_MAX
 
 enum { EV_MSG = 1, EV_TIMER, EV_REQ, EV_CLIENT_RETRY, EV_REPLY, EV_FAULT, EV_CLIENT_NEXT };
@@ -79,10 +79,8 @@ typedef struct sim_node {
   int64_t unreplied; /* executed by the last block and not yet answered */
   uint64_t want_after_faults; /* highest height fetched after the fault window (0: none) */
   int crash_armed;
-  /* replay plan: old engine messages this node sent */
-  sim_msg *ring[SIM_REPLAY_RING];
-  uint32_t ring_to[SIM_REPLAY_RING];
-  uint32_t nring;
+  rt_byz byz; /* output misbehaviour of a faulty node (modes 0 for the others) */
+  uint8_t *byz_buf; /* a mutated frame being sent (WIRE_FRAME_MAX_BODY) */
 } sim_node;
 
 typedef struct sim_client {
@@ -161,9 +159,8 @@ void sim_node_status(const sim_node *nd, bft_engine_status *st);
 int sim_faults_assign(sim_ctx *S);
 void sim_faults_schedule(sim_ctx *S);
 void sim_faults_on_event(sim_ctx *S, const sim_event *ev);
-/* Apply the node's plan to one outgoing frame: 0 send it as is, 1 dropped; may replace *m
- * (mutated and re-signed) and may queue extra frames (replays). */
-int sim_faults_outgoing(sim_ctx *S, sim_node *nd, uint32_t to, sim_msg **m);
+/* The replica/byzantine.c modes a plan falsifies its output with (0: none). */
+uint32_t sim_faults_modes(int plan);
 /* Does node nd receive client request idx? (equivocating twins split the requests) */
 int sim_faults_gets_request(const sim_ctx *S, const sim_node *nd, uint32_t idx);
 

@@ -54,8 +54,8 @@ static void usage(FILE *out, const sim_options *d) {
           "  --byzantine PLAN       faulty replicas misbehave for the whole run: twin (two honest copies\n"
           "                         under one key, each talking to part of the cluster), equivocate\n"
           "                         (twins fed different requests: conflicting proposals and votes),\n"
-          "                         silent, corrupt (fields mutated, validly signed), replay (old\n"
-          "                         signed messages resent), withhold (no data/catch-up served), or\n"
+          "                         silent, corrupt (fields mutated, validly signed), bad-sig, replay\n"
+          "                         (old signed messages resent), withhold (no data/catch-up served), or\n"
           "                         mixed (one of those per faulty replica, from the seed)  [none]\n"
           "  --faulty K             how many replicas follow the plan (default f; more than f breaks\n"
           "                         the protocol's assumption on purpose, and the checks show it)\n"
@@ -213,7 +213,7 @@ static int parse_args(int argc, char **argv, cli *c) {
     else if (!strcmp(name, "--liveness-bound")) err = parse_u64(val, &o->bound_ms) || !o->bound_ms;
     else if (!strcmp(name, "--byzantine")) {
       int plan = sim_byz_parse(val);
-      if (plan <= 0) return bad("unknown --byzantine plan '%s' (twin, equivocate, silent, corrupt, replay, withhold, mixed)", val);
+      if (plan <= 0) return bad("unknown --byzantine plan '%s' (twin, equivocate, silent, corrupt, bad-sig, replay, withhold, mixed)", val);
       o->byzantine = plan;
     } else if (!strcmp(name, "--faulty")) err = parse_u32(val, 0, BFT_MAX_REPLICAS, &o->faulty);
     if (err) {

@@ -97,7 +97,36 @@ static void outbox_drop(sim_node *nd, uint32_t from) {
   nd->nout = 0;
 }
 
-/* Send the first `count` queued frames (each through the node's fault plan). */
+/* One frame to one replica, through the node's misbehaviour modes when it is faulty. */
+static void send_one(sim_ctx *S, sim_node *nd, uint32_t to, sim_msg *m) {
+  if (!nd->byz.cfg.modes) {
+    sim_route(S, nd, to, m);
+    return;
+  }
+  S->oracle = 1; /* a corrupt re-signature is the attacker's cost, not the engine's */
+  int v = rt_byz_outgoing(&nd->byz, to, m->kind, m->body, m->len, nd->byz_buf, &nd->crypto);
+  S->oracle = 0;
+  if (v == RT_BYZ_DROP) return;
+  if (v == RT_BYZ_SEND) {
+    sim_route(S, nd, to, m);
+  } else {
+    sim_msg *c = sim_msg_new(m->kind, nd->byz_buf, m->len);
+    if (!c) return;
+    sim_route(S, nd, to, c);
+    sim_msg_unref(c);
+  }
+  uint32_t rto, rlen;
+  uint8_t rkind;
+  const uint8_t *rbody;
+  if (rt_byz_replay(&nd->byz, &rto, &rkind, &rbody, &rlen)) {
+    sim_msg *r = sim_msg_new(rkind, rbody, rlen);
+    if (!r) return;
+    sim_route(S, nd, rto, r);
+    sim_msg_unref(r);
+  }
+}
+
+/* Send the first `count` queued frames. */
 static void outbox_release(sim_ctx *S, sim_node *nd, uint32_t count) {
   for (uint32_t i = 0; i < count && !S->res->outcome; i++) {
     sim_out *o = &nd->out[i];
@@ -106,12 +135,11 @@ static void outbox_release(sim_ctx *S, sim_node *nd, uint32_t count) {
       S->res->msgs += copies;
       S->res->bytes += (uint64_t)copies * (o->m->len + WIRE_FRAME_HEADER_LEN);
     }
-    if (nd->plan && sim_faults_outgoing(S, nd, o->to, &o->m)) continue;
     if (o->to != SIM_NONE) {
-      sim_route(S, nd, o->to, o->m);
+      send_one(S, nd, o->to, o->m);
     } else {
       for (uint32_t j = 0; j < S->n; j++)
-        if (j != nd->id) sim_route(S, nd, j, o->m);
+        if (j != nd->id) send_one(S, nd, j, o->m);
     }
   }
   outbox_drop(nd, 0);
@@ -253,6 +281,9 @@ int sim_node_start(sim_ctx *S, sim_node *nd) {
   }
   nd->up = 1;
   nd->incarnation++;
+  rt_byz_config bc = {.modes = sim_faults_modes(nd->plan)};
+  rt_byz_free(&nd->byz);
+  rt_byz_init(&nd->byz, &bc, S->ops, S->n, nd->id, sim_rng_next(&S->rng[RNG_BYZ]));
   VLOG(S, "n%u (replica %u%s) starts: ledger head %" PRIu64 ", WAL %zu bytes", nd->idx, nd->id,
        nd->plan ? ", faulty" : "", nd->core.ledger.head, nd->wal.len);
   rt_core_start(&nd->core);
@@ -277,8 +308,9 @@ void sim_node_free(sim_node *nd) {
   outbox_drop(nd, 0);
   free(nd->out);
   nd->out = NULL;
-  for (uint32_t i = 0; i < nd->nring; i++) sim_msg_unref(nd->ring[i]);
-  nd->nring = 0;
+  rt_byz_free(&nd->byz);
+  free(nd->byz_buf);
+  nd->byz_buf = NULL;
   rt_memfile_free(&nd->wal);
   rt_memfile_free(&nd->ledger);
   free(nd->executed);

@@ -252,6 +252,7 @@ static int make_nodes(sim_ctx *S) {
     nd->bufs = S->scr->bufs[i];
     nd->executed = calloc(S->R ? S->R : 1, 1);
     if (!nd->executed) return BFT_E_NOMEM;
+    if (sim_faults_modes(nd->plan) && !(nd->byz_buf = malloc(WIRE_FRAME_MAX_BODY))) return BFT_E_NOMEM;
   }
   return 0;
 }
@@ -321,6 +322,7 @@ static void summarize(sim_ctx *S) {
     bft_engine_status st = {0};
     sim_node_status(nd, &st);
     if (!nd->plan) S->res->equivocations += st.equivocations;
+    S->res->byz_msgs += nd->byz.dropped + nd->byz.corrupted + nd->byz.bad_sigs + nd->byz.replayed + nd->byz.withheld;
     if (nd->open) S->res->fetches += nd->core.ctr.fetch_sent;
     if (S->vb)
       VLOG(S, "n%u replica %u%s%s %s ledger=%" PRIu64 " executed=%u/%u view=%" PRIu64 " leader=%u wal=%zuB", i, nd->id,

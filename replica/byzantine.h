@@ -1,0 +1,82 @@
+/* Deliberate misbehaviour of a faulty replica, for security testing: what it does to the frames
+ * it sends. One module serves `bft-replica --byzantine MODES` and the simulator's fault plans, so
+ * a mode behaves the same in a real cluster and in a simulated one. No I/O: the shell asks what
+ * to do with each outgoing frame and carries it out (delays are the shell's: it holds frames).
+ *
+ * The replica keeps running the honest runtime and engine; only its output is falsified, so the
+ * modes need no protocol-specific attack code and stay meaningful as engines change. (Equivocation
+ * needs two honest engines under one key, each speaking to part of the cluster: the simulator's
+ * twins; see tests/sim.) */
+#ifndef RT_BYZANTINE_H
+#define RT_BYZANTINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocols/engine.h"
+#include "replica/core.h"
+
+enum rt_byz_mode {
+  RT_BYZ_SILENT = 1u << 0,   /* receives, never sends */
+  RT_BYZ_DELAY = 1u << 1,    /* holds every frame delay_ms before it leaves (the shell does) */
+  RT_BYZ_DROP_TO = 1u << 2,  /* frames to the replicas in drop_to are dropped */
+  RT_BYZ_CORRUPT = 1u << 3,  /* a field of half of the engine messages changed, validly signed */
+  RT_BYZ_BAD_SIG = 1u << 4,  /* engine messages leave with a broken signature */
+  RT_BYZ_REPLAY = 1u << 5,   /* old signed engine messages resent to random replicas */
+  RT_BYZ_WITHHOLD = 1u << 6  /* never serves data: FETCH replies, engine messages of class DATA */
+};
+
+#define RT_BYZ_RING 32u                  /* old engine messages kept for replay */
+#define RT_BYZ_RING_BYTES (4u << 20)     /* ... and their bytes at most */
+#define RT_BYZ_MAX_DELAY_MS 600000u
+
+typedef struct rt_byz_config {
+  uint32_t modes;    /* enum rt_byz_mode bits; 0: an honest replica */
+  uint32_t delay_ms;
+  uint64_t drop_to;  /* replica ids, one bit each */
+} rt_byz_config;
+
+/* "MODE[,MODE...]" with MODE one of silent, delay:MS, drop-to:ID[+ID...], corrupt, bad-sig,
+ * replay, withhold. 0, or BFT_E_INVAL with one line in err. */
+int rt_byz_parse(const char *spec, uint32_t n, uint32_t self, rt_byz_config *out, char *err, size_t errlen);
+/* The modes in the form rt_byz_parse reads. */
+void rt_byz_describe(const rt_byz_config *c, char *buf, size_t cap);
+/* One line per mode, for --help. */
+const char *rt_byz_help(void);
+
+typedef struct rt_byz_old { /* an engine message kept for replay */
+  uint8_t kind;
+  uint32_t len;
+  uint8_t *body;
+} rt_byz_old;
+
+typedef struct rt_byz {
+  rt_byz_config cfg;
+  const bft_engine_ops *ops;
+  uint32_t n, self;
+  uint64_t rng; /* splitmix64 state: seeded by the shell (the simulator from its seed) */
+  rt_byz_old ring[RT_BYZ_RING];
+  uint32_t nring;
+  uint64_t ring_bytes;
+  uint64_t dropped, corrupted, bad_sigs, replayed, withheld; /* counters */
+} rt_byz;
+
+void rt_byz_init(rt_byz *b, const rt_byz_config *cfg, const bft_engine_ops *ops, uint32_t n, uint32_t self,
+                 uint64_t seed);
+void rt_byz_free(rt_byz *b);
+
+enum rt_byz_verdict {
+  RT_BYZ_SEND = 0,    /* send the frame as it is */
+  RT_BYZ_DROP = 1,    /* do not send it */
+  RT_BYZ_REPLACED = 2 /* send the len bytes now in out instead (same kind and length) */
+};
+
+/* What to do with one outgoing frame of wire kind `kind` to replica `to` (never a broadcast:
+ * the shell asks once per destination). out has room for len bytes; cr signs for CORRUPT. */
+int rt_byz_outgoing(rt_byz *b, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len, uint8_t *out,
+                    const rt_crypto *cr);
+/* REPLAY: after a frame went out, maybe one old one to send as well; 1 with it (borrowed until
+ * the next call), else 0. */
+int rt_byz_replay(rt_byz *b, uint32_t *to, uint8_t *kind, const uint8_t **body, uint32_t *len);
+
+#endif
