@@ -32,7 +32,7 @@
  * - INFLIGHT (batch): the engine accepted a proposal carrying these requests (chained HotStuff's
  *   pipelined blocks of other leaders); the driver does not hand them out again in this pull
  *   epoch, so the next leader does not propose them a second time. Purely an optimisation:
- *   execution skips repeats anyway.
+ *   execution skips repeats anyway. Marks (and pulls) also expire per status().repropose_after.
  *   Requests leave the pool when a committed batch containing them is executed. A batch may
  *   thus repeat requests already in flight after a leader change: execution skips a (client,
  *   seq) it has already executed, identically on every replica.
@@ -229,6 +229,10 @@ typedef struct bft_engine_status {
   uint64_t stable;      /* highest seq below which state was discarded (checkpoint) */
   int changing_view;    /* 1 while a view change / round change is in progress */
   uint64_t view_changes;  /* views/rounds left because of a timeout (not normal rotation) */
+  /* A request handed out by a pull (or marked INFLIGHT) that has not executed once the ledger
+   * grew by this many blocks since is offered again: its block was abandoned without an epoch
+   * change (chained HotStuff forks). 0: only a new epoch offers it again (PBFT, Tendermint). */
+  uint32_t repropose_after;
   uint64_t equivocations; /* conflicting signed statements by one replica detected so far */
   /* rejected-input counters, by reason */
   uint64_t rejected_stale, rejected_window, rejected_digest, rejected_cert, rejected_other;

@@ -116,7 +116,7 @@ static void mark_inflight(rt_core *c, const uint8_t *batch, uint32_t len) {
   while (bft_batch_next(&br, &rq, &rl) == 1) {
     uint8_t d[BFT_DIGEST_LEN];
     bft_digest(d, rq, rl);
-    rt_pool_mark_pulled(&c->pool, d);
+    rt_pool_mark_pulled(&c->pool, d, c->ledger.head);
   }
 }
 
@@ -160,6 +160,7 @@ static int apply_action(rt_core *c, const bft_action *a) {
 static void check_epoch(rt_core *c) {
   bft_engine_status st;
   c->ops->status(c->engine, &st);
+  c->repropose_after = st.repropose_after;
   if (st.epoch != c->epoch_view) { /* a new leader must be able to re-propose everything */
     c->epoch_view = st.epoch;
     c->pull_pending = 0; /* a pull of the old view is not answered in the new one */
@@ -199,10 +200,10 @@ static int drain_pulls(rt_core *c) {
     uint32_t max = c->pull_pending;
     if (pull_may_wait(c, max)) break;
     c->pull_pending = 0;
-    if (!rt_pool_has_unpulled(&c->pool)) break;
+    if (!rt_pool_has_unpulled(&c->pool) && !rt_pool_expire(&c->pool, c->ledger.head, c->repropose_after)) break;
     bft_batch_writer bw;
     bft_batch_begin(&bw, c->bufs->batch_buf, BFT_MAX_BATCH_BYTES);
-    uint32_t n = rt_pool_pull(&c->pool, max, &bw);
+    uint32_t n = rt_pool_pull(&c->pool, max, &bw, c->ledger.head);
     if (!n) break;
     bft_event ev = {.type = BFT_EV_BATCH};
     ev.u.batch.data = c->bufs->batch_buf;

@@ -132,6 +132,7 @@ typedef struct rt_core {
 
   uint64_t timer_tags[BFT_MAX_TIMERS];
   uint64_t epoch_view;
+  uint32_t repropose_after; /* the engine's status().repropose_after */
   uint32_t pull_pending; /* max_requests of a pull to answer after the current actions */
   int defer_pulls;       /* 1: answer pulls only in rt_core_answer_pulls (end of loop iteration) */
   uint32_t ntouched;     /* clients with a request in the batch being executed */

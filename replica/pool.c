@@ -159,17 +159,33 @@ int rt_pool_has_unpulled(const rt_pool *p) {
   return 0;
 }
 
-void rt_pool_mark_pulled(rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN]) {
+void rt_pool_mark_pulled(rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN], uint64_t head) {
   uint32_t i = p->index[index_find(p, digest)];
   if (i == RT_POOL_NIL) return;
   rt_pool_entry *e = &p->e[i];
   if (e->pulled_epoch == p->epoch) return;
   e->pulled_epoch = p->epoch;
+  e->pulled_head = head;
   p->inflight++;
   skip_pulled(p);
 }
 
-uint32_t rt_pool_pull(rt_pool *p, uint32_t max, bft_batch_writer *bw) {
+uint32_t rt_pool_expire(rt_pool *p, uint64_t head, uint32_t after) {
+  if (!after) return 0;
+  uint32_t n = 0;
+  for (uint32_t i = p->head; i != RT_POOL_NIL; i = p->e[i].next) {
+    rt_pool_entry *e = &p->e[i];
+    if (e->pulled_epoch != p->epoch || e->pulled_head + after > head) continue;
+    e->pulled_epoch = 0;
+    p->inflight--;
+    n++;
+  }
+  /* Pulls pass over entries handed out in this epoch, so restarting the cursor is safe. */
+  if (n) p->cursor = p->head;
+  return n;
+}
+
+uint32_t rt_pool_pull(rt_pool *p, uint32_t max, bft_batch_writer *bw, uint64_t head) {
   uint32_t n = 0;
   skip_pulled(p);
   while (n < max && p->cursor != RT_POOL_NIL) {
@@ -180,6 +196,7 @@ uint32_t rt_pool_pull(rt_pool *p, uint32_t max, bft_batch_writer *bw) {
     }
     if (bft_batch_add(bw, e->bytes, e->len) != 0) break;
     e->pulled_epoch = p->epoch;
+    e->pulled_head = head;
     p->inflight++;
     p->cursor = e->next;
     n++;

@@ -21,6 +21,7 @@ typedef struct rt_pool_entry {
   uint32_t prev, next; /* arrival order; next doubles as the free list link */
   uint32_t cnext;      /* next entry of the same client */
   uint64_t pulled_epoch; /* epoch in which it was last handed out (0: never) */
+  uint64_t pulled_head;  /* ledger head when it was handed out */
   uint8_t used;
 } rt_pool_entry;
 
@@ -50,13 +51,16 @@ int rt_pool_contains(const rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN]);
 void rt_pool_remove_upto(rt_pool *p, uint32_t client, uint64_t upto);
 /* Mark the pending request with this digest as handed out in this epoch (someone else
  * proposed it); no-op when absent. */
-void rt_pool_mark_pulled(rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN]);
+void rt_pool_mark_pulled(rt_pool *p, const uint8_t digest[BFT_DIGEST_LEN], uint64_t head);
+/* Offer again the requests handed out in this epoch at a ledger head at least `after` blocks
+ * below `head` (their block was abandoned); returns how many. */
+uint32_t rt_pool_expire(rt_pool *p, uint64_t head, uint32_t after);
 /* Start a new pull epoch: everything pending becomes eligible again. */
 void rt_pool_new_epoch(rt_pool *p);
 /* 1 when some pending request was not handed out in this epoch. */
 int rt_pool_has_unpulled(const rt_pool *p);
 /* Add up to max not-yet-handed-out requests to the batch (stops early when the batch is full)
  * and mark them handed out; returns how many were added. */
-uint32_t rt_pool_pull(rt_pool *p, uint32_t max, bft_batch_writer *bw);
+uint32_t rt_pool_pull(rt_pool *p, uint32_t max, bft_batch_writer *bw, uint64_t head);
 
 #endif

@@ -30,11 +30,11 @@ static int add(rt_pool *p, uint32_t client, uint64_t seq, uint32_t size) {
   return rt_pool_add(p, d, client, seq, buf, len);
 }
 
-static uint32_t pull(rt_pool *p, uint32_t max, uint64_t *seqs) {
+static uint32_t pull_at(rt_pool *p, uint32_t max, uint64_t *seqs, uint64_t head) {
   uint8_t *batch = malloc(BFT_MAX_BATCH_BYTES);
   bft_batch_writer bw;
   bft_batch_begin(&bw, batch, BFT_MAX_BATCH_BYTES);
-  uint32_t n = rt_pool_pull(p, max, &bw);
+  uint32_t n = rt_pool_pull(p, max, &bw, head);
   uint32_t len = bft_batch_end(&bw);
   bft_batch_reader br;
   assert_int_equal(bft_batch_open(&br, batch, len), 0);
@@ -47,6 +47,45 @@ static uint32_t pull(rt_pool *p, uint32_t max, uint64_t *seqs) {
   assert_int_equal(i, n);
   free(batch);
   return n;
+}
+
+static uint32_t pull(rt_pool *p, uint32_t max, uint64_t *seqs) { return pull_at(p, max, seqs, 0); }
+
+static void digest_of(uint32_t client, uint64_t seq, uint8_t d[32]) {
+  uint8_t buf[16384];
+  uint32_t len;
+  fake_request(buf, &len, client, seq, 64);
+  bft_digest(d, buf, len);
+}
+
+/* INFLIGHT marks keep requests another leader proposed out of our pulls; marks and our own
+ * pulls expire once the ledger grew `after` blocks without them executing (an abandoned
+ * block), and only then. */
+static void test_pool_inflight_and_expiry(void **state) {
+  rt_pool p;
+  assert_int_equal(rt_pool_init(&p, 4, 100, 1 << 20, 10), 0);
+  for (uint64_t s = 1; s <= 4; s++) assert_int_equal(add(&p, 0, s, 64), 0);
+  uint8_t d[32];
+  digest_of(0, 1, d);
+  rt_pool_mark_pulled(&p, d, 10); /* seq 1 is in someone's block at head 10 */
+  digest_of(0, 3, d);
+  rt_pool_mark_pulled(&p, d, 10);
+  uint64_t seqs[16];
+  assert_int_equal(pull_at(&p, 10, seqs, 10), 2); /* 2 and 4 only */
+  assert_int_equal(seqs[0], 2);
+  assert_int_equal(seqs[1], 4);
+  assert_false(rt_pool_has_unpulled(&p));
+  assert_int_equal(rt_pool_expire(&p, 13, 4), 0); /* too early: blocks may still commit */
+  assert_int_equal(rt_pool_expire(&p, 14, 0), 0); /* engines without expiry: epochs only */
+  assert_int_equal(rt_pool_expire(&p, 14, 4), 4); /* abandoned: all four offered again */
+  assert_int_equal(pull_at(&p, 10, seqs, 14), 4);
+  assert_int_equal(seqs[0], 1);
+  assert_int_equal(seqs[3], 4);
+  assert_int_equal(p.inflight, 4);
+  rt_pool_remove_upto(&p, 0, 4);
+  assert_int_equal(p.inflight, 0);
+  assert_int_equal(p.count, 0);
+  rt_pool_free(&p);
 }
 
 static void test_pool_bounds(void **state) {
@@ -233,6 +272,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pool_bounds),
       cmocka_unit_test(test_pool_epochs),
+      cmocka_unit_test(test_pool_inflight_and_expiry),
       cmocka_unit_test(test_pool_batch_bytes),
       cmocka_unit_test(test_sessions),
       cmocka_unit_test(test_vcache),
