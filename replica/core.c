@@ -173,8 +173,11 @@ static void check_epoch(rt_core *c) {
 /* Run the actions the last step produced, in order. */
 static int apply_actions(rt_core *c) {
   if (c->acts.overflow) return core_fail(c, BFT_E_FULL, "engine action list overflowed");
-  for (uint32_t i = 0; i < c->acts.count && !c->failed; i++) apply_action(c, &c->acts.items[i]);
+  /* The epoch first: a pull or INFLIGHT mark in these actions belongs to the epoch the step
+   * moved to (an engine that changes view and pulls in one step must get its batch), while a
+   * pull left over from an earlier step is dropped with the old epoch. */
   check_epoch(c);
+  for (uint32_t i = 0; i < c->acts.count && !c->failed; i++) apply_action(c, &c->acts.items[i]);
   return c->failed ? BFT_E_STATE : 0;
 }
 
