@@ -15,13 +15,14 @@ static const struct {
 #define NMODES (sizeof MODES / sizeof MODES[0])
 
 const char *rt_byz_help(void) {
-  return "  silent             receives everything, sends nothing\n"
-         "  delay:MS           holds every frame MS milliseconds (a slow leader just under the timeout)\n"
-         "  drop-to:ID[+ID..]  drops every frame to those replicas\n"
-         "  corrupt            changes a field (view/seq +-1, a byte) of half its engine messages, validly signed\n"
-         "  bad-sig            sends engine messages with invalid signatures\n"
-         "  replay             resends old signed engine messages to random replicas\n"
-         "  withhold           never serves batch/block bytes or catch-up (FETCH replies)\n";
+  return "                         silent             receives everything, sends nothing\n"
+         "                         delay:MS           holds every frame MS ms (a slow leader just under the timeout)\n"
+         "                         drop-to:ID[+ID..]  drops every frame to those replicas\n"
+         "                         corrupt            changes a field (view/seq +-1, a byte) of half its engine\n"
+         "                                            messages, validly signed\n"
+         "                         bad-sig            sends engine messages with invalid signatures\n"
+         "                         replay             resends old signed engine messages to random replicas\n"
+         "                         withhold           never serves batch/block bytes or catch-up (FETCH replies)\n";
 }
 
 static int parse_ids(const char *s, uint32_t n, uint32_t self, uint64_t *mask) {

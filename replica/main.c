@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "protocols/engine.h"
+#include "replica/byzantine.h"
 #include "replica/log.h"
 #include "replica/replica.h"
 
@@ -28,8 +29,12 @@ static void usage(FILE *f) {
           "  --data-dir DIR       folder for the WAL and the ledger\n"
           "  --listen-client PORT also accept clients (and peers) on this port of the same host\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
+          "  --byzantine MODES    misbehave on purpose, for security testing (MODE[,MODE...]); the\n"
+          "                       replica says so in its first log line and its metrics. Modes:\n"
+          "%s"
+          "                       More than f faulty replicas void the protocol's guarantees.\n"
           "  -h, --help           this text\n",
-          bft_engine_names());
+          bft_engine_names(), rt_byz_help());
 }
 
 static int bad_args(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -53,14 +58,15 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
   return 0;
 }
 
-enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL };
+enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_BYZANTINE };
 
 static int parse_args(int argc, char **argv, rt_options *o) {
   static const struct option LONG[] = {
       {"config", required_argument, NULL, OPT_CONFIG},   {"id", required_argument, NULL, OPT_ID},
       {"key", required_argument, NULL, OPT_KEY},         {"protocol", required_argument, NULL, OPT_PROTOCOL},
       {"data-dir", required_argument, NULL, OPT_DATA_DIR}, {"listen-client", required_argument, NULL, OPT_LISTEN_CLIENT},
-      {"log-level", required_argument, NULL, OPT_LOG_LEVEL}, {"help", no_argument, NULL, 'h'},
+      {"log-level", required_argument, NULL, OPT_LOG_LEVEL}, {"byzantine", required_argument, NULL, OPT_BYZANTINE},
+      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
   unsigned long v;
@@ -86,6 +92,7 @@ static int parse_args(int argc, char **argv, rt_options *o) {
         if ((o->log_level = rt_log_level_parse(optarg)) < 0)
           return bad_args("--log-level must be debug, info, warn or error, got '%s'", optarg);
         break;
+      case OPT_BYZANTINE: o->byzantine = optarg; break;
       case 'h': usage(stdout); return 1;
       case ':': return bad_args("%s needs a value", argv[optind - 1]);
       default: return bad_args("unknown option '%s'", argv[optind - 1]);
@@ -97,6 +104,11 @@ static int parse_args(int argc, char **argv, rt_options *o) {
   if (!o->key) return bad_args("missing --key");
   if (!o->protocol) return bad_args("missing --protocol");
   if (!o->data_dir) return bad_args("missing --data-dir");
+  if (o->byzantine) { /* syntax now; ids against the cluster's size once it is loaded */
+    rt_byz_config bc;
+    char err[256];
+    if (rt_byz_parse(o->byzantine, BFT_MAX_REPLICAS, o->id, &bc, err, sizeof err) != 0) return bad_args("%s", err);
+  }
   if (!bft_engine_find(o->protocol)) {
     fprintf(stderr, "bft-replica: unknown protocol '%s'; this build has: %s\n", o->protocol, bft_engine_names());
     return 2;

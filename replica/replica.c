@@ -76,9 +76,16 @@ static void peer_enqueue(rt_replica *r, rt_peer *p, rt_frame *f) {
   if (p->conn) mark_dirty(r, p->conn);
 }
 
+/* The faulty-replica shell hands its frames back through here. */
+static void byz_enqueue(rt_replica *r, uint32_t to, rt_frame *f) { peer_enqueue(r, &r->peers[to], f); }
+
 static void io_send(void *ctx, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len) {
   rt_replica *r = ctx;
   if (to >= r->cluster->n || to == r->self) return;
+  if (r->byz) {
+    rt_byz_shell_send(r->byz, to, kind, body, len);
+    return;
+  }
   rt_frame *f = rt_frame_new(kind, r->self, body, len);
   if (!f) return; /* out of memory: as good as a lost message */
   peer_enqueue(r, &r->peers[to], f);
@@ -87,6 +94,11 @@ static void io_send(void *ctx, uint32_t to, uint8_t kind, const uint8_t *body, u
 
 static void io_broadcast(void *ctx, uint8_t kind, const uint8_t *body, uint32_t len) {
   rt_replica *r = ctx;
+  if (r->byz) { /* falsified per destination */
+    for (uint32_t i = 0; i < r->cluster->n; i++)
+      if (i != r->self) rt_byz_shell_send(r->byz, i, kind, body, len);
+    return;
+  }
   rt_frame *f = rt_frame_new(kind, r->self, body, len);
   if (!f) return;
   for (uint32_t i = 0; i < r->cluster->n; i++)
@@ -519,6 +531,11 @@ static void on_metrics(uv_timer_t *t) {
           (unsigned long long)qbytes, (unsigned long long)k->syncs, (unsigned long long)k->sync_blocks,
           (unsigned long long)rt_wal_size(&r->core.wal), (unsigned long long)k->pulls,
           (unsigned long long)k->pulled_requests);
+  if (r->byz) {
+    char b[512];
+    rt_byz_shell_describe(r->byz, b, sizeof b);
+    rt_logf(&r->log, RT_LOG_WARN, "metrics", "event=byzantine_metrics %s", b);
+  }
   r->last_commits = k->commits;
   r->last_metrics_ms = now;
 }
@@ -661,6 +678,10 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   memset(r, 0, sizeof *r);
   r->lock_fd = -1;
   rt_log_init(&r->log, o->log_level, stderr, (long)o->id);
+  if (o->byzantine) /* the first line says so, whatever the log level */
+    rt_logf(&r->log, RT_LOG_ERROR, "byzantine",
+            "event=byzantine_replica modes=\"%s\" note=\"FAULTY ON PURPOSE: this replica misbehaves for security "
+            "testing\"", o->byzantine);
   r->ops = bft_engine_find(o->protocol);
   if (!r->ops)
     return fail_open(err, errlen, BFT_E_UNSUPPORTED, "unknown protocol '%s' (this build has: %s)", o->protocol,
@@ -681,6 +702,7 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
     return fail_open(err, errlen, BFT_E_IO, "cannot create the event loop");
   }
   init_handles(r);
+  if (o->byzantine && (rc = rt_byz_shell_open(&r->byz, r, o->byzantine, byz_enqueue, err, errlen)) != 0) return rc;
   if ((rc = open_core(r, o, err, errlen)) != 0) return rc;
   const bft_replica_info *me = &r->cluster->replicas[r->self];
   if ((rc = listen_on(r, me->host, me->port, err, errlen)) != 0) return rc;
@@ -713,6 +735,8 @@ int rt_replica_run(rt_replica *r) {
 }
 
 void rt_replica_close(rt_replica *r) {
+  rt_byz_shell_close(r->byz); /* its timer is closed by the runs below */
+  r->byz = NULL;
   if (r->loop && r->handles_ready) {
     if (!r->stopping) begin_stop(r, r->exit_code);
     uv_run(r->loop, UV_RUN_DEFAULT); /* let every close callback run */

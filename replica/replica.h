@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "replica/byz_shell.h"
 #include "replica/core.h"
 #include "replica/net.h"
 
@@ -22,6 +23,7 @@ typedef struct rt_options {
   uint32_t id;
   int listen_client_port; /* 0: none */
   int log_level;
+  const char *byzantine;  /* --byzantine MODES, or NULL for an honest replica */
 } rt_options;
 
 typedef struct rt_replica rt_replica;
@@ -48,6 +50,7 @@ struct rt_replica {
   uint32_t self;
   const bft_engine_ops *ops;
   rt_log log;
+  rt_byz_shell *byz; /* --byzantine: falsifies what we send (NULL: honest) */
   rt_core core;
   int core_open, core_ready;
   int lock_fd;

@@ -9,6 +9,7 @@ NET_NAME=${NET_NAME:-net}
 NET_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bft-$NET_NAME.XXXXXX")
 NET_PIDS=()        # every process started, by pid
 declare -A NET_REPLICA_PID=()
+declare -A NET_REPLICA_EXTRA=() # extra bft-replica arguments by id (e.g. --byzantine MODES)
 NET_N=0
 NET_BASE_PORT=0
 NET_CFG=$NET_DIR/keys/cluster.ini
@@ -110,7 +111,7 @@ net_start_replica() {
   local id=$1 data=${2:-$NET_DIR/data-$1}
   mkdir -p "$data"
   "$NET_BIN/bft-replica" --config "$NET_CFG" --id "$id" --key "$NET_DIR/keys/replica-$id.key" \
-    --data-dir "$data" --protocol "$NET_PROTOCOL" >>"$NET_DIR/replica-$id.log" 2>&1 </dev/null &
+    --data-dir "$data" --protocol "$NET_PROTOCOL" ${NET_REPLICA_EXTRA[$id]:-} >>"$NET_DIR/replica-$id.log" 2>&1 </dev/null &
   NET_REPLICA_PID[$id]=$!
   NET_PIDS+=($!)
 }

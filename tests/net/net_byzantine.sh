@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Real processes: 4 replicas, one of them started with `bft-replica --byzantine MODES`; 4
+# concurrent clients (bft-bench) submit TOTAL operations, puts and gets on a few keys. Every
+# operation must complete, the history must be linearizable, the three correct replicas must
+# agree on the ledger head and hold the same blocks, verify-ledger must accept each of their
+# ledgers, and the faulty replica must say what it is in its first log line.
+# Usage: net_byzantine.sh BIN_DIR FAULTY_ID MODES [TOTAL]
+NET_BIN=$(cd "${1:?usage: net_byzantine.sh BIN_DIR FAULTY_ID MODES [TOTAL]}" && pwd)
+faulty=${2:?faulty replica id}
+modes=${3:?--byzantine modes}
+total=${4:-300}
+NET_NAME=byzantine-$faulty
+. "$(dirname "$0")/net_lib.sh"
+
+net_require_bins bft-replica bft-keygen bft-client bft-bench net-lincheck
+net_make_cluster 4 8
+NET_REPLICA_EXTRA[$faulty]="--byzantine $modes"
+net_start_all
+net_wait_ready 40
+head -n 1 "$NET_DIR/replica-$faulty.log" | grep -q 'event=byzantine_replica' ||
+  net_fail "the faulty replica's first log line does not say it is faulty"
+net_log "replica $faulty runs --byzantine $modes"
+
+history=$NET_DIR/history.txt
+"$NET_BIN/bft-bench" --config "$NET_CFG" --keys "$NET_DIR/keys" --clients 4 --total-ops "$total" \
+  --duration 100 --ops mixed --keyspace 5 --value-size 16 --timeout 60 --history "$history" \
+  >"$NET_DIR/bench.out" 2>"$NET_DIR/bench.log" &
+bench=$!
+NET_PIDS+=($bench)
+deadline=$((SECONDS + 110))
+while net_running $bench; do
+  [ $SECONDS -lt $deadline ] || net_fail "bft-bench did not finish within 110s"
+  sleep 0.2
+done
+rc=0
+wait $bench || rc=$?
+cat "$NET_DIR/bench.out"
+result=$(grep '^RESULT ' "$NET_DIR/bench.out" || true)
+[ -n "$result" ] || net_fail "bft-bench printed no RESULT line (exit $rc)"
+ops=$(sed -n 's/.* ops=\([0-9]*\) .*/\1/p' <<<"$result")
+errors=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$result")
+[ "$rc" -eq 0 ] && [ "$ops" = "$total" ] && [ "$errors" = 0 ] ||
+  net_fail "expected $total operations without errors, got ops=$ops errors=$errors (exit $rc)"
+[ "$(wc -l <"$history")" -eq "$total" ] || net_fail "history holds $(wc -l <"$history") operations, not $total"
+"$NET_BIN/net-lincheck" "$history" || net_fail "the history is not linearizable"
+
+correct=""
+for i in 0 1 2 3; do [ "$i" = "$faulty" ] || correct="$correct $i"; done
+head=$(net_wait_agree "${correct# }" 30)
+net_log "correct replicas${correct} agree on the ledger head: height, batch, state = $head"
+net_same_ledgers "${correct# }"
+for i in $correct; do
+  out=$("$NET_BIN/bft-client" --config "$NET_CFG" --timeout 20 --replica "$i" verify-ledger) ||
+    net_fail "verify-ledger of replica $i: $out"
+  grep -q '^OK: ' <<<"$out" || net_fail "verify-ledger of replica $i: $out"
+  net_log "$out"
+done
+echo "[$NET_NAME] PASS ($modes)"
