@@ -141,6 +141,25 @@ int bft_act_inflight(bft_actions *a, const uint8_t *batch, uint32_t len) {
   return push_bytes(a, BFT_ACT_INFLIGHT, 0, 0, batch, len);
 }
 
+int bft_act_evidence(bft_actions *a, uint32_t offender, uint8_t kind, const uint8_t *body1, uint32_t len1,
+                     const uint8_t *body2, uint32_t len2) {
+  uint32_t total = 8 + len1 + len2;
+  if (len1 > BFT_MAX_ENGINE_MSG || len2 > BFT_MAX_ENGINE_MSG) return BFT_E_TOO_LARGE;
+  uint8_t *d = bft_actions_alloc(a, total);
+  if (!d) return BFT_E_FULL;
+  wire_writer w;
+  wire_writer_init(&w, d, total);
+  wire_put_blob(&w, body1, len1);
+  wire_put_blob(&w, body2, len2);
+  bft_action *x = push(a, BFT_ACT_EVIDENCE);
+  if (!x || w.err) return BFT_E_FULL;
+  x->to = offender;
+  x->kind = kind;
+  x->data = d;
+  x->len = total;
+  return 0;
+}
+
 int bft_engine_check_message(const bft_engine_ops *ops, const bft_engine_config *cfg,
                              const bft_engine_env *env, uint32_t from, uint8_t kind,
                              const uint8_t *body, uint32_t len) {

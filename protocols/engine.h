@@ -33,6 +33,11 @@
  *   pipelined blocks of other leaders); the driver does not hand them out again in this pull
  *   epoch, so the next leader does not propose them a second time. Purely an optimisation:
  *   execution skips repeats anyway. Marks (and pulls) also expire per status().repropose_after.
+ * - EVIDENCE (to = offender, kind, data = u32 len1 | body1 | u32 len2 | body2): two engine
+ *   messages of one kind, each `payload || sig` signed by replica `to`, that no correct replica
+ *   would both send (a second vote for another digest in the same view/round, a second
+ *   proposal for one slot). Anyone with the cluster file can check both signatures. The driver
+ *   keeps it (bounded), logs it once per offender and view and counts it.
  *   Requests leave the pool when a committed batch containing them is executed. A batch may
  *   thus repeat requests already in flight after a leader change: execution skips a (client,
  *   seq) it has already executed, identically on every replica.
@@ -163,13 +168,14 @@ enum bft_action_type {
   BFT_ACT_PROPOSE_PULL,
   BFT_ACT_COMMIT,
   BFT_ACT_FETCH,
-  BFT_ACT_INFLIGHT
+  BFT_ACT_INFLIGHT,
+  BFT_ACT_EVIDENCE
 };
 
 typedef struct bft_action { /* data and cert point into the actions' arena */
   uint8_t type;
   uint8_t kind;            /* SEND/BROADCAST: engine message kind */
-  uint32_t to;             /* SEND, FETCH: replica id */
+  uint32_t to;             /* SEND, FETCH: replica id; EVIDENCE: the offender */
   uint32_t timer_id;       /* TIMER_SET/CANCEL */
   uint64_t timer_tag;      /* TIMER_SET */
   uint64_t delay_ms;       /* TIMER_SET */
@@ -207,6 +213,8 @@ int bft_act_commit(bft_actions *a, uint64_t seq, const uint8_t digest[BFT_DIGEST
                    const uint8_t *batch, uint32_t len, const uint8_t *cert, uint32_t cert_len);
 int bft_act_fetch(bft_actions *a, uint32_t to, uint64_t seq);
 int bft_act_inflight(bft_actions *a, const uint8_t *batch, uint32_t len);
+int bft_act_evidence(bft_actions *a, uint32_t offender, uint8_t kind, const uint8_t *body1, uint32_t len1,
+                     const uint8_t *body2, uint32_t len2);
 
 /* ---- the engine -------------------------------------------------------------------------- */
 

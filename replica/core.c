@@ -12,6 +12,10 @@
 
 #define COMP "core"
 
+static void put_le32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* ---- failure: our own invariants, storage errors ------------------------------------------ */
 
 static int core_fail(rt_core *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -120,6 +124,73 @@ static void mark_inflight(rt_core *c, const uint8_t *batch, uint32_t len) {
   }
 }
 
+/* Keep evidence the engine found, after checking both signatures ourselves (it is what we will
+ * show others); logged once per offender and view. */
+static void keep_evidence(rt_core *c, const bft_action *a) {
+  wire_reader r;
+  wire_reader_init(&r, a->data, a->len);
+  uint32_t l1, l2;
+  const uint8_t *m1 = wire_get_blob(&r, &l1, BFT_MAX_ENGINE_MSG);
+  const uint8_t *m2 = wire_get_blob(&r, &l2, BFT_MAX_ENGINE_MSG);
+  int ok = wire_reader_finish(&r) == 0 && a->to < c->cfg.n && a->to != c->self && a->len <= RT_EVIDENCE_MAX_BYTES &&
+           (l1 != l2 || memcmp(m1, m2, l1) != 0) &&
+           bft_engine_check_message(c->ops, &c->cfg, &c->env, a->to, a->kind, m1, l1) == 0 &&
+           bft_engine_check_message(c->ops, &c->cfg, &c->env, a->to, a->kind, m2, l2) == 0;
+  if (!ok) {
+    c->ctr.evidence_refused++;
+    rt_logf_rl(c->log, &c->rl_msg, RT_LOG_ERROR, COMP, "event=evidence_refused offender=%u kind=%u", a->to, a->kind);
+    return;
+  }
+  bft_engine_status st;
+  c->ops->status(c->engine, &st);
+  uint8_t *copy = malloc(a->len);
+  if (!copy) return;
+  memcpy(copy, a->data, a->len);
+  if (c->nevidence < RT_EVIDENCE_MAX) c->nevidence++;
+  rt_evidence *e = &c->evidence[c->evidence_next];
+  c->evidence_next = (c->evidence_next + 1) % RT_EVIDENCE_MAX;
+  c->evidence_bytes -= e->data ? e->len : 0;
+  free(e->data);
+  *e = (rt_evidence){.offender = a->to, .kind = a->kind, .view = st.view, .len = a->len, .data = copy};
+  c->evidence_bytes += a->len;
+  while (c->evidence_bytes > RT_EVIDENCE_MAX_BYTES) { /* the oldest go first */
+    rt_evidence *o = &c->evidence[(c->evidence_next + RT_EVIDENCE_MAX - c->nevidence) % RT_EVIDENCE_MAX];
+    c->evidence_bytes -= o->len;
+    free(o->data);
+    *o = (rt_evidence){0};
+    c->nevidence--;
+  }
+  c->ctr.evidence++;
+  c->evidence_per[a->to]++;
+  if (c->evidence_logged_view[a->to] != st.view + 1) {
+    c->evidence_logged_view[a->to] = st.view + 1;
+    const char *name = c->ops->msg_name ? c->ops->msg_name(a->kind) : NULL;
+    rt_logf(c->log, RT_LOG_WARN, COMP,
+            "event=equivocation offender=%u kind=%s view=%llu evidence_from_offender=%llu note=\"two conflicting "
+            "messages signed by the same replica are kept as evidence\"",
+            a->to, name ? name : "?", (unsigned long long)st.view, (unsigned long long)c->evidence_per[a->to]);
+  }
+}
+
+int rt_core_evidence(const rt_core *c, uint8_t *out, uint32_t cap) {
+  wire_writer w;
+  wire_writer_init(&w, out, cap);
+  wire_put_u32(&w, 0);
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < c->nevidence; k++) { /* oldest first */
+    const rt_evidence *e = &c->evidence[(c->evidence_next + RT_EVIDENCE_MAX - c->nevidence + k) % RT_EVIDENCE_MAX];
+    if (!e->data || w.len + 4 + 1 + 8 + 4 + e->len > cap) break;
+    wire_put_u32(&w, e->offender);
+    wire_put_u8(&w, e->kind);
+    wire_put_u64(&w, e->view);
+    wire_put_blob(&w, e->data, e->len);
+    n++;
+  }
+  if (w.err) return w.err;
+  put_le32(out, n);
+  return (int)w.len;
+}
+
 static int apply_action(rt_core *c, const bft_action *a) {
   switch (a->type) {
     case BFT_ACT_SEND:
@@ -151,6 +222,9 @@ static int apply_action(rt_core *c, const bft_action *a) {
       return 0;
     case BFT_ACT_INFLIGHT:
       mark_inflight(c, a->data, a->len);
+      return 0;
+    case BFT_ACT_EVIDENCE:
+      keep_evidence(c, a);
       return 0;
     default:
       return core_fail(c, BFT_E_STATE, "engine emitted action type %u", a->type);
@@ -486,6 +560,9 @@ void rt_core_close(rt_core *c) {
   rt_pool_free(&c->pool);
   rt_sessions_free(&c->sessions);
   rt_kv_free(&c->kv);
+  for (uint32_t i = 0; i < RT_EVIDENCE_MAX; i++) free(c->evidence[i].data);
+  memset(c->evidence, 0, sizeof c->evidence);
+  c->nevidence = 0;
   if (c->own_bufs) rt_core_bufs_free(c->bufs);
   c->bufs = NULL;
   c->own_bufs = 0;
@@ -634,9 +711,6 @@ int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq
 
 /* ---- ledger reads and state transfer -------------------------------------------------------- */
 
-static void put_le32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap) {
   wire_reader r;

@@ -81,7 +81,17 @@ typedef struct rt_counters {
   uint64_t fetch_sent, fetch_served, sync_blocks, sync_rejected, state_mismatch;
   uint64_t persists, syncs, compactions;
   uint64_t half_applied; /* engine steps that returned an error yet emitted actions (a contract bug) */
+  uint64_t evidence, evidence_refused; /* equivocation evidence kept / refused as unverifiable */
 } rt_counters;
+
+/* Two conflicting signed engine messages from one replica (engine.h, BFT_ACT_EVIDENCE). */
+typedef struct rt_evidence {
+  uint32_t offender;
+  uint8_t kind;    /* engine message kind */
+  uint64_t view;   /* our view when it was found */
+  uint32_t len;
+  uint8_t *data;   /* u32 len1 | body1 | u32 len2 | body2 */
+} rt_evidence;
 
 typedef struct rt_core_config {
   const bft_cluster *cluster;
@@ -142,6 +152,12 @@ typedef struct rt_core {
   uint64_t fetch_seq, fetch_at_ms;
   uint64_t wal_compact_at; /* WAL size that triggers the next compaction */
 
+  rt_evidence evidence[RT_EVIDENCE_MAX];
+  uint32_t nevidence, evidence_next;
+  uint64_t evidence_bytes;
+  uint64_t evidence_per[BFT_MAX_REPLICAS];
+  uint64_t evidence_logged_view[BFT_MAX_REPLICAS]; /* view + 1 of the last log line per offender */
+
   rt_counters ctr;
   rt_ratelimit rl_msg, rl_req, rl_sync;
   int failed; /* a fatal error happened: the process must stop */
@@ -191,6 +207,9 @@ int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq
  * (answered with a FETCH_REPLY through io.send), FETCH_REPLY, and REQUESTs a backup forwarded.
  * 0, or the negative reason the frame was dropped. */
 int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t *body, uint32_t len);
+/* The evidence held, encoded: u32 count | count x (u32 offender | u8 kind | u64 view | blob
+ * (u32 len1 | body1 | u32 len2 | body2)); returns its length (what fits in cap). */
+int rt_core_evidence(const rt_core *c, uint8_t *out, uint32_t cap);
 /* Answer a LEDGER_GET or FETCH body with a LEDGER_BLOCKS body in out; returns its length. */
 int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap);
 /* A FETCH_REPLY from replica `from`: verify each block's certificate and sync the engine. */

@@ -46,6 +46,10 @@
 /* State transfer. */
 #define RT_FETCH_RETRY_MS 1000u /* a FETCH unanswered this long may be sent again */
 
+/* Equivocation evidence kept in memory (two signed messages each; oldest replaced). */
+#define RT_EVIDENCE_MAX 64u
+#define RT_EVIDENCE_MAX_BYTES (8u * 1024u * 1024u)
+
 /* Files. */
 #define RT_WAL_MAX_RECORD (BFT_ACTION_ARENA) /* one PERSIST record */
 #define RT_WAL_COMPACT_BYTES (64u * 1024u * 1024u)

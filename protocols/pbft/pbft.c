@@ -170,6 +170,7 @@ static void pbft_status(const void *state, bft_engine_status *st) {
   st->rejected_digest = s->rej.digest;
   st->rejected_cert = s->rej.cert;
   st->rejected_other = s->rej.other;
+  st->equivocations = s->rej.equivocations;
 }
 
 /* The WAL compaction hook: one snapshot record restores every promise made so far, and a

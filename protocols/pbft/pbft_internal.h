@@ -106,6 +106,7 @@ typedef struct pbft_vcrec { /* latest valid VIEW-CHANGE body from one replica */
 
 typedef struct pbft_counters {
   uint64_t stale, window, digest, cert, other;
+  uint64_t equivocations; /* conflicting votes (or pre-prepares) signed by one replica */
 } pbft_counters;
 
 typedef struct pbft_state {
@@ -164,6 +165,7 @@ typedef struct pbft_state {
   uint64_t fetch_tag;
 
   pbft_counters rej;
+  uint64_t evidence_view[BFT_MAX_REPLICAS]; /* view + 1 of the last evidence emitted per replica */
 
   pbft_vcrec vcs[BFT_MAX_REPLICAS];
   pbft_slot slots[BFT_MAX_WINDOW];

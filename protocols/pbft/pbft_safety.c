@@ -166,6 +166,23 @@ static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32
   return 1;
 }
 
+/* Replica `from` signed a vote (or a pre-prepare's embedded prepare) for (view, seq) with
+ * another digest than the one held: both statements, as messages of `kind`, are evidence
+ * anyone can check. Reported once per offender and view; 1 when reported, 0 when not again. */
+static int equivocation(pbft_state *s, uint8_t kind, uint32_t from, const bft_vote *held, const uint8_t digest[BFT_DIGEST_LEN],
+                        const uint8_t sig[BFT_SIG_LEN], bft_actions *out) {
+  if (s->evidence_view[from] == held->round + 1) return 0;
+  s->evidence_view[from] = held->round + 1;
+  s->rej.equivocations++;
+  uint8_t a[PBFT_VOTE_LEN + BFT_SIG_LEN], b[PBFT_VOTE_LEN + BFT_SIG_LEN];
+  pbft_vote_stmt(a, held->round, held->height, held->digest, from);
+  memcpy(a + PBFT_VOTE_LEN, held->sig, BFT_SIG_LEN);
+  pbft_vote_stmt(b, held->round, held->height, digest, from);
+  memcpy(b + PBFT_VOTE_LEN, sig, BFT_SIG_LEN);
+  PBFT_TRY(bft_act_evidence(out, from, kind, a, sizeof a, b, sizeof b));
+  return 1;
+}
+
 int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
   wire_reader r;
   wire_reader_init(&r, p, len);
@@ -186,7 +203,19 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
   if (sl && !early && sl->has_pp && sl->pp_view == view) {
     /* One pre-prepare per (view, seq). The same one again only brings bytes we may lack
      * (a NEW-VIEW re-proposal carries digests only). */
-    if (memcmp(sl->pp_digest, digest, BFT_DIGEST_LEN) != 0) return pbft_reject(s, BFT_E_STATE);
+    if (memcmp(sl->pp_digest, digest, BFT_DIGEST_LEN) != 0) {
+      /* A second pre-prepare for this (view, seq): its embedded prepare, signed, conflicts with
+       * the first one's (held as the primary's prepare vote). */
+      const bft_vote *held = &sl->prep.v[from];
+      uint8_t st[PBFT_VOTE_LEN];
+      pbft_vote_stmt(st, view, seq, digest, from);
+      if (held->valid && held->round == view && held->height == seq &&
+          s->env.verify(s->env.ctx, from, PBFT_TAG_PREPARE, st, sizeof st, psig) == 0) {
+        rc = equivocation(s, PBFT_MSG_PREPARE, from, held, digest, psig, out);
+        if (rc) return rc < 0 ? rc : 0;
+      }
+      return pbft_reject(s, BFT_E_STATE);
+    }
     if (sl->has_batch && memcmp(sl->batch_digest, digest, BFT_DIGEST_LEN) == 0) {
       rc = help_laggard(s, sl, from, out);
       return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
@@ -263,7 +292,11 @@ static int on_vote(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len,
     case BFT_VOTE_SAME:
       rc = commit ? 0 : help_laggard(s, sl, from, out);
       return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
-    case BFT_VOTE_CONFLICT: return pbft_reject(s, BFT_E_STATE); /* equivocation: keep the first */
+    case BFT_VOTE_CONFLICT: { /* equivocation: keep the first vote, report both */
+      rc = equivocation(s, commit ? PBFT_MSG_COMMIT : PBFT_MSG_PREPARE, from, &(commit ? &sl->com : &sl->prep)->v[from],
+                        digest, p + len, out);
+      return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_STATE);
+    }
     default: return pbft_reject(s, BFT_E_STALE);
   }
 }

@@ -126,6 +126,7 @@ typedef struct sim_result {
   uint64_t half_applied;         /* steps that returned an error yet emitted actions */
   uint32_t byzantine;            /* faulty replicas in this run */
   uint64_t equivocations;        /* conflicting statements the correct replicas' engines saw */
+  uint64_t evidence;             /* evidence the correct replicas' runtimes kept (both signatures checked) */
   uint64_t byz_msgs;             /* messages the faulty replicas mutated, replayed or dropped */
 } sim_result;
 

@@ -51,9 +51,12 @@ int sim_faults_assign(sim_ctx *S) {
   }
   if (!twins) return 0;
   /* The others, ids[k..n), in shuffled order: the first in world 0, the second in world 1,
-   * the rest anywhere. */
+   * the rest anywhere. Equivocators also get a bridge: one correct replica that hears both
+   * copies (and is heard by both), so conflicting statements meet at a correct replica and
+   * must be detected there, not only tolerated. */
+  int bridge = o->byzantine == SIM_BYZ_EQUIVOCATE && S->n - k >= 3;
   for (uint32_t i = k; i < S->n; i++)
-    S->world[ids[i]] = (uint8_t)(i == k ? 0 : i == k + 1 ? 1 : sim_rng_below(r, 2));
+    S->world[ids[i]] = (uint8_t)(i == k ? 0 : i == k + 1 ? 1 : (bridge && i == k + 2) ? SIM_WORLD_BOTH : sim_rng_below(r, 2));
   return 0;
 }
 

@@ -28,6 +28,7 @@
 #define SIM_CRASH_FALLBACK_US 20000u
 #define SIM_MAX_NODES (BFT_MAX_REPLICAS + BFT_MAX_REPLICAS / 3) /* replicas plus f twins */
 #define SIM_NONE UINT32_MAX
+#define SIM_WORLD_BOTH 2 /* a replica that hears, and is heard by, both copies of every twin */
 
 enum { EV_MSG = 1, EV_TIMER, EV_REQ, EV_CLIENT_RETRY, EV_REPLY, EV_FAULT, EV_CLIENT_NEXT };
 enum { F_CRASH = 1, F_RESTART, F_SPLIT, F_HEAL, F_END, F_CRASH_NOW };

@@ -347,7 +347,7 @@ int main(int argc, char **argv) {
 
   uint64_t seeds = 0, violations = 0, stalled = 0, lagging = 0;
   uint64_t batches = 0, requests = 0, msgs = 0, bytes = 0, sigs = 0, verifies = 0, fetches = 0, sim_us = 0;
-  uint64_t max_view = 0, half_applied = 0, byz_msgs = 0, equivocations = 0;
+  uint64_t max_view = 0, half_applied = 0, byz_msgs = 0, equivocations = 0, evidence = 0;
   uint8_t last[BFT_DIGEST_LEN] = {0};
   bft_digest_ctx all;
   bft_digest_init(&all);
@@ -380,6 +380,7 @@ int main(int argc, char **argv) {
     half_applied += r.half_applied;
     byz_msgs += r.byz_msgs;
     equivocations += r.equivocations;
+    evidence += r.evidence;
     if (r.max_view > max_view) max_view = r.max_view;
     memcpy(last, r.trace, sizeof last);
     bft_digest_update(&all, r.trace, sizeof r.trace);
@@ -403,9 +404,9 @@ int main(int argc, char **argv) {
   bft_hex_encode(hex, seeds == 1 ? last : combined, BFT_DIGEST_LEN);
   printf("%s n=%u seeds=%" PRIu64 " violations=%" PRIu64 " stalled=%" PRIu64 " delivered=%" PRIu64 " requests=%" PRIu64
          " msgs/batch=%.1f bytes/batch=%.0f sigs/batch=%.1f verifies/batch=%.1f fetches=%" PRIu64 " lagging=%" PRIu64
-         " half_applied=%" PRIu64 " byz_msgs=%" PRIu64 " equivocations=%" PRIu64 " max_view=%" PRIu64 " sim_time=%.1fs wall=%.2fs seeds/s=%.1f trace=%s\n",
+         " half_applied=%" PRIu64 " byz_msgs=%" PRIu64 " equivocations=%" PRIu64 " evidence=%" PRIu64 " max_view=%" PRIu64 " sim_time=%.1fs wall=%.2fs seeds/s=%.1f trace=%s\n",
          ops->name, c.o.n, seeds, violations, stalled, batches, requests, per(msgs, batches), per(bytes, batches),
-         per(sigs, batches), per(verifies, batches), fetches, lagging, half_applied, byz_msgs, equivocations, max_view, (double)sim_us / 1e6, wall,
+         per(sigs, batches), per(verifies, batches), fetches, lagging, half_applied, byz_msgs, equivocations, evidence, max_view, (double)sim_us / 1e6, wall,
          wall > 0 ? (double)seeds / wall : 0.0, hex);
   sim_scratch_free(scr);
   sim_world_free(w);

@@ -86,19 +86,23 @@ static uint32_t node_world(const sim_ctx *S, const sim_node *nd) {
   return S->twinned[nd->id] ? nd->side : S->world[nd->id];
 }
 
-void sim_route(sim_ctx *S, const sim_node *src, uint32_t to, sim_msg *m) {
-  if (to >= S->n || to == src->id) return;
-  uint32_t w = node_world(S, src), dst = to;
-  if (S->twinned[to]) {
-    if (w) dst = S->twin_node[to];
-  } else if (S->twinned[src->id] && S->world[to] != w) {
-    return;
-  }
+static void route_to_node(sim_ctx *S, const sim_node *src, uint32_t to, uint32_t dst, sim_msg *m) {
   uint64_t at[2];
   uint32_t copies = sim_net_route(&S->net, &S->rng[RNG_NET], src->id, to, S->now, at);
   for (uint32_t c = 0; c < copies; c++) {
     sim_event ev = {.time = at[c], .type = EV_MSG, .kind = m->kind, .node = dst, .from = src->id, .p = m};
     if (sim_push(S, &ev) == 0) m->refs++;
+  }
+}
+
+void sim_route(sim_ctx *S, const sim_node *src, uint32_t to, sim_msg *m) {
+  if (to >= S->n || to == src->id) return;
+  uint32_t w = node_world(S, src);
+  if (S->twinned[to]) {
+    if (w != 1) route_to_node(S, src, to, to, m); /* copy 0 */
+    if (w != 0) route_to_node(S, src, to, S->twin_node[to], m);
+  } else if (!S->twinned[src->id] || S->world[to] == w || S->world[to] == SIM_WORLD_BOTH) {
+    route_to_node(S, src, to, to, m);
   }
 }
 
@@ -322,6 +326,9 @@ static void summarize(sim_ctx *S) {
     bft_engine_status st = {0};
     sim_node_status(nd, &st);
     if (!nd->plan) S->res->equivocations += st.equivocations;
+    if (!nd->plan && nd->open) S->res->evidence += nd->core.ctr.evidence;
+    if (nd->open && nd->core.ctr.evidence_refused && !S->res->outcome)
+      sim_fail(S, SIM_VIOLATION, "runtime: replica %u refused evidence its engine found (unverifiable)", nd->id);
     S->res->byz_msgs += nd->byz.dropped + nd->byz.corrupted + nd->byz.bad_sigs + nd->byz.replayed + nd->byz.withheld;
     if (nd->open) S->res->fetches += nd->core.ctr.fetch_sent;
     if (S->vb)
