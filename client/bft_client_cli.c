@@ -83,6 +83,7 @@ static const cli_cmd_def CLI_CMDS[] = {
     {"ledger", BFT_CLI_LEDGER, 0, "ledger [--from H]"},
     {"verify-ledger", BFT_CLI_VERIFY_LEDGER, 0, "verify-ledger"},
     {"heads", BFT_CLI_HEADS, 0, "heads"},
+    {"evidence", BFT_CLI_EVIDENCE, 0, "evidence"},
 };
 
 int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *err, size_t errlen) {
@@ -129,7 +130,7 @@ int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *er
     if (npos == (int)(sizeof pos / sizeof pos[0])) return fail(err, errlen, "too many arguments");
     pos[npos++] = arg;
   }
-  if (npos == 0) return fail(err, errlen, "no command given (put, get, del, cas, ledger, verify-ledger, heads)");
+  if (npos == 0) return fail(err, errlen, "no command given (put, get, del, cas, ledger, verify-ledger, heads, evidence)");
   const cli_cmd_def *d = NULL;
   for (size_t i = 0; i < sizeof CLI_CMDS / sizeof CLI_CMDS[0]; i++)
     if (strcmp(pos[0], CLI_CMDS[i].name) == 0) d = &CLI_CMDS[i];

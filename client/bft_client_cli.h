@@ -17,7 +17,8 @@ enum bft_client_cmd {
   BFT_CLI_CAS,
   BFT_CLI_LEDGER,
   BFT_CLI_VERIFY_LEDGER,
-  BFT_CLI_HEADS
+  BFT_CLI_HEADS,
+  BFT_CLI_EVIDENCE
 };
 
 typedef struct bft_client_cli_args {

@@ -8,6 +8,7 @@
 
 #include "client/bft_client.h"
 #include "client/bft_client_cli.h"
+#include "client/bft_evidence.h"
 #include "protocols/ledger.h"
 
 #define CLI_SHORT_HASH 8 /* bytes of a hash shown by `ledger` (16 hex digits) */
@@ -27,12 +28,14 @@ static void cli_usage(FILE *f) {
           "  verify-ledger            fetch the whole ledger and check the hash chain and every\n"
           "                           commit certificate with the cluster file's public keys\n"
           "  heads                    each replica's ledger head (height and hash)\n"
+          "  evidence                 equivocation evidence each replica holds (two conflicting messages\n"
+          "                           signed by one replica), each piece checked with the cluster file\n"
           "\n"
           "options:\n"
           "  --config FILE            cluster file (replica addresses and public keys)\n"
           "  --key KEYFILE            this client's private key file (mode 0600)\n"
           "  --timeout SEC            give up after SEC seconds (default 10)\n"
-          "  --replica I              ledger, verify-ledger, heads: ask replica I only\n"
+          "  --replica I              ledger, verify-ledger, heads, evidence: ask replica I only\n"
           "  --no-permit-check        send even if the key is not in the cluster file (tests)\n"
           "  -h, --help               this text\n"
           "\n"
@@ -236,6 +239,28 @@ static int cli_run_heads(cli_ctx *x, const bft_client_cli_args *a) {
   return answered ? 0 : 1;
 }
 
+/* Each replica's evidence, checked; exit 0 when every reachable replica answered and every
+ * piece verified, 1 otherwise. */
+static int cli_run_evidence(cli_ctx *x, const bft_client_cli_args *a, uint32_t timeout_ms) {
+  int answered = 0, bad = 0;
+  for (uint32_t i = 0; i < x->cluster->n; i++) {
+    if (a->replica >= 0 && (uint32_t)a->replica != i) continue;
+    uint8_t *body;
+    uint32_t len, valid, invalid;
+    char err[256];
+    if (bft_evidence_fetch(x->cluster, i, timeout_ms, &body, &len, err, sizeof err) != 0) {
+      printf("replica=%u unreachable (%s)\n", i, err);
+      continue;
+    }
+    int rc = bft_evidence_print(x->cluster, i, body, len, stdout, &valid, &invalid);
+    free(body);
+    if (rc) printf("replica=%u sent a malformed evidence list (%s)\n", i, bft_strerror(rc));
+    bad |= rc != 0 || invalid != 0;
+    answered++;
+  }
+  return answered && !bad ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   /* The client library never raises SIGPIPE (it sends with MSG_NOSIGNAL); stdout may be a pipe
    * whose reader is gone: a failed write is then reported below rather than killing us. */
@@ -295,7 +320,7 @@ int main(int argc, char **argv) {
   x->opt.timeout_ms = (uint32_t)(a.timeout_s * 1000.0 + 0.5);
   if (x->opt.timeout_ms == 0) x->opt.timeout_ms = 1;
   /* heads asks each replica in turn; one that is down should not cost the whole timeout */
-  if (a.cmd == BFT_CLI_HEADS && x->opt.timeout_ms > 3000) x->opt.timeout_ms = 3000;
+  if ((a.cmd == BFT_CLI_HEADS || a.cmd == BFT_CLI_EVIDENCE) && x->opt.timeout_ms > 3000) x->opt.timeout_ms = 3000;
   if (x->opt.ledger_request_ms > x->opt.timeout_ms) x->opt.ledger_request_ms = x->opt.timeout_ms;
   int rc = bft_client_sync_open(cluster, &kp, &x->opt, &x->s);
   if (rc) {
@@ -307,6 +332,7 @@ int main(int argc, char **argv) {
   case BFT_CLI_LEDGER: ex = cli_run_ledger(x, &a, 0); break;
   case BFT_CLI_VERIFY_LEDGER: ex = cli_run_ledger(x, &a, 1); break;
   case BFT_CLI_HEADS: ex = cli_run_heads(x, &a); break;
+  case BFT_CLI_EVIDENCE: ex = cli_run_evidence(x, &a, x->opt.timeout_ms); break;
   default: ex = cli_run_op(x, &a); break;
   }
   bft_client_sync_close(x->s);

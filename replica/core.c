@@ -175,6 +175,8 @@ static void keep_evidence(rt_core *c, const bft_action *a) {
 int rt_core_evidence(const rt_core *c, uint8_t *out, uint32_t cap) {
   wire_writer w;
   wire_writer_init(&w, out, cap);
+  wire_put_blob(&w, c->ops->name, (uint32_t)strlen(c->ops->name));
+  size_t count_at = w.len;
   wire_put_u32(&w, 0);
   uint32_t n = 0;
   for (uint32_t k = 0; k < c->nevidence; k++) { /* oldest first */
@@ -187,7 +189,7 @@ int rt_core_evidence(const rt_core *c, uint8_t *out, uint32_t cap) {
     n++;
   }
   if (w.err) return w.err;
-  put_le32(out, n);
+  put_le32(out + count_at, n);
   return (int)w.len;
 }
 

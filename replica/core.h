@@ -207,8 +207,8 @@ int rt_core_encode_reject(rt_core *c, const uint8_t pk[BFT_PK_LEN], uint64_t seq
  * (answered with a FETCH_REPLY through io.send), FETCH_REPLY, and REQUESTs a backup forwarded.
  * 0, or the negative reason the frame was dropped. */
 int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t *body, uint32_t len);
-/* The evidence held, encoded: u32 count | count x (u32 offender | u8 kind | u64 view | blob
- * (u32 len1 | body1 | u32 len2 | body2)); returns its length (what fits in cap). */
+/* The evidence held, encoded: blob protocol | u32 count | count x (u32 offender | u8 kind |
+ * u64 view | blob (u32 len1 | body1 | u32 len2 | body2)); returns its length (as much as fits). */
 int rt_core_evidence(const rt_core *c, uint8_t *out, uint32_t cap);
 /* Answer a LEDGER_GET or FETCH body with a LEDGER_BLOCKS body in out; returns its length. */
 int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap);

@@ -266,6 +266,12 @@ static void serve_blocks(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_
   if (n >= 0) client_send(r, c, WIRE_KIND_LEDGER_BLOCKS, r->scratch, (uint32_t)n);
 }
 
+/* The equivocation evidence this replica holds (bft-client evidence). */
+static void serve_evidence(rt_replica *r, rt_conn *c) {
+  int n = rt_core_evidence(&r->core, r->scratch, WIRE_FRAME_MAX_BODY);
+  if (n >= 0) client_send(r, c, WIRE_KIND_EVIDENCE, r->scratch, (uint32_t)n);
+}
+
 static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
   rt_peer *p = &r->peers[c->peer];
   p->frames_in++;
@@ -301,6 +307,7 @@ static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h
   if (h->sender != WIRE_SENDER_CLIENT) return -1;
   if (h->kind == WIRE_KIND_REQUEST) on_client_request(r, c, body, h->body_len);
   else if (h->kind == WIRE_KIND_LEDGER_GET) serve_blocks(r, c, body, h->body_len);
+  else if (h->kind == WIRE_KIND_EVIDENCE_GET) serve_evidence(r, c);
   else return -1;
   check_core(r);
   return 0;
@@ -320,7 +327,8 @@ static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body)
       return on_hello_ack(r, c, h, body);
     case ROLE_UNKNOWN:
       if (h->kind == WIRE_KIND_HELLO) return on_hello(r, c, h, body);
-      if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET) && h->sender == WIRE_SENDER_CLIENT) {
+      if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET || h->kind == WIRE_KIND_EVIDENCE_GET) &&
+          h->sender == WIRE_SENDER_CLIENT) {
         c->role = ROLE_CLIENT;
         c->deadline_ms = 0;
         c->q.shared = &r->client_queue_bytes;

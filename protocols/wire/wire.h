@@ -69,6 +69,8 @@ enum wire_kind {
   WIRE_KIND_REPLY = 0x11,          /* replica -> client: signed reply */
   WIRE_KIND_LEDGER_GET = 0x12,     /* client -> replica: blocks from a height */
   WIRE_KIND_LEDGER_BLOCKS = 0x13,  /* replica -> client */
+  WIRE_KIND_EVIDENCE_GET = 0x14,   /* client -> replica: the equivocation evidence it holds */
+  WIRE_KIND_EVIDENCE = 0x15,       /* replica -> client */
   WIRE_KIND_FETCH = 0x20,          /* replica -> replica: committed batches from a seq */
   WIRE_KIND_FETCH_REPLY = 0x21,
   WIRE_KIND_ENGINE = 0x40,         /* 0x40..0x7F: consensus engine messages */

@@ -55,4 +55,11 @@ for i in $correct; do
   grep -q '^OK: ' <<<"$out" || net_fail "verify-ledger of replica $i: $out"
   net_log "$out"
 done
+# A replica that corrupts its votes (validly signed) contradicts itself: the correct replicas
+# keep both messages as evidence, and bft-client checks every piece with the cluster file.
+out=$("$NET_BIN/bft-client" --config "$NET_CFG" --timeout 5 evidence) || net_fail "bft-client evidence: $out"
+net_log "$(grep -c 'valid: ' <<<"$out") piece(s) of evidence, all valid"
+if [[ $modes == *corrupt* ]]; then
+  grep -q "offender=$faulty .*valid: " <<<"$out" || net_fail "no correct replica reports evidence against replica $faulty: $out"
+fi
 echo "[$NET_NAME] PASS ($modes)"
