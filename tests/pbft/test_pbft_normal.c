@@ -243,8 +243,16 @@ static void test_replays_and_forgeries(void **unused) {
   bft_batch_begin(&bw, batch, sizeof batch);
   bft_batch_add(&bw, rq, rl);
   uint32_t bl = bft_batch_end(&bw);
+  /* a different batch for the same (view, seq): equivocation, refused; both signed prepare
+   * statements (the first pre-prepare's and this one's) are reported as evidence, once */
   b = make_pre_prepare(h, 0, 0, 2, batch, bl, &blen);
-  assert_int_equal(h_deliver(h, 1, 0, PBFT_MSG_PRE_PREPARE, b, blen), BFT_E_STATE);
+  uint32_t ev_before = h->r[1].evidence;
+  assert_int_equal(h_deliver(h, 1, 0, PBFT_MSG_PRE_PREPARE, b, blen), 0);
+  assert_int_equal(h->r[1].evidence, ev_before + 1);
+  h_status(h, 1, &after);
+  assert_int_equal(after.equivocations, 1);
+  assert_int_equal(h_deliver(h, 1, 0, PBFT_MSG_PRE_PREPARE, b, blen), BFT_E_STATE); /* reported already */
+  assert_int_equal(h->r[1].evidence, ev_before + 1);
   free(b);
   /* a pre-prepare from a backup */
   b = make_pre_prepare(h, 2, 0, 3, batch, bl, &blen);
