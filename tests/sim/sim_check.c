@@ -171,10 +171,15 @@ int64_t sim_check_first_short(sim_ctx *S, uint32_t *count) {
   return -1;
 }
 
+/* Everything done: every request answered, every correct up replica executed all of them and
+ * holds the whole decided ledger (it may have executed everything and still be fetching an
+ * empty block at the head: that is not done yet). */
 int sim_check_all_done(sim_ctx *S) {
   if (S->requests_done < S->R) return 0;
-  for (uint32_t i = 0; i < S->nnodes; i++)
-    if (S->nodes[i].up && !S->nodes[i].plan && S->nodes[i].nexecuted < S->R) return 0;
+  for (uint32_t i = 0; i < S->nnodes; i++) {
+    const sim_node *nd = &S->nodes[i];
+    if (nd->up && !nd->plan && (nd->nexecuted < S->R || nd->head < S->ndecided)) return 0;
+  }
   return 1;
 }
 
