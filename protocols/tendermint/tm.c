@@ -64,6 +64,7 @@ static int tm_init(void *state, const bft_engine_config *cfg, const bft_engine_e
   s->committed = cfg->committed;
   s->height = cfg->committed + 1;
   s->locked_round = TM_NIL_ROUND;
+  s->rec_locked_round = TM_NIL_ROUND;
   s->valid_round = TM_NIL_ROUND;
   return 0;
 }
@@ -101,19 +102,22 @@ static int tm_start(void *state, bft_actions *out) {
   tm_state *s = state;
   if (s->started) return BFT_E_STATE;
   s->started = 1;
-  /* A lock or validValue restored from records counts only at the height it was taken. */
-  if (s->rec_height != s->height) s->locked_round = TM_NIL_ROUND;
-  if (s->valid_height != s->height) {
-    s->valid_round = TM_NIL_ROUND;
-    s->valid_len = 0;
-  }
-  if (s->locked_round != TM_NIL_ROUND && s->ls_height != s->height) s->locked_round = TM_NIL_ROUND;
   if (s->ls_valid && s->ls_height == s->height) {
+    /* The lock is a promise (safety); validValue only helps a proposer (liveness): each is
+     * restored only at the height it was taken. */
+    if (s->rec_height == s->height) {
+      s->locked_round = s->rec_locked_round;
+      memcpy(s->locked_digest, s->rec_locked_digest, BFT_DIGEST_LEN);
+    }
+    if (s->valid_height != s->height) {
+      s->valid_round = TM_NIL_ROUND;
+      s->valid_len = 0;
+    }
     TM_TRY(resume_round(s, out));
   } else {
-    s->round = 0;
-    /* begin round 0 (tm_enter_height's tail, without a decision) */
-    s->height = s->committed; /* tm_enter_height moves to committed + 1 */
+    /* Round 0 of height committed + 1, as after a decision; tm_enter_height applies the lock
+     * our records hold for a height we have yet to reach. */
+    s->height = s->committed;
     TM_TRY(tm_enter_height(s, out));
   }
   /* Our records are ahead of the driver's ledger: heights below the one we signed at were

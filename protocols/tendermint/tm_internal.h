@@ -99,8 +99,11 @@ typedef struct tm_state {
   uint64_t ls_height, ls_round;
   uint8_t ls_step;
   uint8_t ls_digest[BFT_DIGEST_LEN];
-  uint64_t rec_height;   /* height of the lock / valid fields restored from records */
-  uint64_t valid_height;
+  /* the lock our records hold for rec_height: applied when we reach that height (a restart
+   * behind our own records must not forget a lock it promised there) */
+  uint64_t rec_height, rec_locked_round;
+  uint8_t rec_locked_digest[BFT_DIGEST_LEN];
+  uint64_t valid_height; /* height of validValue restored from a VALID record */
 
   uint64_t epoch;        /* bumped on every new (height, round) */
   uint64_t timeouts;     /* rounds left by timeoutPrecommit */
@@ -120,8 +123,12 @@ typedef struct tm_state {
   int last_valid;
   uint64_t last_h;
   uint8_t last_digest[BFT_DIGEST_LEN];
+  uint64_t last_r; /* the round it was decided in */
   uint32_t last_cert_len;
   uint8_t last_cert[TM_CERT_MAX];
+  /* late messages of each replica: their (height, round) and the kinds seen there (bits) */
+  uint64_t late_h[BFT_MAX_REPLICAS], late_r[BFT_MAX_REPLICAS];
+  uint8_t late_kinds[BFT_MAX_REPLICAS];
   uint64_t tp_epoch; /* epoch whose timeoutPropose is armed */
   uint64_t bt_epoch; /* epoch whose batch wait (an idle proposer's) is armed */
 
@@ -198,8 +205,9 @@ int tm_became_active(tm_state *s, bft_actions *out);
 /* Line 34 / 47 schedule these; 0 when armed. */
 int tm_schedule(tm_state *s, uint32_t timer, bft_actions *out);
 int tm_arm_retransmit(tm_state *s, bft_actions *out);
-/* A message from `from` of an older height: answer with our last decision. */
-int tm_answer_late(tm_state *s, uint32_t from, uint64_t height, bft_actions *out);
+/* A message from `from` of an older height: answer with our last decision when it shows the
+ * sender missed it (see tm_rounds.c). */
+int tm_answer_late(tm_state *s, uint32_t from, uint8_t kind, uint64_t height, uint64_t round, bft_actions *out);
 /* Replicas in mask have decided `target`: fetch up to it (one fetch at a time, retried). */
 void tm_need_fetch(tm_state *s, uint64_t target, uint64_t mask, bft_actions *out);
 void tm_requests_done(tm_state *s, const uint8_t *batch, uint32_t len);

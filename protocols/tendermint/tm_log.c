@@ -47,11 +47,20 @@ int tm_persist_sign(tm_state *s, bft_actions *out) {
   wire_put_u64(&w, s->ls_round);
   wire_put_u8(&w, s->ls_step);
   wire_put_fixed(&w, s->ls_digest, BFT_DIGEST_LEN);
-  /* The lock belongs to ls_height; one taken at an older height is void here. */
-  int lock_here = s->ls_height == s->height && s->locked_round != TM_NIL_ROUND;
-  wire_put_u64(&w, lock_here ? s->locked_round : TM_NIL_ROUND);
+  /* The lock at ls_height: ours if we are there, the one our records promised if we are
+   * still catching up to it (a restart behind its records), else none. */
   static const uint8_t nil[BFT_DIGEST_LEN];
-  wire_put_fixed(&w, lock_here ? s->locked_digest : nil, BFT_DIGEST_LEN);
+  uint64_t lr = TM_NIL_ROUND;
+  const uint8_t *ld = nil;
+  if (s->ls_height == s->height && s->locked_round != TM_NIL_ROUND) {
+    lr = s->locked_round;
+    ld = s->locked_digest;
+  } else if (s->ls_height == s->rec_height && s->ls_height > s->height) {
+    lr = s->rec_locked_round;
+    ld = s->rec_locked_digest;
+  }
+  wire_put_u64(&w, lr);
+  wire_put_fixed(&w, ld, BFT_DIGEST_LEN);
   if (w.err) return w.err;
   return bft_act_persist(out, b, (uint32_t)w.len);
 }
@@ -94,8 +103,8 @@ int tm_restore_record(tm_state *s, const uint8_t *rec, uint32_t len) {
       s->ls_step = step;
       memcpy(s->ls_digest, d, BFT_DIGEST_LEN);
       s->rec_height = h;
-      s->locked_round = lr;
-      memcpy(s->locked_digest, ld, BFT_DIGEST_LEN);
+      s->rec_locked_round = lr;
+      memcpy(s->rec_locked_digest, ld, BFT_DIGEST_LEN);
       return 0;
     }
     case TM_REC_VALID: {

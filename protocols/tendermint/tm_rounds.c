@@ -102,6 +102,11 @@ int tm_enter_height(tm_state *s, bft_actions *out) {
   s->locked_round = TM_NIL_ROUND;
   s->valid_round = TM_NIL_ROUND;
   s->valid_len = 0;
+  if (s->rec_height == s->height && s->rec_locked_round != TM_NIL_ROUND) {
+    /* we locked here before a restart that left our ledger behind our records */
+    s->locked_round = s->rec_locked_round;
+    memcpy(s->locked_digest, s->rec_locked_digest, BFT_DIGEST_LEN);
+  }
   s->dec_pending = 0;
   s->active = 0;
   for (uint32_t i = 0; i < TM_SLOTS; i++) {
@@ -215,9 +220,19 @@ static int retransmit(tm_state *s, bft_actions *out) {
   return again || top >= s->height ? tm_arm_retransmit(s, out) : 0;
 }
 
-int tm_answer_late(tm_state *s, uint32_t from, uint64_t height, bft_actions *out) {
-  (void)height;
+/* Votes of the decided round that arrive after the decision are the normal tail of every
+ * height (the sender decides from the same precommits we did): they get no answer. A message
+ * of another round, or one repeated (its sender's retransmit timer: it is stuck), does. */
+int tm_answer_late(tm_state *s, uint32_t from, uint8_t kind, uint64_t height, uint64_t round, bft_actions *out) {
   if (!s->last_valid) return tm_reject(s, BFT_E_STALE);
+  if (s->late_h[from] != height || s->late_r[from] != round) {
+    s->late_h[from] = height;
+    s->late_r[from] = round;
+    s->late_kinds[from] = 0;
+  }
+  int repeated = (s->late_kinds[from] >> kind) & 1;
+  s->late_kinds[from] |= (uint8_t)(1u << kind);
+  if (height == s->last_h && round == s->last_r && !repeated) return 0; /* noted, no answer */
   wire_writer w;
   uint8_t b[8 + BFT_DIGEST_LEN + TM_CERT_MAX + BFT_SIG_LEN];
   wire_writer_init(&w, b, sizeof b);

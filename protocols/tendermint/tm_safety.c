@@ -191,7 +191,7 @@ int tm_on_proposal(tm_state *s, uint32_t from, const uint8_t *body, uint32_t len
   int rc = wire_reader_finish(&r);
   if (rc) return tm_reject(s, rc);
   if (height == 0 || from != tm_proposer(s, height, round)) return tm_reject(s, BFT_E_STATE);
-  if (height < s->height) return tm_answer_late(s, from, height, out);
+  if (height < s->height) return tm_answer_late(s, from, TM_MSG_PROPOSAL, height, round, out);
   if (vr != TM_NIL_ROUND ? vr >= round || pol.count == 0 : pol.count != 0) return tm_reject(s, BFT_E_MALFORMED);
   tm_slot *sl = tm_slot_find(s, height, round);
   if (sl && sl->has_prop) {
@@ -240,7 +240,7 @@ int tm_on_vote(tm_state *s, uint8_t kind, uint32_t from, const uint8_t *body, ui
   int rc = wire_reader_finish(&r);
   if (rc) return tm_reject(s, rc);
   if (replica != from || height == 0) return tm_reject(s, BFT_E_MALFORMED);
-  if (height < s->height) return tm_answer_late(s, from, height, out);
+  if (height < s->height) return tm_answer_late(s, from, kind, height, round, out);
   const uint8_t *sig = body + TM_VOTE_LEN;
   tm_slot *sl = tm_slot_find(s, height, round);
   if (!sl && !acceptable(s, height, round)) {
@@ -317,6 +317,9 @@ int tm_decide(tm_state *s, const uint8_t *value, uint32_t len, const uint8_t *ce
   memcpy(s->last_digest, digest, BFT_DIGEST_LEN);
   memcpy(s->last_cert, cert, cert_len);
   s->last_cert_len = cert_len;
+  wire_reader r;
+  wire_reader_init(&r, cert, cert_len);
+  s->last_r = wire_get_u64(&r); /* the certificate starts with its round */
   return tm_enter_height(s, out); /* lines 52-54 */
 }
 
