@@ -70,7 +70,9 @@ enum tm_timer {
   TM_TIMER_PRECOMMIT = 2,  /* OnTimeoutPrecommit(h, r), lines 65-67 */
   TM_TIMER_RETRANSMIT = 3, /* repeat our messages of a stalled round (the paper's gossip) */
   TM_TIMER_FETCH = 4,      /* retry of a catch-up fetch */
-  TM_TIMER_BATCH = 5       /* an idle proposer that others wait for proposes an empty batch */
+  TM_TIMER_BATCH = 5,      /* an idle proposer that others wait for proposes an empty batch */
+  TM_TIMER_PULL = 6        /* 0 ms: pull in a step of its own, after the one that changed the
+                            * pull epoch (a driver ends the old epoch's pull with that step) */
 };
 
 enum tm_record { TM_REC_SIGN = 1, TM_REC_VALID = 2 };

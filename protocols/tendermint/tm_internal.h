@@ -44,7 +44,7 @@ _Static_assert(TM_PROPOSAL_BODY_MAX <= BFT_MAX_ENGINE_MSG, "a PROPOSAL fits a me
 _Static_assert(TM_VALID_REC_MAX <= TM_PROPOSAL_BODY_MAX, "a VALID record is built in the scratch buffer");
 _Static_assert(4 * TM_PROPOSAL_BODY_MAX + 2 * TM_VALID_REC_MAX < BFT_ACTION_ARENA,
                "a step (proposal, records, two commits) fits the action arena");
-_Static_assert(BFT_MAX_TIMERS > TM_TIMER_BATCH, "timer ids fit");
+_Static_assert(BFT_MAX_TIMERS > TM_TIMER_PULL, "timer ids fit");
 _Static_assert(BFT_MAX_REPLICAS <= 64, "replica sets are 64-bit masks");
 
 /* ---- state ------------------------------------------------------------------------------- */

@@ -9,7 +9,8 @@
  * cluster commits nothing and sends nothing. Backups arm timeoutPropose only once there is
  * work: a client request they watch, or any message of this height from another replica.
  * When others are waiting (such a message arrives) an idle proposer proposes the empty batch
- * after a short wait (TM_TIMER_BATCH), so the round closes without a timeout. */
+ * after a short wait (TM_TIMER_BATCH), so the round closes without a timeout; its own pending
+ * requests alone never make it propose an empty batch (that would not help them). */
 #include "protocols/tendermint/tm_internal.h"
 
 uint32_t tm_proposer(const tm_state *s, uint64_t height, uint64_t round) {
@@ -68,10 +69,11 @@ static int begin_round(tm_state *s, uint64_t round, bft_actions *out) {
   if (tm_proposer(s, s->height, round) == s->cfg.self && !proposed_here(s)) { /* line 14 */
     if (s->valid_round != TM_NIL_ROUND)                                       /* lines 15-16 */
       return tm_propose(s, s->valid_val, s->valid_len, s->valid_round, &s->valid_pol, out);
-    /* line 18, getValue(): the driver's pool answers with BFT_EV_BATCH (tm_on_batch) */
+    /* line 18, getValue(): the driver's pool answers a pull with BFT_EV_BATCH (tm_on_batch).
+     * This step changed the pull epoch, so the pull goes out in a step of its own. */
     s->pulled = 1;
-    TM_TRY(bft_act_pull(out, s->cfg.batch_max));
-    if (s->active || s->npending) TM_TRY(arm_batch_wait(s, out));
+    TM_TRY(bft_act_timer_set(out, TM_TIMER_PULL, s->epoch, 0));
+    if (s->active) TM_TRY(arm_batch_wait(s, out));
   }
   if (s->active || s->npending) TM_TRY(arm_propose_timeout(s, out)); /* lines 20-21 */
   return 0;
@@ -312,6 +314,9 @@ int tm_on_timer(tm_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
       TM_TRY(tm_propose(s, empty, n, TM_NIL_ROUND, NULL, out));
       return tm_check_rules(s, out);
     }
+    case TM_TIMER_PULL:
+      if (tag != s->epoch || !s->pulled || s->step != TM_STEP_PROPOSE || proposed_here(s)) return 0;
+      return bft_act_pull(out, s->cfg.batch_max);
     case TM_TIMER_RETRANSMIT:
       if (tag != s->rt_tag || !s->rt_armed) return 0;
       return retransmit(s, out);

@@ -445,6 +445,13 @@ static int rule_round(tm_state *s, bft_actions *out, int *progressed) {
     s->step = TM_STEP_PRECOMMIT;
     return tm_cast_vote(s, TM_MSG_PRECOMMIT, NIL_ID, out);
   }
+  if (bft_voteset_count(&sl->precommits, n, r, h, NIL_ID) >= s->q) {
+    /* Beyond the paper, liveness only: 2f+1 <PRECOMMIT, h_p, round_p, nil> mean f+1 correct
+     * replicas will never precommit a value in this round, so nothing can be decided in it;
+     * start the next round now rather than after timeoutPrecommit (line 67's effect). */
+    *progressed = 1;
+    return tm_start_round(s, r + 1, out);
+  }
   if (!sl->did_47 && bft_voteset_count_any(&sl->precommits, n, r, h) >= s->q) {
     /* line 47: 2f+1 <PRECOMMIT, h_p, round_p, *> for the first time */
     sl->did_47 = 1;

@@ -240,10 +240,25 @@ void h_absorb(harness *h, uint32_t i) {
   bft_actions_reset(&h->acts);
 }
 
-/* Carry out pulls and fetches (each steps the engine again). */
+/* Carry out pulls, fetches and 0 ms timers (each steps the engine again). */
 static void settle(harness *h, uint32_t i) {
   h_replica *r = &h->r[i];
   for (;;) {
+    int fired = 0;
+    for (uint32_t t = 0; t < BFT_MAX_TIMERS && !fired; t++) {
+      if (!r->timer_armed[t] || r->timer_delay[t] != 0 || r->down) continue;
+      r->timer_armed[t] = 0;
+      bft_event ev;
+      memset(&ev, 0, sizeof ev);
+      ev.type = BFT_EV_TIMER;
+      ev.u.timer.id = t;
+      ev.u.timer.tag = r->timer_tag[t];
+      bft_actions_reset(&h->acts);
+      h->ops->step(r->st, &ev, &h->acts);
+      h_absorb(h, i);
+      fired = 1;
+    }
+    if (fired) continue;
     if (r->nfetch_pending) {
       uint32_t to = r->fetch_to[0];
       uint64_t seq = r->fetch_seq[0];
