@@ -193,9 +193,12 @@ static int repeat_vote(tm_state *s, uint8_t kind, const tm_slot *sl, bft_actions
 }
 
 /* Messages are sent once and the network loses some; the paper assumes gossip that delivers
- * them eventually. A replica that is still in the round it spoke in after a timeout says it
- * again (receivers drop duplicates; replicas past this height answer with their decision),
- * and one that has heard from replicas at a later height fetches what it missed. */
+ * them eventually. A replica that has spoken at its height says it all again every T: its
+ * proposal of the current round and its votes of every round it still keeps (receivers drop
+ * duplicates; replicas past this height answer with their decision). Votes of older rounds
+ * matter: a replica left behind in round r needs 2f+1 votes of round r (or f+1 replicas
+ * beyond it) to time out of it, and those that moved on no longer speak in r. One that has
+ * heard from replicas at a later height fetches what it missed. */
 static int retransmit(tm_state *s, bft_actions *out) {
   s->rt_armed = 0;
   uint64_t top = 0, mask = 0;
@@ -206,9 +209,10 @@ static int retransmit(tm_state *s, bft_actions *out) {
     }
   if (top >= s->height) tm_need_fetch(s, top, mask, out);
   int again = 0;
-  tm_slot *sl = tm_slot_find(s, s->height, s->round);
-  if (sl) {
-    if (sl->has_prop && tm_proposer(s, s->height, s->round) == s->cfg.self) {
+  for (uint32_t i = 0; i < TM_SLOTS; i++) {
+    tm_slot *sl = &s->slots[i];
+    if (!sl->used || sl->height != s->height || sl->round > s->round) continue;
+    if (sl->round == s->round && sl->has_prop && tm_proposer(s, s->height, s->round) == s->cfg.self) {
       TM_TRY(bft_act_broadcast(out, TM_MSG_PROPOSAL, sl->prop_msg, sl->prop_len));
       again = 1;
     }
