@@ -123,7 +123,8 @@ typedef struct tm_state {
   int last_valid;
   uint64_t last_h;
   uint8_t last_digest[BFT_DIGEST_LEN];
-  uint64_t last_r; /* the round it was decided in */
+  uint64_t last_r;       /* the round it was decided in */
+  uint64_t last_pc_mask; /* replicas whose precommit of that round we held when deciding */
   uint32_t last_cert_len;
   uint8_t last_cert[TM_CERT_MAX];
   /* late messages of each replica: their (height, round) and the kinds seen there (bits) */

@@ -320,6 +320,7 @@ int tm_decide(tm_state *s, const uint8_t *value, uint32_t len, const uint8_t *ce
   wire_reader r;
   wire_reader_init(&r, cert, cert_len);
   s->last_r = wire_get_u64(&r); /* the certificate starts with its round */
+  s->last_pc_mask = 0;
   return tm_enter_height(s, out); /* lines 52-54 */
 }
 
@@ -344,7 +345,12 @@ static int rule_decide(tm_state *s, bft_actions *out, int *progressed) {
       const uint8_t *value = tm_find_value(s, v->digest, &vlen); /* line 50: valid(v) */
       if (value) {
         *progressed = 1;
-        return tm_decide(s, value, vlen, cert, (uint32_t)cl, out);
+        uint64_t held = 0;
+        for (uint32_t k = 0; k < s->cfg.n; k++)
+          if (sl->precommits.v[k].valid && sl->precommits.v[k].round == sl->round) held |= 1ull << k;
+        TM_TRY(tm_decide(s, value, vlen, cert, (uint32_t)cl, out));
+        s->last_pc_mask = held; /* (sl now belongs to no height: read before) */
+        return 0;
       }
       if (!s->dec_pending) {
         s->dec_pending = 1;

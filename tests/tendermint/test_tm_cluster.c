@@ -117,6 +117,47 @@ static void test_behind_replica_catches_up(void **state) {
   h_free(h);
 }
 
+/* Precommits to replica 3 are lost: the others decide; replica 3, which holds the value, is
+ * stuck in its round. When it repeats its precommit, the others answer with their DECISION
+ * (the commit certificate) and it decides without fetching anything. */
+static int drop_precommits_to_3(harness *h, h_msg *m, void *arg) {
+  (void)h;
+  return *(int *)arg && m->to == 3 && m->kind == TM_MSG_PRECOMMIT ? H_DROP : H_DELIVER;
+}
+
+static void test_late_replica_finishes_from_a_decision(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  int dropping = 1;
+  h->filter = drop_precommits_to_3;
+  h->filter_arg = &dropping;
+  h_submit(h, "put late 1");
+  h_run(h, 1000000);
+  assert_int_equal(h->r[0].ncommit, 1);
+  assert_int_equal(h->r[3].ncommit, 0);
+  dropping = 0;
+  assert_int_equal(h_fire(h, 3, TM_TIMER_RETRANSMIT), 0);
+  h_run(h, 1000000);
+  assert_int_equal(h->r[3].ncommit, 1);
+  assert_int_equal(h->r[3].fetches, 0);
+  assert_true(h_agree(h));
+  h_free(h);
+}
+
+/* 2f+1 nil precommits: nothing can be decided in the round, the next starts at once. */
+static void test_nil_precommit_quorum_starts_next_round(void **state) {
+  (void)state;
+  recorder rec;
+  harness *h = isolated(&rec);
+  for (uint32_t i = 1; i <= 3; i++) assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, i, 1, 0, NULL), 0);
+  bft_engine_status st;
+  h_status(h, 0, &st);
+  assert_int_equal(st.view, 1);
+  assert_int_equal(st.committed, 0);
+  recorder_free(&rec);
+  h_free(h);
+}
+
 static void test_restart_all_and_continue(void **state) {
   (void)state;
   harness *h = h_new(4, 0, 0, 0);
@@ -141,6 +182,8 @@ int main(void) {
       cmocka_unit_test(test_commits_in_order_with_certificates),
       cmocka_unit_test(test_certificate_checks),
       cmocka_unit_test(test_behind_replica_catches_up),
+      cmocka_unit_test(test_late_replica_finishes_from_a_decision),
+      cmocka_unit_test(test_nil_precommit_quorum_starts_next_round),
       cmocka_unit_test(test_restart_all_and_continue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
