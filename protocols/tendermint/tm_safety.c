@@ -394,6 +394,20 @@ static int rule_skip(tm_state *s, bft_actions *out, int *progressed) {
 
 static const uint8_t NIL_ID[BFT_DIGEST_LEN];
 
+/* Lines 22-33: the proposal of the current round while step_p = propose. */
+static int rule_proposal(tm_state *s, const tm_slot *sl, bft_actions *out) {
+  int locked_ok = s->locked_round == TM_NIL_ROUND || tm_same(s->locked_digest, sl->prop_digest);
+  s->step = TM_STEP_PREVOTE; /* lines 27, 33 */
+  if (sl->prop_vr == TM_NIL_ROUND) {
+    /* line 22: <PROPOSAL, h_p, round_p, v, -1> from proposer(h_p, round_p); lines 23-26 */
+    return tm_cast_vote(s, TM_MSG_PREVOTE, sl->prop_valid && locked_ok ? sl->prop_digest : NIL_ID, out);
+  }
+  /* line 28: <PROPOSAL, h_p, round_p, v, vr> AND 2f+1 <PREVOTE, h_p, vr, id(v)> (the proof,
+   * checked on arrival) with 0 <= vr < round_p; lines 29-32 (lockedRound -1 <= any vr) */
+  int vr_ok = s->locked_round == TM_NIL_ROUND || s->locked_round <= sl->prop_vr;
+  return tm_cast_vote(s, TM_MSG_PREVOTE, sl->prop_valid && (vr_ok || locked_ok) ? sl->prop_digest : NIL_ID, out);
+}
+
 /* Lines 22-48 for the current round; at most one of them fires per call. */
 static int rule_round(tm_state *s, bft_actions *out, int *progressed) {
   tm_slot *sl = tm_slot_make(s, s->height, s->round);
@@ -401,19 +415,8 @@ static int rule_round(tm_state *s, bft_actions *out, int *progressed) {
   uint64_t h = s->height, r = s->round;
   uint32_t n = s->cfg.n;
   if (s->step == TM_STEP_PROPOSE && sl->has_prop) {
-    int locked_ok = s->locked_round == TM_NIL_ROUND || tm_same(s->locked_digest, sl->prop_digest);
-    if (sl->prop_vr == TM_NIL_ROUND) {
-      /* line 22: <PROPOSAL, h_p, round_p, v, -1> while step_p = propose; lines 23-27 */
-      *progressed = 1;
-      s->step = TM_STEP_PREVOTE;
-      return tm_cast_vote(s, TM_MSG_PREVOTE, sl->prop_valid && locked_ok ? sl->prop_digest : NIL_ID, out);
-    }
-    /* line 28: <PROPOSAL, h_p, round_p, v, vr> AND 2f+1 <PREVOTE, h_p, vr, id(v)> (the proof
-     * checked on arrival) while step_p = propose and 0 <= vr < round_p; lines 29-33 */
-    int vr_ok = s->locked_round == TM_NIL_ROUND || s->locked_round <= sl->prop_vr;
     *progressed = 1;
-    s->step = TM_STEP_PREVOTE;
-    return tm_cast_vote(s, TM_MSG_PREVOTE, sl->prop_valid && (vr_ok || locked_ok) ? sl->prop_digest : NIL_ID, out);
+    return rule_proposal(s, sl, out);
   }
   if (s->step == TM_STEP_PREVOTE && !sl->did_34 && bft_voteset_count_any(&sl->prevotes, n, r, h) >= s->q) {
     /* line 34: 2f+1 <PREVOTE, h_p, round_p, *> while step_p = prevote, for the first time */
