@@ -106,7 +106,7 @@ typedef struct tm_state {
   uint64_t valid_height; /* height of validValue restored from a VALID record */
 
   uint64_t epoch;        /* bumped on every new (height, round) */
-  uint64_t timeouts;     /* rounds left by timeoutPrecommit */
+  uint64_t timeouts;     /* rounds given up: timeoutPrecommit, or 2f+1 nil precommits */
   int pulled;            /* proposer: a PROPOSE_PULL is outstanding for this round */
   int active;            /* someone else spoke at this height: propose / time out */
 

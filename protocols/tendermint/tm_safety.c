@@ -459,6 +459,7 @@ static int rule_round(tm_state *s, bft_actions *out, int *progressed) {
      * replicas will never precommit a value in this round, so nothing can be decided in it;
      * start the next round now rather than after timeoutPrecommit (line 67's effect). */
     *progressed = 1;
+    s->timeouts++; /* a round given up, like one left by timeoutPrecommit */
     return tm_start_round(s, r + 1, out);
   }
   if (!sl->did_47 && bft_voteset_count_any(&sl->precommits, n, r, h) >= s->q) {

@@ -154,6 +154,7 @@ static void test_nil_precommit_quorum_starts_next_round(void **state) {
   h_status(h, 0, &st);
   assert_int_equal(st.view, 1);
   assert_int_equal(st.committed, 0);
+  assert_int_equal(st.view_changes, 1); /* a round given up */
   recorder_free(&rec);
   h_free(h);
 }
