@@ -159,6 +159,47 @@ static void test_nil_precommit_quorum_starts_next_round(void **state) {
   h_free(h);
 }
 
+/* Replica 1, the proposer of (1, 0), equivocates: v to replicas 0 and 2, w to replica 3, and
+ * prevotes both (v to 0 and 2, then both v and w to 3). The correct replicas decide one value
+ * at height 1, the same everywhere, and replica 3 keeps the evidence. */
+static int silence_1(harness *h, h_msg *m, void *arg) {
+  (void)h;
+  (void)arg;
+  return m->from == 1 ? H_DROP : H_DELIVER;
+}
+
+static void test_equivocating_proposer_cannot_split_the_correct_replicas(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  h->filter = silence_1;
+  uint8_t v[1024], w[1024], dv[32], dw[32];
+  uint32_t vlen = make_batch(h, 100, "value-v", v, sizeof v, dv);
+  uint32_t wlen = make_batch(h, 101, "value-w", w, sizeof w, dw);
+  assert_int_equal(deliver_proposal(h, 0, 1, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen), 0);
+  assert_int_equal(deliver_proposal(h, 2, 1, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen), 0);
+  assert_int_equal(deliver_proposal(h, 3, 1, 1, 0, TM_NIL_ROUND, NULL, 0, w, wlen), 0);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 1, 1, 0, dv), 0);
+  assert_int_equal(deliver_vote(h, 2, TM_MSG_PREVOTE, 1, 1, 0, dv), 0);
+  assert_int_equal(deliver_vote(h, 3, TM_MSG_PREVOTE, 1, 1, 0, dw), 0);
+  assert_int_equal(deliver_vote(h, 3, TM_MSG_PREVOTE, 1, 1, 0, dv), 0); /* the conflicting one */
+  bft_engine_status st;
+  h_status(h, 3, &st);
+  assert_int_equal(st.equivocations, 1);
+  h_run(h, 1000000);
+  /* Whatever is left undecided moves on by timeouts (replica 1 stays silent). */
+  for (int k = 0; k < 20 && (h->r[0].ncommit < 1 || h->r[2].ncommit < 1 || h->r[3].ncommit < 1); k++) {
+    for (uint32_t i = 0; i < 4; i++) {
+      if (i == 1) continue;
+      for (uint32_t t = TM_TIMER_PROPOSE; t <= TM_TIMER_RETRANSMIT; t++) h_fire(h, i, t);
+    }
+    h_run(h, 1000000);
+  }
+  for (uint32_t i = 0; i < 4; i++)
+    if (i != 1) assert_true(h->r[i].ncommit >= 1);
+  assert_true(h_agree(h)); /* one value at height 1 at every correct replica */
+  h_free(h);
+}
+
 static void test_restart_all_and_continue(void **state) {
   (void)state;
   harness *h = h_new(4, 0, 0, 0);
@@ -185,6 +226,7 @@ int main(void) {
       cmocka_unit_test(test_behind_replica_catches_up),
       cmocka_unit_test(test_late_replica_finishes_from_a_decision),
       cmocka_unit_test(test_nil_precommit_quorum_starts_next_round),
+      cmocka_unit_test(test_equivocating_proposer_cannot_split_the_correct_replicas),
       cmocka_unit_test(test_restart_all_and_continue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
