@@ -143,7 +143,9 @@ typedef struct tm_state {
   int rt_armed;
   int fetching;
   uint64_t fetch_target, fetch_mask, fetch_tag;
+  uint64_t fetch_from;  /* committed when the last fetch went out */
   uint32_t fetch_rr;
+  uint32_t fetch_tries; /* fetches in a row that brought nothing */
 
   /* equivocation evidence (a ring of the latest) */
   uint64_t equivocations;

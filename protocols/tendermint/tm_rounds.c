@@ -208,7 +208,8 @@ static int retransmit(tm_state *s, bft_actions *out) {
       if (s->seen_h[i] - 1 > top) top = s->seen_h[i] - 1;
     }
   if (top >= s->height) tm_need_fetch(s, top, mask, out);
-  int again = 0;
+  if (s->dec_pending) tm_need_fetch(s, s->height, 0, out); /* decided; the bytes are missing */
+  int again = s->dec_pending;
   for (uint32_t i = 0; i < TM_SLOTS; i++) {
     tm_slot *sl = &s->slots[i];
     if (!sl->used || sl->height != s->height || sl->round > s->round) continue;
@@ -269,6 +270,7 @@ static int fetch_kick(tm_state *s, bft_actions *out) {
   BFT_ASSERT(to != s->cfg.self);
   s->fetch_rr = (to + 1) % s->cfg.n;
   s->fetch_tag++;
+  s->fetch_from = s->committed;
   TM_TRY(bft_act_fetch(out, to, s->committed + 1));
   return bft_act_timer_set(out, TM_TIMER_FETCH, s->fetch_tag, s->cfg.timeout_ms);
 }
@@ -280,6 +282,7 @@ void tm_need_fetch(tm_state *s, uint64_t target, uint64_t mask, bft_actions *out
   s->fetch_mask |= mask;
   if (s->fetching || !s->started) return; /* the fetch timer retries; one fetch at a time */
   s->fetching = 1;
+  s->fetch_tries = 0;
   /* Dropped only when the action list is full, which the driver treats as a broken
    * invariant anyway; the fetch timer would retry otherwise. */
   (void)fetch_kick(s, out);
@@ -332,6 +335,16 @@ int tm_on_timer(tm_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
       if (s->committed >= s->fetch_target) {
         s->fetching = 0;
         s->fetch_mask = 0;
+        return 0;
+      }
+      /* Every replica asked in turn and none had it: the height we were told of may not
+       * exist (one replica's word). Stop; new evidence (a DECISION, a later height heard of
+       * again on the retransmit timer) starts a new fetch. */
+      s->fetch_tries = s->committed > s->fetch_from ? 0 : s->fetch_tries + 1;
+      if (s->fetch_tries >= s->cfg.n) {
+        s->fetching = 0;
+        s->fetch_mask = 0;
+        s->fetch_target = s->committed;
         return 0;
       }
       s->fetch_mask = 0; /* the chosen ones did not answer: try everyone in turn */

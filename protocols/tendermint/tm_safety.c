@@ -277,7 +277,11 @@ int tm_on_decision(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
   bft_qc_get(&r, &v);
   int rc = wire_reader_finish(&r);
   if (rc) return tm_reject(s, rc);
-  if (height < s->height || (height == s->height && s->dec_pending)) return tm_reject(s, BFT_E_STALE);
+  if (height < s->height) return tm_reject(s, BFT_E_STALE);
+  if (height == s->height && s->dec_pending && tm_same(digest, s->dec_digest)) {
+    tm_need_fetch(s, height, 1ull << from, out); /* still without the bytes: it has them */
+    return 0;
+  }
   const uint8_t *cert = p + cert_off;
   uint32_t cert_len = len - (uint32_t)cert_off;
   if (tm_verify_cert(&s->cfg, &s->env, height, digest, cert, cert_len) != 0) return tm_reject(s, BFT_E_BAD_CERT);

@@ -274,6 +274,29 @@ static void test_no_double_sign_across_restart(void **state) {
   h_free(h);
 }
 
+/* One replica claims a far height: replica 0 fetches, asks everyone in turn, and gives up
+ * when nobody has it (one replica's word is not a height). */
+static void test_fetch_for_an_unproven_height_gives_up(void **state) {
+  (void)state;
+  recorder rec;
+  harness *h = setup_two_values(&rec);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 1000, 0, NULL), 0);
+  assert_int_equal(h->r[0].fetches, 1);
+  uint32_t fires = 0;
+  while (h->r[0].timer_armed[TM_TIMER_FETCH] && fires < 20) {
+    h_fire(h, 0, TM_TIMER_FETCH);
+    fires++;
+  }
+  assert_false(h->r[0].timer_armed[TM_TIMER_FETCH]);
+  assert_true(fires <= 5);
+  assert_true(h->r[0].fetches <= 5);
+  bft_engine_status st;
+  h_status(h, 0, &st);
+  assert_int_equal(st.committed, 0);
+  recorder_free(&rec);
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_locked_replica_prevotes_nil_for_another_value),
@@ -286,6 +309,7 @@ int main(void) {
       cmocka_unit_test(test_timeouts_grow_with_the_round),
       cmocka_unit_test(test_equivocation_is_counted_once),
       cmocka_unit_test(test_no_double_sign_across_restart),
+      cmocka_unit_test(test_fetch_for_an_unproven_height_gives_up),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
