@@ -2,7 +2,7 @@
 # The first command to run: set up and build, start a local 4-replica PBFT cluster, submit
 # signed requests with bft-client, kill the primary with SIGKILL, show that requests still
 # commit, verify the certified ledger, and stop everything it started (also on Ctrl-C or error).
-# Usage: scripts/demo.sh [--base-port P] [--keep]   (--keep leaves run/demo in place)
+# Usage: scripts/demo.sh [--base-port P] [--protocol NAME] [--keep]   (--keep leaves run/demo)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,10 +10,12 @@ bin=$root/build/bin
 dir=$root/run/demo
 base_port=${BFT_DEMO_PORT:-7000}
 keep=0
+protocol=pbft
 while [ $# -gt 0 ]; do
   case "$1" in
     --base-port) base_port=${2:?--base-port needs a port}; shift 2 ;;
     --keep) keep=1; shift ;;
+    --protocol) protocol=${2:?--protocol needs a name}; shift 2 ;;
     -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -65,10 +67,10 @@ until port_free "$base_port"; do
   base_port=$((20000 + RANDOM % 12000)) # below the usual ephemeral range (32768-60999)
 done
 
-step "Start 4 replicas (n = 3f+1 with f = 1) running PBFT on 127.0.0.1:$base_port-$((base_port + 3))"
+step "Start 4 replicas (n = 3f+1 with f = 1) running $protocol on 127.0.0.1:$base_port-$((base_port + 3))"
 "$root/scripts/cluster.sh" stop --dir "$dir" >/dev/null 2>&1 || true
 rm -rf "$dir"
-"$root/scripts/cluster.sh" start --replicas 4 --protocol pbft --dir "$dir" --base-port "$base_port" --clients 8
+"$root/scripts/cluster.sh" start --replicas 4 --protocol "$protocol" --dir "$dir" --base-port "$base_port" --clients 8
 "$root/scripts/cluster.sh" status --dir "$dir"
 
 cfg=$dir/keys/cluster.ini

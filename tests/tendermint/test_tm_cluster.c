@@ -1,0 +1,233 @@
+/* Whole-cluster Tendermint tests on the hand-driven harness: heights commit in order with
+ * certificates that verify from the keys alone (and nothing else does), an idle cluster stays
+ * silent, a replica that missed heights catches up, and a restarted cluster goes on. */
+#include "tests/tendermint/tm_util.h"
+
+static void test_commits_in_order_with_certificates(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  for (int k = 0; k < 6; k++) {
+    char op[32];
+    snprintf(op, sizeof op, "put k%d v%d", k, k);
+    h_submit(h, op);
+    h_run(h, 1000000);
+  }
+  for (uint32_t i = 0; i < 4; i++) {
+    assert_true(h->r[i].ncommit >= 1);
+    for (uint32_t k = 0; k < h->nreq; k++) assert_true(h->r[i].executed[k]);
+  }
+  assert_true(h_agree(h));
+  /* the cluster is idle now: whatever timer fires, nobody speaks (no empty heights) */
+  h_run(h, 1000000);
+  uint64_t before = h->r[0].ncommit, msgs = h->delivered_msgs;
+  for (int round = 0; round < 3; round++)
+    for (uint32_t i = 0; i < 4; i++)
+      for (uint32_t t = 0; t <= TM_TIMER_BATCH; t++) {
+        h_fire(h, i, t);
+        h_run(h, 1000000);
+      }
+  assert_int_equal(h->r[0].ncommit, before);
+  assert_int_equal(h->delivered_msgs, msgs);
+  h_free(h);
+}
+
+static void test_certificate_checks(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  h_submit(h, "put a 1");
+  h_run(h, 1000000);
+  h_replica *r = &h->r[2];
+  assert_true(r->ncommit >= 1);
+  h_commit *c = &r->commits[1];
+  const bft_engine_ops *ops = h->ops;
+  assert_int_equal(ops->verify_certificate(&r->cfg, &r->env, 1, c->digest, c->cert, c->cert_len), 0);
+  /* every flipped byte is rejected */
+  uint8_t *cp = malloc(c->cert_len);
+  for (uint32_t i = 0; i < c->cert_len; i++)
+    for (int bit = 0; bit < 8; bit += 7) {
+      memcpy(cp, c->cert, c->cert_len);
+      cp[i] ^= (uint8_t)(1u << bit);
+      assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 1, c->digest, cp, c->cert_len), 0);
+    }
+  /* truncated, extended */
+  assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 1, c->digest, c->cert, c->cert_len - 1), 0);
+  uint8_t *ext = calloc(1, c->cert_len + 1);
+  memcpy(ext, c->cert, c->cert_len);
+  assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 1, c->digest, ext, c->cert_len + 1), 0);
+  /* wrong height, wrong digest, nil digest */
+  assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 2, c->digest, c->cert, c->cert_len), 0);
+  assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 0, c->digest, c->cert, c->cert_len), 0);
+  uint8_t d[32];
+  memcpy(d, c->digest, 32);
+  d[5] ^= 0x10;
+  assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 1, d, c->cert, c->cert_len), 0);
+  memset(d, 0, 32);
+  assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 1, d, c->cert, c->cert_len), 0);
+  /* 2f+1 PREVOTEs are not a commit: same statements, the prevote tag */
+  uint8_t body[48];
+  put64(body, 1);
+  memcpy(body + 8, c->cert, 8);
+  memcpy(body + 16, c->digest, 32);
+  memcpy(cp, c->cert, c->cert_len);
+  for (uint32_t k = 0; k < 3; k++) {
+    uint8_t st[TM_VOTE_LEN];
+    memcpy(st, body, 48);
+    uint32_t id = (uint32_t)cp[12 + k * 68] | (uint32_t)cp[13 + k * 68] << 8;
+    put32(st + 48, id);
+    h_sign(h, id, TM_TAG_PREVOTE, st, sizeof st, cp + 16 + k * 68);
+  }
+  assert_int_not_equal(ops->verify_certificate(&r->cfg, &r->env, 1, c->digest, cp, c->cert_len), 0);
+  free(cp);
+  free(ext);
+  h_free(h);
+}
+
+/* Messages to replica 3 are lost while two heights commit; it then hears a message of a later
+ * height and fetches, or finishes its height from a DECISION. */
+static int drop_to_3(harness *h, h_msg *m, void *arg) {
+  (void)h;
+  return *(int *)arg && m->to == 3 ? H_DROP : H_DELIVER;
+}
+
+static void test_behind_replica_catches_up(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  int dropping = 1;
+  h->filter = drop_to_3;
+  h->filter_arg = &dropping;
+  for (int k = 0; k < 3; k++) {
+    char op[32];
+    snprintf(op, sizeof op, "put x%d %d", k, k);
+    h_submit(h, op);
+    h_run(h, 1000000);
+  }
+  assert_true(h->r[0].ncommit >= 2);
+  assert_int_equal(h->r[3].ncommit, 0);
+  dropping = 0;
+  /* replica 3 repeats what it said (its retransmit timer); the others answer */
+  for (int k = 0; k < 5 && h->r[3].ncommit < h->r[0].ncommit; k++) {
+    h_fire(h, 3, TM_TIMER_RETRANSMIT);
+    h_fire(h, 3, TM_TIMER_PROPOSE);
+    h_run(h, 1000000);
+  }
+  h_submit(h, "put last 1");
+  h_run(h, 1000000);
+  assert_int_equal(h->r[3].ncommit, h->r[0].ncommit);
+  assert_true(h_agree(h));
+  h_free(h);
+}
+
+/* Precommits to replica 3 are lost: the others decide; replica 3, which holds the value, is
+ * stuck in its round. When it repeats its precommit, the others answer with their DECISION
+ * (the commit certificate) and it decides without fetching anything. */
+static int drop_precommits_to_3(harness *h, h_msg *m, void *arg) {
+  (void)h;
+  return *(int *)arg && m->to == 3 && m->kind == TM_MSG_PRECOMMIT ? H_DROP : H_DELIVER;
+}
+
+static void test_late_replica_finishes_from_a_decision(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  int dropping = 1;
+  h->filter = drop_precommits_to_3;
+  h->filter_arg = &dropping;
+  h_submit(h, "put late 1");
+  h_run(h, 1000000);
+  assert_int_equal(h->r[0].ncommit, 1);
+  assert_int_equal(h->r[3].ncommit, 0);
+  dropping = 0;
+  assert_int_equal(h_fire(h, 3, TM_TIMER_RETRANSMIT), 0);
+  h_run(h, 1000000);
+  assert_int_equal(h->r[3].ncommit, 1);
+  assert_int_equal(h->r[3].fetches, 0);
+  assert_true(h_agree(h));
+  h_free(h);
+}
+
+/* 2f+1 nil precommits: nothing can be decided in the round, the next starts at once. */
+static void test_nil_precommit_quorum_starts_next_round(void **state) {
+  (void)state;
+  recorder rec;
+  harness *h = isolated(&rec);
+  for (uint32_t i = 1; i <= 3; i++) assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, i, 1, 0, NULL), 0);
+  bft_engine_status st;
+  h_status(h, 0, &st);
+  assert_int_equal(st.view, 1);
+  assert_int_equal(st.committed, 0);
+  assert_int_equal(st.view_changes, 1); /* a round given up */
+  recorder_free(&rec);
+  h_free(h);
+}
+
+/* Replica 1, the proposer of (1, 0), equivocates: v to replicas 0 and 2, w to replica 3, and
+ * prevotes both (v to 0 and 2, then both v and w to 3). The correct replicas decide one value
+ * at height 1, the same everywhere, and replica 3 keeps the evidence. */
+static int silence_1(harness *h, h_msg *m, void *arg) {
+  (void)h;
+  (void)arg;
+  return m->from == 1 ? H_DROP : H_DELIVER;
+}
+
+static void test_equivocating_proposer_cannot_split_the_correct_replicas(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  h->filter = silence_1;
+  uint8_t v[1024], w[1024], dv[32], dw[32];
+  uint32_t vlen = make_batch(h, 100, "value-v", v, sizeof v, dv);
+  uint32_t wlen = make_batch(h, 101, "value-w", w, sizeof w, dw);
+  assert_int_equal(deliver_proposal(h, 0, 1, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen), 0);
+  assert_int_equal(deliver_proposal(h, 2, 1, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen), 0);
+  assert_int_equal(deliver_proposal(h, 3, 1, 1, 0, TM_NIL_ROUND, NULL, 0, w, wlen), 0);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 1, 1, 0, dv), 0);
+  assert_int_equal(deliver_vote(h, 2, TM_MSG_PREVOTE, 1, 1, 0, dv), 0);
+  assert_int_equal(deliver_vote(h, 3, TM_MSG_PREVOTE, 1, 1, 0, dw), 0);
+  assert_int_equal(deliver_vote(h, 3, TM_MSG_PREVOTE, 1, 1, 0, dv), 0); /* the conflicting one */
+  bft_engine_status st;
+  h_status(h, 3, &st);
+  assert_int_equal(st.equivocations, 1);
+  h_run(h, 1000000);
+  /* Whatever is left undecided moves on by timeouts (replica 1 stays silent). */
+  for (int k = 0; k < 20 && (h->r[0].ncommit < 1 || h->r[2].ncommit < 1 || h->r[3].ncommit < 1); k++) {
+    for (uint32_t i = 0; i < 4; i++) {
+      if (i == 1) continue;
+      for (uint32_t t = TM_TIMER_PROPOSE; t <= TM_TIMER_RETRANSMIT; t++) h_fire(h, i, t);
+    }
+    h_run(h, 1000000);
+  }
+  for (uint32_t i = 0; i < 4; i++)
+    if (i != 1) assert_true(h->r[i].ncommit >= 1);
+  assert_true(h_agree(h)); /* one value at height 1 at every correct replica */
+  h_free(h);
+}
+
+static void test_restart_all_and_continue(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  h_submit(h, "put a 1");
+  h_run(h, 1000000);
+  for (uint32_t i = 0; i < 4; i++) h_restart(h, i, UINT64_MAX);
+  h_run(h, 1000000);
+  h_submit(h, "put b 2");
+  h_run(h, 1000000);
+  for (uint32_t i = 0; i < 4; i++) assert_true(h->r[i].executed[1]);
+  assert_true(h_agree(h));
+  /* compaction: the compact records restore the same engine */
+  bft_actions_reset(&h->acts);
+  assert_int_equal(h->ops->compact(h->r[1].st, &h->acts), 0);
+  for (uint32_t a = 0; a < h->acts.count; a++) assert_int_equal(h->acts.items[a].type, BFT_ACT_PERSIST);
+  bft_actions_reset(&h->acts);
+  h_free(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_commits_in_order_with_certificates),
+      cmocka_unit_test(test_certificate_checks),
+      cmocka_unit_test(test_behind_replica_catches_up),
+      cmocka_unit_test(test_late_replica_finishes_from_a_decision),
+      cmocka_unit_test(test_nil_precommit_quorum_starts_next_round),
+      cmocka_unit_test(test_equivocating_proposer_cannot_split_the_correct_replicas),
+      cmocka_unit_test(test_restart_all_and_continue),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
