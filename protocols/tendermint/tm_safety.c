@@ -138,12 +138,12 @@ int tm_propose(tm_state *s, const uint8_t *value, uint32_t len, uint64_t vr, con
 
 /* Two votes by one replica for one (height, round, step) and different ids: keep both signed
  * statements (a ring of the latest TM_MAX_EVIDENCE) and count it once. */
-static void record_equivocation(tm_state *s, uint8_t kind, uint32_t from, const bft_vote *held,
-                                const uint8_t digest[BFT_DIGEST_LEN], const uint8_t sig[BFT_SIG_LEN]) {
+static int record_equivocation(tm_state *s, uint8_t kind, uint32_t from, const bft_vote *held,
+                               const uint8_t digest[BFT_DIGEST_LEN], const uint8_t sig[BFT_SIG_LEN], bft_actions *out) {
   uint32_t kept = s->nevidence < TM_MAX_EVIDENCE ? s->nevidence : TM_MAX_EVIDENCE;
   for (uint32_t i = 0; i < kept; i++) {
     const tm_evidence *e = &s->evidence[i];
-    if (e->replica == from && e->kind == kind && e->height == held->height && e->round == held->round) return;
+    if (e->replica == from && e->kind == kind && e->height == held->height && e->round == held->round) return 0;
   }
   tm_evidence *e = &s->evidence[s->nevidence % TM_MAX_EVIDENCE];
   e->replica = from;
@@ -156,6 +156,15 @@ static void record_equivocation(tm_state *s, uint8_t kind, uint32_t from, const 
   memcpy(e->sig[1], sig, BFT_SIG_LEN);
   s->nevidence++;
   s->equivocations++;
+  /* Both votes, as the messages they came in, go to the runtime, which keeps and shows them. */
+  uint8_t a[BFT_STMT_MAX + BFT_SIG_LEN], b[BFT_STMT_MAX + BFT_SIG_LEN], body[TM_STMT_BODY];
+  tm_stmt_body(body, held->height, held->round, held->digest);
+  bft_stmt_make(a, body, TM_STMT_BODY, from);
+  memcpy(a + TM_VOTE_LEN, held->sig, BFT_SIG_LEN);
+  tm_stmt_body(body, held->height, held->round, digest);
+  bft_stmt_make(b, body, TM_STMT_BODY, from);
+  memcpy(b + TM_VOTE_LEN, sig, BFT_SIG_LEN);
+  return bft_act_evidence(out, from, kind, a, TM_VOTE_LEN + BFT_SIG_LEN, b, TM_VOTE_LEN + BFT_SIG_LEN);
 }
 
 /* ---- messages ----------------------------------------------------------------------------- */
@@ -255,8 +264,8 @@ int tm_on_vote(tm_state *s, uint8_t kind, uint32_t from, const uint8_t *body, ui
     case BFT_VOTE_SAME:
       return tm_reject(s, BFT_E_DUPLICATE);
     case BFT_VOTE_CONFLICT:
-      record_equivocation(s, kind, from, &held, digest, sig);
-      return 0; /* the first vote stays; the evidence is kept */
+      rc = record_equivocation(s, kind, from, &held, digest, sig, out);
+      return rc < 0 ? rc : 0; /* the first vote stays; the evidence is kept */
     case BFT_VOTE_STALE:
       return tm_reject(s, BFT_E_STALE); /* cannot happen: one (height, round) per slot */
     default:

@@ -233,6 +233,11 @@ void h_absorb(harness *h, uint32_t i) {
         r->fetch_seq[r->nfetch_pending] = x->seq;
         r->nfetch_pending++;
         break;
+      case BFT_ACT_EVIDENCE:
+        r->evidence++;
+        break;
+      case BFT_ACT_INFLIGHT:
+        break;
       default:
         assert(0);
     }

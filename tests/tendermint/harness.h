@@ -56,6 +56,7 @@ typedef struct h_replica {
   uint8_t executed[H_MAXREQ];
   uint32_t pulls;
   uint32_t fetches;  /* FETCH actions seen */
+  uint32_t evidence; /* EVIDENCE actions seen (conflicting votes reported) */
   uint32_t fetch_to[64];
   uint64_t fetch_seq[64];
   uint32_t nfetch_pending;

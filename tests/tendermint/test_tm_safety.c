@@ -229,9 +229,11 @@ static void test_equivocation_is_counted_once(void **state) {
   assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 1, 0, dw), 0);
   h_status(h, 0, &st);
   assert_int_equal(st.equivocations, 1);
+  assert_int_equal(h->r[0].evidence, 1); /* both signed prevotes handed to the runtime */
   assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 1, 0, NULL), 0);
   h_status(h, 0, &st);
   assert_int_equal(st.equivocations, 1); /* one (replica, height, round, step) */
+  assert_int_equal(h->r[0].evidence, 1);
   assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, 2, 1, 0, dv), 0);
   assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, 2, 1, 0, NULL), 0);
   h_status(h, 0, &st);
