@@ -30,6 +30,12 @@ int rt_bucket_take(rt_bucket *b, uint32_t burst, uint32_t per_s, uint64_t now_ms
   return 1;
 }
 
+int rt_bucket_has(rt_bucket *b, uint32_t burst, uint32_t per_s, uint64_t now_ms) {
+  if (!rt_bucket_take(b, burst, per_s, now_ms)) return 0;
+  b->milli += 1000u; /* put it back */
+  return 1;
+}
+
 int rt_sources_init(rt_sources *t) {
   t->tab = calloc(RT_SOURCES_MAX, sizeof *t->tab);
   return t->tab ? 0 : BFT_E_NOMEM;

@@ -17,6 +17,9 @@ typedef struct rt_bucket { /* tokens in thousandths; refilled lazily from the la
 /* Take one token from a bucket of `burst` tokens refilled at per_s tokens a second: 1 taken, 0 empty. */
 int rt_bucket_take(rt_bucket *b, uint32_t burst, uint32_t per_s, uint64_t now_ms);
 
+/* Would a token be available now (nothing taken)? */
+int rt_bucket_has(rt_bucket *b, uint32_t burst, uint32_t per_s, uint64_t now_ms);
+
 typedef struct rt_source {
   uint8_t ip[16];
   uint8_t family;           /* 0: unused entry */

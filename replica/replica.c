@@ -235,13 +235,16 @@ static int admit(rt_replica *r, rt_conn *c) {
   return 0;
 }
 
-/* A failed verification on connection c: within its own budget and its source's bucket, or
- * the connection is closed (-1) and, when the source's bucket is empty, the source refused. */
-static int verify_failed(rt_replica *r, rt_conn *c) {
+/* A failed verification on connection c (claiming client key index `key`, or -1): within its
+ * own budget and its source's bucket, or the connection is closed (-1) and, when the source's
+ * bucket is empty, the source refused. The key's own bucket marks it suspect (key_suspect). */
+static int verify_failed(rt_replica *r, rt_conn *c, int key) {
   rt_source *src = c->src;
+  uint64_t now = uv_now(r->loop);
   c->fails++;
-  if (!rt_bucket_take(&src->fails, RT_SOURCE_FAIL_BURST, RT_SOURCE_FAIL_PER_S, uv_now(r->loop))) {
-    rt_source_offend(src, uv_now(r->loop));
+  if (key >= 0) (void)rt_bucket_take(&r->key_fails[key], RT_KEY_FAIL_BURST, RT_KEY_FAIL_PER_S, now); /* empty: suspect */
+  if (!rt_bucket_take(&src->fails, RT_SOURCE_FAIL_BURST, RT_SOURCE_FAIL_PER_S, now)) {
+    rt_source_offend(src, now);
     offence(r, c, RT_OFF_FAIL_BUDGET, "source spent its failed-verification budget: refused for a while");
     return -1;
   }
@@ -250,6 +253,12 @@ static int verify_failed(rt_replica *r, rt_conn *c) {
     return -1;
   }
   return 0;
+}
+
+/* A key whose failed verifications exhausted its bucket: someone is forging requests in its
+ * name. While its source is refused, an unproven connection claiming it gets no verify. */
+static int key_suspect(rt_replica *r, int key) {
+  return key < 0 || !rt_bucket_has(&r->key_fails[key], RT_KEY_FAIL_BURST, RT_KEY_FAIL_PER_S, uv_now(r->loop));
 }
 
 /* ---- handshake -------------------------------------------------------------------------------- */
@@ -386,7 +395,7 @@ static int on_hello_ack(rt_replica *r, rt_conn *c, const wire_frame_header *h, c
     case ROLE_HS_ACCEPT:
       if (h->body_len != RT_HELLO_SIG_LEN) return hs_refuse(r, c, "malformed proof");
       if (hs_check_sig(r, c, body) != 0) {
-        if (verify_failed(r, c) != 0) return -1;
+        if (verify_failed(r, c, -1) != 0) return -1;
         return hs_refuse(r, c, "handshake signature does not match the replica's key in the cluster file");
       }
       if (send_hs_sig(r, c) != 0) return hs_refuse(r, c, "cannot sign the handshake");
@@ -441,9 +450,16 @@ static void map_client(rt_replica *r, uint32_t client, rt_conn *c) { r->client_c
  * answer, a bad signature a signed rejection only within the source's rate, and both count
  * against the connection's and the source's failed-verification budgets. 0, or -1 to close. */
 static int on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len) {
+  /* A refused source keeps its proven connections; on an unproven one, a request claiming a
+   * suspect key (or one outside the cluster file) is refused without a verify, while other
+   * keys are still checked (same-host honest clients keep getting in during an attack). */
   if (!c->verified && rt_source_refused(c->src, uv_now(r->loop))) {
-    offence(r, c, RT_OFF_BACKOFF, "request from a refused source on an unproven connection");
-    return -1;
+    bft_request rq;
+    int key = bft_request_decode(body, len, &rq) == 0 ? rt_sessions_find(&r->core.sessions, rq.client) : -1;
+    if (key_suspect(r, key)) {
+      offence(r, c, RT_OFF_BACKOFF, "request from a refused source claiming a suspect key on an unproven connection");
+      return -1;
+    }
   }
   rt_submit out;
   rt_core_submit(&r->core, body, len, 0, &out);
@@ -463,10 +479,10 @@ static int on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uin
       return -1;
     case RT_SUBMIT_NOT_PERMITTED:
       offence(r, c, RT_OFF_UNKNOWN_KEY, "request from a key outside the cluster file");
-      return verify_failed(r, c);
+      return verify_failed(r, c, -1);
     case RT_SUBMIT_BAD_SIG: {
       offence(r, c, RT_OFF_BAD_SIG, "request signature does not verify");
-      if (verify_failed(r, c) != 0) return -1;
+      if (verify_failed(r, c, rt_sessions_find(&r->core.sessions, out.pk)) != 0) return -1;
       if (!rt_bucket_take(&((rt_source *)c->src)->rejects, RT_SOURCE_REJECT_BURST, RT_SOURCE_REJECT_PER_S,
                           uv_now(r->loop))) {
         r->offences[RT_OFF_REJECT_UNSENT]++;
@@ -954,6 +970,8 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
    * sweep has not closed yet never exceed it), handshakes, peers and dialers. */
   r->dirty = calloc(r->lim.max_clients + RT_MAX_HANDSHAKES + 4 * BFT_MAX_REPLICAS + 8, sizeof *r->dirty);
   r->client_conn = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->client_conn);
+  r->key_fails = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->key_fails);
+  if (!r->key_fails) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   r->loop = malloc(sizeof *r->loop);
   if (!r->scratch || !r->dirty || !r->client_conn || !r->loop) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   if (uv_loop_init(r->loop) != 0) {
@@ -1015,6 +1033,7 @@ void rt_replica_close(rt_replica *r) {
   rt_sources_free(&r->sources);
   free(r->dirty);
   free(r->client_conn);
+  free(r->key_fails);
   free(r->cluster);
   memset(r, 0, sizeof *r);
 }

@@ -105,6 +105,7 @@ struct rt_replica {
   rt_conn *unproven_head, *unproven_tail; /* client-side connections not yet proven, LRU order */
   uint32_t nclient_conns, nhandshakes;
   uint64_t offences[RT_OFF_COUNT];
+  rt_bucket *key_fails;  /* per client of the cluster file: failed verifications claiming its key */
   uint64_t closed_since_trim;
   uint64_t next_conn_id;
   rt_conn **dirty;    /* connections to flush this iteration */

@@ -54,6 +54,8 @@
 #define RT_CONN_FAIL_BUDGET 4u          /* default --fail-budget: failed verifications, then closed */
 #define RT_SOURCE_FAIL_BURST 32u        /* failed verifications per source: bucket size ... */
 #define RT_SOURCE_FAIL_PER_S 8u         /* ... and refill; empty bucket = the source is refused */
+#define RT_KEY_FAIL_BURST 16u           /* failed verifications per client key of the cluster ... */
+#define RT_KEY_FAIL_PER_S 4u            /* ... file: past it the key is suspect (see replica.c) */
 #define RT_SOURCE_BACKOFF_MIN_MS 1000u  /* refusal of an offending source, doubling per offence */
 #define RT_SOURCE_BACKOFF_MAX_MS 64000u
 #define RT_SOURCE_HS_BURST 16u          /* handshake attempts (HELLO) per source: bucket ... */
