@@ -157,7 +157,9 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
     wire_frame_header h;
     if (wire_frame_header_decode(c->rbuf, c->rlen, &h) == 0 && h.body_len <= c->max_body) {
       size_t frame = WIRE_FRAME_HEADER_LEN + (size_t)h.body_len;
-      if (frame > c->rlen && frame < need) need = frame;
+      /* An authenticated peer (a larger body limit) gets the whole frame at once; anyone else
+       * grows with what arrives. */
+      if (frame > c->rlen && (frame < need || c->max_body > RT_CLIENT_MAX_BODY)) need = frame;
     }
   }
   if (need > c->rcap) {
