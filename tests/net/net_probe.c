@@ -382,7 +382,12 @@ static int tampered_request(probe *p, uint64_t seq, uint8_t *req, size_t cap) {
 static int probe_badsig(probe *p) {
   uint32_t per_conn = p->conns ? p->conns : 1000;
   int64_t end = now_ms() + (p->hold_s ? (int64_t)p->hold_s * 1000 : p->timeout_ms);
-  uint64_t sent = 0, reply_bytes = 0, conns = 0, closed = 0, seq = (uint64_t)now_ms() * 1000u;
+  struct timespec rt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  /* Above any seq the key's honest owner uses (µs since the epoch): each request would cost a
+   * verify rather than be ignored as old. */
+  uint64_t sent = 0, reply_bytes = 0, conns = 0, closed = 0,
+           seq = ((uint64_t)rt.tv_sec * 1000000u + (uint64_t)rt.tv_nsec / 1000u) * 1000u;
   uint8_t req[256], buf[4096];
   do {
     int fd = connect_fd(p);
