@@ -344,15 +344,20 @@ static void establish(rt_replica *r, rt_conn *c) {
           (unsigned long long)c->id, c->addr, p->q.count);
 }
 
+/* Close the oldest accepted handshake in progress claiming replica `id`. */
+static void evict_handshake(rt_replica *r, uint32_t id) {
+  rt_conn *oldest = NULL;
+  for (rt_conn *c = r->conns; c; c = c->next)
+    if (c->role == ROLE_HS_ACCEPT && c->peer == id && (!oldest || c->id < oldest->id)) oldest = c;
+  if (!oldest) return;
+  offence(r, oldest, RT_OFF_HS_LIMIT, "older handshake claiming the same replica closed for a newer one");
+  rt_conn_close(oldest, "replaced by a newer handshake for the same replica id");
+}
+
 /* First frame HELLO on an accepted connection: a lower replica introduces itself. Answered
  * with an unsigned challenge: nothing is signed for a party that has not proved its key. */
 static int on_hello(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
   uncount_client(r, c); /* a would-be peer: out of the client limits, into the handshake ones */
-  rt_source *src = c->src;
-  if (!rt_bucket_take(&src->hs, RT_SOURCE_HS_BURST, RT_SOURCE_HS_PER_S, uv_now(r->loop))) {
-    offence(r, c, RT_OFF_HS_RATE, "handshake attempts over the per-source rate");
-    return -1;
-  }
   wire_reader rd;
   wire_reader_init(&rd, body, h->body_len);
   uint8_t ver = wire_get_u8(&rd), cid[BFT_CLUSTER_ID_LEN];
@@ -364,9 +369,18 @@ static int on_hello(rt_replica *r, rt_conn *c, const wire_frame_header *h, const
   if (to != r->self) return hs_refuse(r, c, "HELLO addressed to another replica");
   if (from >= r->cluster->n || from == r->self || h->sender != from) return hs_refuse(r, c, "bad sender id");
   if (from > r->self) return hs_refuse(r, c, "higher replica dialed a lower one (lower ids dial)");
-  /* Slots per claimed id: a HELLO flood claiming replica j cannot take every slot, so the real
-   * j (whose proof takes one round trip) still gets one of its own. */
-  if (r->nhandshakes >= RT_MAX_HANDSHAKES || r->peers[from].hs_pending >= RT_MAX_HANDSHAKES / BFT_MAX_REPLICAS + 2) {
+  /* The per-source rate binds only while the claimed replica is connected: a replica of the
+   * cluster file that lost its connection must get back in even while a HELLO flood from its
+   * own address runs (on one host, everyone shares 127.0.0.1). */
+  if (!rt_bucket_take(&((rt_source *)c->src)->hs, RT_SOURCE_HS_BURST, RT_SOURCE_HS_PER_S, uv_now(r->loop)) &&
+      r->peers[from].conn) {
+    offence(r, c, RT_OFF_HS_RATE, "handshake attempts over the per-source rate");
+    return -1;
+  }
+  /* Slots per claimed id, newest first: a flood claiming replica j evicts its own older
+   * attempts, and the real j (whose proof takes one round trip) completes in between. */
+  if (r->peers[from].hs_pending >= RT_HS_PER_ID) evict_handshake(r, from);
+  if (r->nhandshakes >= RT_MAX_HANDSHAKES) {
     offence(r, c, RT_OFF_HS_LIMIT, "too many handshakes in progress");
     return -1;
   }

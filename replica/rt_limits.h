@@ -39,6 +39,7 @@
 #define RT_MAX_CONNS 1024u              /* default --max-clients: client and unidentified conns */
 #define RT_MAX_CONNS_PER_SOURCE 256u    /* default --max-conns-per-source (one remote address) */
 #define RT_MAX_HANDSHAKES 64u           /* peer handshakes in progress at once */
+#define RT_HS_PER_ID 4u                 /* of them claiming one replica id (newest kept) */
 #define RT_CLIENT_IDLE_MS 30000u        /* default --client-idle-timeout: no frame for this long */
 #define RT_UNPROVEN_IDLE_MS 10000u      /* a client that never sent a verified request: shorter */
 #define RT_FRAME_TIMEOUT_MS 5000u       /* default --frame-timeout: a frame, once begun, in full */

@@ -3,7 +3,8 @@
 # a 4-replica PBFT cluster on 127.0.0.1, bft-bench's closed-loop clients, and net-probe as the
 # attacker sharing the same cores. Phases (each measured with the same bench command):
 #   baseline | 3,000-connection flood on the primary | invalid-signature flood on the primary |
-#   invalid-signature flood on a backup
+#   invalid-signature flood on a backup | HELLO flood on a backup (and a peer restarted meanwhile
+#   must reconnect: the ledgers must agree at the end)
 # and the primary's resident memory before, during and after the connection flood.
 # Usage: scripts/attack-bench.sh BIN_DIR [CLIENTS] [SECONDS]   (a Release build measures best)
 NET_BIN=$(cd "${1:?usage: attack-bench.sh BIN_DIR [CLIENTS] [SECONDS]}" && pwd)
@@ -64,10 +65,19 @@ sleep 1
 t3=$(bench "bad-sig flood on backup 1" | tail -n 1)
 wait "$ATTACK_PID" || true
 echo "   attacker: $(cat "$NET_DIR/attack.txt")"
+
+attack "$hold" helloflood --replica 3 --as 0
+sleep 1
+t4=$(bench "HELLO flood on backup 3" | tail -n 1)
+# A peer link lost during the flood must come back: restart replica 2 (it dials 3).
+net_kill_replica 2
+net_start_replica 2
+wait "$ATTACK_PID" || true
+echo "   attacker: $(cat "$NET_DIR/attack.txt")"
 v3=$(views)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
-echo "honest ops/s: baseline=$t0 conn-flood=$t1 ($(ratio "$t1" "$t0")) badsig-primary=$t2 ($(ratio "$t2" "$t0")) badsig-backup=$t3 ($(ratio "$t3" "$t0"))"
+echo "honest ops/s: baseline=$t0 conn-flood=$t1 ($(ratio "$t1" "$t0")) badsig-primary=$t2 ($(ratio "$t2" "$t0")) badsig-backup=$t3 ($(ratio "$t3" "$t0")) hello-flood=$t4 ($(ratio "$t4" "$t0"))"
 echo "primary RSS KiB: at-start=$rss0 before-flood=$rss_pre during-flood=$rss_during after=$rss_after ($(ratio "$rss_after" "$rss_pre") of before-flood)"
 echo "view changes (event=view lines in all logs): before=$v0 after-conn-flood=$v1 at-end=$v3"
 { grep -h 'event=metrics ' "$NET_DIR/replica-0.log" || true; } | tail -n 1 | { grep -oE 'off_[a-z_]+=[0-9]+' || true; } | tr '\n' ' '

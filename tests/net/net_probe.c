@@ -424,6 +424,40 @@ static int probe_badsig(probe *p) {
   return 0;
 }
 
+/* For --hold seconds: HELLO claiming replica `as`, read the challenge, answer with a made-up
+ * proof, next connection. Prints attempts, challenges received and signatures received (any
+ * HELLO_ACK longer than a challenge). */
+static int probe_helloflood(probe *p) {
+  int64_t end = now_ms() + (int64_t)(p->hold_s ? p->hold_s : 5) * 1000;
+  uint64_t attempts = 0, challenges = 0, signatures = 0;
+  uint8_t buf[512], nonce[32], junk[RT_HELLO_SIG_LEN];
+  memset(junk, 0x5a, sizeof junk);
+  while (now_ms() < end) {
+    if (probe_connect(p) != 0) {
+      if (p->fd >= 0) close(p->fd);
+      p->fd = -1;
+      usleep(10000);
+      continue;
+    }
+    attempts++;
+    wire_frame_header h;
+    int saved = p->timeout_ms;
+    p->timeout_ms = 1000;
+    if (probe_hello(p, p->as, nonce) == 0 && probe_frame(p, buf, sizeof buf, &h, probe_deadline(p)) == 0 &&
+        h.kind == WIRE_KIND_HELLO_ACK) {
+      if (h.body_len == RT_HELLO_CHALLENGE_LEN) challenges++;
+      else signatures++;
+      (void)probe_send(p, WIRE_KIND_HELLO_ACK, p->as, junk, sizeof junk); /* best effort: we close anyway */
+    }
+    p->timeout_ms = saved;
+    close(p->fd);
+    p->fd = -1;
+  }
+  printf("HELLOFLOOD replica=%u attempts=%llu challenges=%llu signatures=%llu\n", p->replica,
+         (unsigned long long)attempts, (unsigned long long)challenges, (unsigned long long)signatures);
+  return signatures ? 1 : 0;
+}
+
 static void probe_usage(FILE *f) {
   fprintf(f,
           "usage: net-probe tamper --config FILE --key CLIENT_KEY --replica I [--timeout SEC]\n"
@@ -431,7 +465,8 @@ static void probe_usage(FILE *f) {
           "       net-probe stranger --config FILE --key ANY_KEY --replica I --as J [--timeout SEC]\n"
           "       net-probe flood --config FILE --key ANY_KEY --replica I --conns N --hold SEC [--reconnect 1]\n"
           "       net-probe slow --config FILE --key ANY_KEY --replica I [--timeout SEC]\n"
-          "       net-probe badsig --config FILE --key CLIENT_KEY --replica I [--conns PER_CONN] [--hold SEC]\n");
+          "       net-probe badsig --config FILE --key CLIENT_KEY --replica I [--conns PER_CONN] [--hold SEC]\n"
+          "       net-probe helloflood --config FILE --key ANY_KEY --replica I --as J [--hold SEC]\n");
 }
 
 int main(int argc, char **argv) {
@@ -477,6 +512,7 @@ int main(int argc, char **argv) {
   else if (strcmp(mode, "flood") == 0) ex = probe_flood(&p);
   else if (strcmp(mode, "slow") == 0) ex = probe_slow(&p);
   else if (strcmp(mode, "badsig") == 0) ex = probe_badsig(&p);
+  else if (strcmp(mode, "helloflood") == 0) ex = probe_helloflood(&p);
   else probe_usage(stderr);
   if (p.fd >= 0) close(p.fd);
   bft_keypair_wipe(&p.kp);
