@@ -28,16 +28,16 @@ static void usage(FILE *f) {
           "  --data-dir DIR       folder for the WAL and the ledger\n"
           "  --listen-client PORT also accept clients (and peers) on this port of the same host\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
+          "  -h, --help           this text\n"
           "\n"
-          "Limits against hostile clients (replica/README.md, \"Admission\"):\n"
+          "Limits against hostile clients (replica/README.md, \"Admission and the cost of trust\"):\n"
           "  --max-clients N             client and not-yet-identified connections, all sources (default %u)\n"
           "  --max-conns-per-source N    the same from one remote address (default %u); when a limit is\n"
           "                              reached the least recently active unproven connection is closed\n"
           "  --client-idle-timeout SEC   close a client connection silent this long (default %u; %u for a\n"
           "                              client that never sent a verified request)\n"
           "  --frame-timeout SEC         a client frame, once begun, must arrive in full within (default %u)\n"
-          "  --fail-budget N             failed signature checks per connection before it is closed (default %u)\n"
-          "  -h, --help           this text\n",
+          "  --fail-budget N             failed signature checks per connection before it is closed (default %u)\n",
           bft_engine_names(), RT_MAX_CONNS, RT_MAX_CONNS_PER_SOURCE, RT_CLIENT_IDLE_MS / 1000, RT_UNPROVEN_IDLE_MS / 1000,
           RT_FRAME_TIMEOUT_MS / 1000, RT_CONN_FAIL_BUDGET);
 }
