@@ -86,8 +86,9 @@ int pbft_on_batch(pbft_state *s, const uint8_t *batch, uint32_t len, bft_actions
  * Bound: a correct replica to which the cluster delivers at least one batch per timeout period
  * stays in the view, voting, for as long as each of its requests commits within
  * PBFT_REQ_STRIKES periods of its arrival (4 s at the default 1 s timeout): time outside the
- * quorum 0. Liveness: a stuck primary is still suspected after one period, a censoring one after
- * at most PBFT_REQ_STRIKES + 1. Safety does not depend on timers at all. */
+ * quorum 0. Liveness: a stuck primary is suspected after the first whole period with no activity
+ * in the view (at most 2 periods after it stopped), a censoring one after at most
+ * PBFT_REQ_STRIKES. Safety does not depend on timers at all. */
 static int arm_request_timer(pbft_state *s, bft_actions *out) {
   s->req_tag++;
   s->req_armed = 1;
