@@ -29,12 +29,24 @@ static void usage(FILE *f) {
           "  --data-dir DIR       folder for the WAL and the ledger\n"
           "  --listen-client PORT also accept clients (and peers) on this port of the same host\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
-          "  --byzantine MODES    misbehave on purpose, for security testing (MODE[,MODE...]); the\n"
-          "                       replica says so in its first log line and its metrics. Modes:\n"
+          "  -h, --help           this text\n"
+          "\n"
+          "Limits against hostile clients (replica/README.md, \"Admission and the cost of trust\"):\n"
+          "  --max-clients N             client and not-yet-identified connections, all sources (default %u)\n"
+          "  --max-conns-per-source N    the same from one remote address (default %u); when a limit is\n"
+          "                              reached the least recently active unproven connection is closed\n"
+          "  --client-idle-timeout SEC   close a client connection silent this long (default %u; %u for a\n"
+          "                              client that never sent a verified request)\n"
+          "  --frame-timeout SEC         a client frame, once begun, must arrive in full within (default %u)\n"
+          "  --fail-budget N             failed signature checks per connection before it is closed (default %u)\n"
+          "\n"
+          "Security testing:\n"
+          "  --byzantine MODES    misbehave on purpose (MODE[,MODE...]); the replica says so in its first\n"
+          "                       log line and its metrics. Modes:\n"
           "%s"
-          "                       More than f faulty replicas void the protocol's guarantees.\n"
-          "  -h, --help           this text\n",
-          bft_engine_names(), rt_byz_help());
+          "                       More than f faulty replicas void the protocol's guarantees.\n",
+          bft_engine_names(), RT_MAX_CONNS, RT_MAX_CONNS_PER_SOURCE, RT_CLIENT_IDLE_MS / 1000, RT_UNPROVEN_IDLE_MS / 1000,
+          RT_FRAME_TIMEOUT_MS / 1000, RT_CONN_FAIL_BUDGET, rt_byz_help());
 }
 
 static int bad_args(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -58,15 +70,21 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
   return 0;
 }
 
-enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_BYZANTINE };
+enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
+       OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE };
 
 static int parse_args(int argc, char **argv, rt_options *o) {
   static const struct option LONG[] = {
       {"config", required_argument, NULL, OPT_CONFIG},   {"id", required_argument, NULL, OPT_ID},
       {"key", required_argument, NULL, OPT_KEY},         {"protocol", required_argument, NULL, OPT_PROTOCOL},
       {"data-dir", required_argument, NULL, OPT_DATA_DIR}, {"listen-client", required_argument, NULL, OPT_LISTEN_CLIENT},
-      {"log-level", required_argument, NULL, OPT_LOG_LEVEL}, {"byzantine", required_argument, NULL, OPT_BYZANTINE},
-      {"help", no_argument, NULL, 'h'},
+      {"log-level", required_argument, NULL, OPT_LOG_LEVEL}, {"help", no_argument, NULL, 'h'},
+      {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+      {"max-conns-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE},
+      {"client-idle-timeout", required_argument, NULL, OPT_IDLE},
+      {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+      {"fail-budget", required_argument, NULL, OPT_FAIL_BUDGET},
+      {"byzantine", required_argument, NULL, OPT_BYZANTINE},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
   unsigned long v;
@@ -93,6 +111,27 @@ static int parse_args(int argc, char **argv, rt_options *o) {
           return bad_args("--log-level must be debug, info, warn or error, got '%s'", optarg);
         break;
       case OPT_BYZANTINE: o->byzantine = optarg; break;
+      case OPT_MAX_CLIENTS:
+        if (parse_u32(optarg, 1u << 20, &v) || v == 0) return bad_args("--max-clients must be 1-1048576, got '%s'", optarg);
+        o->limits.max_clients = (uint32_t)v;
+        break;
+      case OPT_MAX_PER_SOURCE:
+        if (parse_u32(optarg, 1u << 20, &v) || v == 0)
+          return bad_args("--max-conns-per-source must be 1-1048576, got '%s'", optarg);
+        o->limits.max_per_source = (uint32_t)v;
+        break;
+      case OPT_IDLE:
+        if (parse_u32(optarg, 86400, &v) || v == 0) return bad_args("--client-idle-timeout must be 1-86400 s, got '%s'", optarg);
+        o->limits.client_idle_ms = (uint32_t)v * 1000u;
+        break;
+      case OPT_FRAME_TIMEOUT:
+        if (parse_u32(optarg, 3600, &v) || v == 0) return bad_args("--frame-timeout must be 1-3600 s, got '%s'", optarg);
+        o->limits.frame_timeout_ms = (uint32_t)v * 1000u;
+        break;
+      case OPT_FAIL_BUDGET:
+        if (parse_u32(optarg, 1u << 20, &v) || v == 0) return bad_args("--fail-budget must be 1-1048576, got '%s'", optarg);
+        o->limits.fail_budget = (uint32_t)v;
+        break;
       case 'h': usage(stdout); return 1;
       case ':': return bad_args("%s needs a value", argv[optind - 1]);
       default: return bad_args("unknown option '%s'", argv[optind - 1]);

@@ -96,6 +96,8 @@ rt_conn *rt_conn_new(uv_loop_t *loop, const rt_conn_handler *h, void *owner, uin
   c->owner = owner;
   c->id = id;
   c->max_body = RT_CLIENT_MAX_BODY;
+  c->wmax = RT_CLIENT_WRITE_MAX_BUFS;
+  c->last_frame_ms = uv_now(loop);
   snprintf(c->addr, sizeof c->addr, "?");
   rt_outq_init(&c->q, max_frames, max_bytes);
   return c;
@@ -106,6 +108,7 @@ void rt_conn_describe(rt_conn *c) {
   int len = sizeof ss;
   char ip[48] = "?";
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  c->sa = ss;
   int port = 0;
   if (ss.ss_family == AF_INET) {
     uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
@@ -123,6 +126,8 @@ static void on_handle_closed(uv_handle_t *hd) {
   for (uint32_t i = 0; i < c->ninflight; i++) rt_frame_unref(c->inflight[i]);
   rt_outq_free(&c->q);
   free(c->rbuf);
+  free(c->inflight);
+  free(c->bufs);
   free(c);
 }
 
@@ -136,15 +141,25 @@ void rt_conn_close(rt_conn *c, const char *why) {
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-/* Room for the next read: at least RT_READ_CHUNK, or what the frame being assembled needs. */
+/* Room for the next read: the shared buffer when no frame is partly received; else rbuf grown
+ * by at most RT_READ_CHUNK beyond what arrived, and never beyond the frame being assembled. */
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
   rt_conn *c = hd->data;
+  if (c->rlen == 0 && c->spare) {
+    c->in_spare = 1;
+    *buf = uv_buf_init((char *)c->spare, RT_READ_CHUNK);
+    return;
+  }
+  c->in_spare = 0;
   size_t need = c->rlen + RT_READ_CHUNK;
   if (c->rlen >= WIRE_FRAME_HEADER_LEN) {
     wire_frame_header h;
     if (wire_frame_header_decode(c->rbuf, c->rlen, &h) == 0 && h.body_len <= c->max_body) {
       size_t frame = WIRE_FRAME_HEADER_LEN + (size_t)h.body_len;
-      if (frame > c->rlen && frame > need) need = frame;
+      /* An authenticated peer (a larger body limit) gets the whole frame at once; anyone else
+       * grows with what arrives. */
+      if (frame > c->rlen && (frame < need || c->max_body > RT_CLIENT_MAX_BODY)) need = frame;
     }
   }
   if (need > c->rcap) {
@@ -159,43 +174,81 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
 }
 
-/* Hand every complete frame to the owner; check each header before waiting for its body. */
-static void parse_frames(rt_conn *c) {
+/* Hand every complete frame in p[0..len) to the owner, checking each header before waiting for
+ * its body; returns the bytes consumed (the rest is a partial frame). */
+static size_t parse_frames(rt_conn *c, const uint8_t *p, size_t len) {
   size_t off = 0;
-  while (!c->closing && c->rlen - off >= WIRE_FRAME_HEADER_LEN) {
+  while (!c->closing && len - off >= WIRE_FRAME_HEADER_LEN) {
     wire_frame_header h;
-    int rc = wire_frame_header_decode(c->rbuf + off, c->rlen - off, &h);
-    if (rc) return rt_conn_close(c, bft_strerror(rc));
-    if (h.body_len > c->max_body) return rt_conn_close(c, "frame body over the limit for this connection");
+    int rc = wire_frame_header_decode(p + off, len - off, &h);
+    if (rc) {
+      if (c->h->on_violation) c->h->on_violation(c, bft_strerror(rc));
+      rt_conn_close(c, bft_strerror(rc));
+      return off;
+    }
+    if (h.body_len > c->max_body) {
+      if (c->h->on_violation) c->h->on_violation(c, "frame body over the limit for this connection");
+      rt_conn_close(c, "frame body over the limit for this connection");
+      return off;
+    }
     size_t frame = WIRE_FRAME_HEADER_LEN + (size_t)h.body_len;
-    if (c->rlen - off < frame) break;
+    if (len - off < frame) break;
     c->frames_in++;
-    if (c->h->on_frame(c, &h, c->rbuf + off + WIRE_FRAME_HEADER_LEN) != 0) {
+    c->last_frame_ms = uv_now(c->tcp.loop);
+    if (c->h->on_frame(c, &h, p + off + WIRE_FRAME_HEADER_LEN) != 0) {
       rt_conn_close(c, "protocol error");
-      return;
+      return off;
     }
     off += frame;
   }
-  if (off) {
-    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-    c->rlen -= off;
+  return off;
+}
+
+static void keep_partial(rt_conn *c, const uint8_t *p, size_t n) {
+  if (n > c->rcap) {
+    size_t cap = n < WIRE_FRAME_HEADER_LEN + 4096 ? WIRE_FRAME_HEADER_LEN + 4096 : n;
+    uint8_t *nb = realloc(c->rbuf, cap);
+    if (!nb) return rt_conn_close(c, "out of memory");
+    c->rbuf = nb;
+    c->rcap = cap;
   }
-  if (c->rlen == 0 && c->rcap > 4 * RT_READ_CHUNK) { /* give back what a large frame took */
-    free(c->rbuf);
-    c->rbuf = NULL;
-    c->rcap = 0;
-  }
+  memcpy(c->rbuf, p, n);
+  c->rlen = n;
+  c->frame_start_ms = uv_now(c->tcp.loop);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
   rt_conn *c = s->data;
+  int spare = c->in_spare;
+  c->in_spare = 0;
   if (nread < 0) {
     rt_conn_close(c, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
     return;
   }
-  c->rlen += (size_t)nread;
+  if (nread == 0) return;
   c->bytes_in += (uint64_t)nread;
-  parse_frames(c);
+  if (spare) {
+    size_t off = parse_frames(c, c->spare, (size_t)nread);
+    if (!c->closing && off < (size_t)nread) keep_partial(c, c->spare + off, (size_t)nread - off);
+    return;
+  }
+  size_t before = c->rlen;
+  c->rlen += (size_t)nread;
+  size_t off = parse_frames(c, c->rbuf, c->rlen);
+  if (c->closing) return;
+  if (off) {
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+    if (c->rlen) c->frame_start_ms = uv_now(c->tcp.loop);
+  } else if (before == 0) {
+    c->frame_start_ms = uv_now(c->tcp.loop);
+  }
+  if (c->rlen == 0 && (c->spare || c->rcap > 4 * RT_READ_CHUNK)) { /* idle: give the buffer back */
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rcap = 0;
+  }
 }
 
 int rt_conn_start(rt_conn *c) {
@@ -228,11 +281,27 @@ static void on_write(uv_write_t *req, int status) {
   if ((c->q.count || (c->extra && c->extra->count)) && !c->dirty && c->h->on_dirty) c->h->on_dirty(c);
 }
 
+/* The write arrays, allocated at the first write (a connection that never writes costs none). */
+static int ensure_wbufs(rt_conn *c) {
+  uint32_t want = c->wmax ? c->wmax : 1;
+  if (want > RT_WRITE_MAX_BUFS) want = RT_WRITE_MAX_BUFS;
+  if (c->wcap >= want) return 0;
+  rt_frame **fi = realloc(c->inflight, want * sizeof *fi);
+  if (!fi) return BFT_E_NOMEM;
+  c->inflight = fi;
+  uv_buf_t *b = realloc(c->bufs, want * sizeof *b);
+  if (!b) return BFT_E_NOMEM;
+  c->bufs = b;
+  c->wcap = want;
+  return 0;
+}
+
 void rt_conn_flush(rt_conn *c) {
   if (c->writing || c->closing) return;
+  if (ensure_wbufs(c) != 0) return rt_conn_close(c, "out of memory");
   uint32_t n = 0;
   uint64_t bytes = 0;
-  while (n < RT_WRITE_MAX_BUFS && bytes < RT_WRITE_MAX_BYTES) {
+  while (n < c->wcap && bytes < RT_WRITE_MAX_BYTES) {
     rt_frame *f = rt_outq_pop(&c->q);
     if (!f && c->extra) f = rt_outq_pop(c->extra);
     if (!f) break;

@@ -58,6 +58,8 @@ typedef struct rt_conn_handler {
   void (*on_freed)(rt_conn *c);
   /* Its queue has frames and no write is in flight: flush it at the end of this iteration. */
   void (*on_dirty)(rt_conn *c);
+  /* Optional: a frame header is invalid or its body over max_body; the connection closes next. */
+  void (*on_violation)(rt_conn *c, const char *why);
 } rt_conn_handler;
 
 struct rt_conn {
@@ -71,9 +73,17 @@ struct rt_conn {
   uint64_t deadline_ms;/* owner-defined; 0 = none */
   int closing, reading, dirty;
   char addr[64];       /* remote address, for logs */
-  /* read side */
+  struct sockaddr_storage sa; /* remote address (family 0 when unknown) */
+  /* read side. Reads land in the owner's shared buffer `spare` (RT_READ_CHUNK bytes) whenever
+   * no frame is partly received, so an idle connection holds no read buffer at all; only the
+   * bytes of a partial frame are copied into rbuf, which grows with what actually arrived (a
+   * slow sender costs what it sent, not what its header announced) and is freed once empty. */
+  uint8_t *spare;
+  int in_spare;
   uint8_t *rbuf;
   size_t rlen, rcap;
+  uint64_t frame_start_ms; /* when the first byte of the partial frame in rbuf arrived */
+  uint64_t last_frame_ms;  /* when the last complete frame arrived (or the connection opened) */
   /* handshake challenges (owner-defined use) */
   uint8_t nonce_local[32], nonce_remote[32];
   /* write side */
@@ -82,12 +92,18 @@ struct rt_conn {
   int writing;
   uv_write_t wreq;
   uint32_t ninflight;
-  rt_frame *inflight[RT_WRITE_MAX_BUFS];
-  uv_buf_t bufs[RT_WRITE_MAX_BUFS];
+  uint32_t wmax, wcap;   /* frames per uv_write (owner sets wmax <= RT_WRITE_MAX_BUFS); arrays */
+  rt_frame **inflight;   /* allocated at the first write, wcap entries */
+  uv_buf_t *bufs;
   uint64_t frames_in, frames_out, bytes_in, bytes_out;
   /* owner's list links */
   rt_conn *prev, *next;
+  rt_conn *uprev, *unext; /* owner's second list (replica.c: unproven connections, LRU order) */
   void *user;          /* owner data */
+  void *src;           /* owner's per-source record */
+  int verified;        /* owner-defined: the client proved a key of the cluster file */
+  uint32_t fails;      /* owner-defined: failed verifications on this connection */
+  int counted;         /* owner-defined: counted in the per-source / client limits */
 };
 
 /* A connection object around an initialised-but-unconnected tcp handle on loop. */

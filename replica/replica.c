@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +23,17 @@
 #define COMP_RT "replica"
 #define RT_SWEEP_MS 1000u
 
-enum conn_role { ROLE_UNKNOWN = 0, ROLE_DIALING, ROLE_HS_DIAL, ROLE_HS_ACCEPT, ROLE_PEER, ROLE_CLIENT };
-static const char *const ROLE_NAMES[] = {"unknown", "dialing", "handshake", "handshake", "peer", "client"};
+enum conn_role { ROLE_UNKNOWN = 0, ROLE_DIALING, ROLE_HS_DIAL, ROLE_HS_ACCEPT, ROLE_PEER, ROLE_CLIENT, ROLE_HS_PROVED };
+static const char *const ROLE_NAMES[] = {"unknown", "dialing", "handshake", "handshake", "peer", "client", "handshake"};
+
+/* c->counted bits: what the connection is counted in (undone once, in on_closing). */
+#define CNT_CLIENT 1u   /* r->nclient_conns and its source's conns */
+#define CNT_UNPROVEN 2u /* the unproven LRU list */
+#define CNT_HS 4u       /* r->nhandshakes and its claimed peer's hs_pending */
+
+static const char *const OFFENCE_NAMES[RT_OFF_COUNT] = {
+    "limit_total", "limit_source", "evicted", "backoff", "first_frame", "frame_timeout", "idle", "malformed",
+    "bad_sig", "unknown_key", "fail_budget", "reject_unsent", "hs_rate", "hs_limit", "hs_failed"};
 
 static void begin_stop(rt_replica *r, int code);
 static void schedule_redial(rt_peer *p);
@@ -153,6 +165,114 @@ static void io_timer_cancel(void *ctx, uint32_t id) {
 
 static uint64_t io_now(void *ctx) { return uv_now(((rt_replica *)ctx)->loop); }
 
+/* ---- admission and offences ------------------------------------------------------------- */
+
+/* Count an offence and say so at warn, once per source per RT_SOURCE_WARN_MS (with how many
+ * lines were held back): a flood shows up in the log without flooding it. */
+static void offence(rt_replica *r, rt_conn *c, int why, const char *detail) {
+  r->offences[why]++;
+  rt_source *src = c ? c->src : NULL;
+  uint64_t suppressed = 0;
+  if (!src || !rt_source_warn(src, uv_now(r->loop), &suppressed)) return;
+  char ip[64];
+  rt_source_name(src, ip, sizeof ip);
+  rt_logf(&r->log, RT_LOG_WARN, COMP_NET,
+          "event=source_offence source=%s reason=%s detail=\"%s\" conns=%u refused_for_ms=%llu suppressed=%llu",
+          ip, OFFENCE_NAMES[why], detail, src->conns,
+          (unsigned long long)(rt_source_refused(src, uv_now(r->loop)) ? src->refused_until_ms - uv_now(r->loop) : 0),
+          (unsigned long long)suppressed);
+}
+
+static void unproven_remove(rt_replica *r, rt_conn *c) {
+  if (!(c->counted & CNT_UNPROVEN)) return;
+  if (c->uprev) c->uprev->unext = c->unext;
+  else r->unproven_head = c->unext;
+  if (c->unext) c->unext->uprev = c->uprev;
+  else r->unproven_tail = c->uprev;
+  c->uprev = c->unext = NULL;
+  c->counted &= ~CNT_UNPROVEN;
+}
+
+static void unproven_touch(rt_replica *r, rt_conn *c) { /* most recently active at the tail */
+  unproven_remove(r, c);
+  c->uprev = r->unproven_tail;
+  c->unext = NULL;
+  if (r->unproven_tail) r->unproven_tail->unext = c;
+  else r->unproven_head = c;
+  r->unproven_tail = c;
+  c->counted |= CNT_UNPROVEN;
+}
+
+/* No longer a client-side connection (it became a handshake): out of the client limits. */
+static void uncount_client(rt_replica *r, rt_conn *c) {
+  unproven_remove(r, c);
+  if (!(c->counted & CNT_CLIENT)) return;
+  c->counted &= ~CNT_CLIENT;
+  r->nclient_conns--;
+  ((rt_source *)c->src)->conns--;
+}
+
+/* The least recently active unproven connection (of source `src` if not NULL; the scan is
+ * bounded), closed to make room for a new one; 0 when there is none. */
+static int evict_unproven(rt_replica *r, rt_source *src) {
+  uint32_t k = 0;
+  for (rt_conn *c = r->unproven_head; c && k < 1024; c = c->unext, k++) {
+    if (src && c->src != src) continue;
+    offence(r, c, RT_OFF_EVICTED, "oldest unproven connection closed to admit a newer one");
+    rt_conn_close(c, "evicted: client limit reached");
+    return 1;
+  }
+  return 0;
+}
+
+/* A new accepted connection: within the total and per-source client limits, evicting the
+ * least recently active unproven connection when one is full. Proven clients (a verified
+ * request) and peers are never evicted; peers are not counted here once they said HELLO. */
+static int admit(rt_replica *r, rt_conn *c) {
+  uint64_t now = uv_now(r->loop);
+  rt_source *src = rt_sources_get(&r->sources, &c->sa, now);
+  c->src = src;
+  if (src->conns >= r->lim.max_per_source && !evict_unproven(r, src)) {
+    offence(r, c, RT_OFF_LIMIT_SOURCE, "per-source connection limit");
+    return -1;
+  }
+  if (r->nclient_conns >= r->lim.max_clients && !evict_unproven(r, NULL)) {
+    offence(r, c, RT_OFF_LIMIT_TOTAL, "client connection limit");
+    return -1;
+  }
+  c->counted |= CNT_CLIENT;
+  r->nclient_conns++;
+  src->conns++;
+  unproven_touch(r, c);
+  return 0;
+}
+
+/* A failed verification on connection c (claiming client key index `key`, or -1): within its
+ * own budget and its source's bucket, or the connection is closed (-1) and, when the source's
+ * bucket is empty, the source refused. The key's own bucket marks it suspect (key_suspect). */
+static int verify_failed(rt_replica *r, rt_conn *c, int key) {
+  rt_source *src = c->src;
+  uint64_t now = uv_now(r->loop);
+  c->fails++;
+  if (key >= 0) (void)rt_bucket_take(&r->key_fails[key], RT_KEY_FAIL_BURST, RT_KEY_FAIL_PER_S, now); /* empty: suspect */
+  if (!rt_bucket_take(&src->fails, RT_SOURCE_FAIL_BURST, RT_SOURCE_FAIL_PER_S, now)) {
+    rt_source_offend(src, now);
+    offence(r, c, RT_OFF_FAIL_BUDGET, "source spent its failed-verification budget: refused for a while");
+    return -1;
+  }
+  if (c->fails >= r->lim.fail_budget) {
+    offence(r, c, RT_OFF_FAIL_BUDGET, "connection spent its failed-verification budget");
+    return -1;
+  }
+  return 0;
+}
+
+/* A key whose failed verifications exhausted its bucket: someone is forging requests in its
+ * name. While its source is refused, an unproven connection claiming it gets no verify. */
+static int key_suspect(rt_replica *r, int key) {
+  return key < 0 || !rt_bucket_has(&r->key_fails[key], RT_KEY_FAIL_BURST, RT_KEY_FAIL_PER_S, uv_now(r->loop));
+}
+
 /* ---- handshake -------------------------------------------------------------------------------- */
 
 static void hs_statement(uint8_t out[72], uint32_t signer, uint32_t other, const uint8_t other_nonce[32],
@@ -165,6 +285,14 @@ static void hs_statement(uint8_t out[72], uint32_t signer, uint32_t other, const
   memcpy(out + 40, signer_nonce, 32);
 }
 
+static int conn_send_body(rt_replica *r, rt_conn *c, uint8_t kind, const uint8_t *b, uint32_t len) {
+  rt_frame *f = rt_frame_new(kind, r->self, b, len);
+  if (!f) return BFT_E_NOMEM;
+  int rc = rt_conn_send(c, f);
+  rt_frame_unref(f);
+  return rc;
+}
+
 static int send_hello(rt_replica *r, rt_conn *c) {
   uint8_t b[RT_HELLO_LEN];
   wire_writer w;
@@ -175,37 +303,44 @@ static int send_hello(rt_replica *r, rt_conn *c) {
   wire_put_u32(&w, r->self);
   wire_put_u32(&w, c->peer);
   wire_put_fixed(&w, c->nonce_local, 32);
-  rt_frame *f = rt_frame_new(WIRE_KIND_HELLO, r->self, b, (uint32_t)w.len);
-  if (!f) return BFT_E_NOMEM;
-  int rc = rt_conn_send(c, f);
-  rt_frame_unref(f);
-  return rc;
+  return conn_send_body(r, c, WIRE_KIND_HELLO, b, (uint32_t)w.len);
 }
 
-/* HELLO_ACK := my nonce | my signature over (me, peer, peer's nonce, my nonce). */
-static int send_ack(rt_replica *r, rt_conn *c) {
-  uint8_t st[72], b[RT_HELLO_ACK_LEN];
+/* HELLO_ACK carrying my signature over (me, peer, peer's nonce, my nonce). */
+static int send_hs_sig(rt_replica *r, rt_conn *c) {
+  uint8_t st[72], sig[RT_HELLO_SIG_LEN];
   hs_statement(st, r->self, c->peer, c->nonce_remote, c->nonce_local);
-  memcpy(b, c->nonce_local, 32);
-  if (bft_sign(&r->kp, r->cluster->id, RT_TAG_HELLO, st, sizeof st, b + 32) != 0) return BFT_E_CRYPTO;
-  rt_frame *f = rt_frame_new(WIRE_KIND_HELLO_ACK, r->self, b, sizeof b);
-  if (!f) return BFT_E_NOMEM;
-  int rc = rt_conn_send(c, f);
-  rt_frame_unref(f);
-  return rc;
+  if (bft_sign(&r->kp, r->cluster->id, RT_TAG_HELLO, st, sizeof st, sig) != 0) return BFT_E_CRYPTO;
+  return conn_send_body(r, c, WIRE_KIND_HELLO_ACK, sig, sizeof sig);
+}
+
+static int hs_check_sig(rt_replica *r, rt_conn *c, const uint8_t *sig) {
+  uint8_t st[72];
+  hs_statement(st, c->peer, r->self, c->nonce_local, c->nonce_remote);
+  return bft_verify(r->cluster->replicas[c->peer].pk, r->cluster->id, RT_TAG_HELLO, st, sizeof st, sig);
 }
 
 static int hs_refuse(rt_replica *r, rt_conn *c, const char *why) {
   r->handshakes_failed++;
+  if (c->role == ROLE_UNKNOWN || c->role == ROLE_HS_ACCEPT) offence(r, c, RT_OFF_HS_FAILED, why);
   rt_logf_rl(&r->log, &r->rl_hs, RT_LOG_WARN, COMP_NET, "event=handshake_refused conn=%llu addr=%s peer=%d reason=\"%s\"",
              (unsigned long long)c->id, c->addr, c->role == ROLE_UNKNOWN ? -1 : (int)c->peer, why);
   return -1;
 }
 
+static void uncount_hs(rt_replica *r, rt_conn *c) {
+  if (!(c->counted & CNT_HS)) return;
+  c->counted &= ~CNT_HS;
+  r->nhandshakes--;
+  r->peers[c->peer].hs_pending--;
+}
+
 static void establish(rt_replica *r, rt_conn *c) {
   rt_peer *p = &r->peers[c->peer];
+  uncount_hs(r, c);
   c->role = ROLE_PEER;
   c->max_body = WIRE_FRAME_MAX_BODY;
+  c->wmax = RT_WRITE_MAX_BUFS;
   c->deadline_ms = 0;
   if (p->dialing == c) p->dialing = NULL;
   if (p->conn && p->conn != c) {
@@ -221,8 +356,20 @@ static void establish(rt_replica *r, rt_conn *c) {
           (unsigned long long)c->id, c->addr, p->q.count);
 }
 
-/* First frame HELLO on an accepted connection: a lower replica introduces itself. */
+/* Close the oldest accepted handshake in progress claiming replica `id`. */
+static void evict_handshake(rt_replica *r, uint32_t id) {
+  rt_conn *oldest = NULL;
+  for (rt_conn *c = r->conns; c; c = c->next)
+    if (c->role == ROLE_HS_ACCEPT && c->peer == id && (!oldest || c->id < oldest->id)) oldest = c;
+  if (!oldest) return;
+  offence(r, oldest, RT_OFF_HS_LIMIT, "older handshake claiming the same replica closed for a newer one");
+  rt_conn_close(oldest, "replaced by a newer handshake for the same replica id");
+}
+
+/* First frame HELLO on an accepted connection: a lower replica introduces itself. Answered
+ * with an unsigned challenge: nothing is signed for a party that has not proved its key. */
 static int on_hello(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
+  uncount_client(r, c); /* a would-be peer: out of the client limits, into the handshake ones */
   wire_reader rd;
   wire_reader_init(&rd, body, h->body_len);
   uint8_t ver = wire_get_u8(&rd), cid[BFT_CLUSTER_ID_LEN];
@@ -234,29 +381,61 @@ static int on_hello(rt_replica *r, rt_conn *c, const wire_frame_header *h, const
   if (to != r->self) return hs_refuse(r, c, "HELLO addressed to another replica");
   if (from >= r->cluster->n || from == r->self || h->sender != from) return hs_refuse(r, c, "bad sender id");
   if (from > r->self) return hs_refuse(r, c, "higher replica dialed a lower one (lower ids dial)");
+  /* The per-source rate binds only while the claimed replica is connected: a replica of the
+   * cluster file that lost its connection must get back in even while a HELLO flood from its
+   * own address runs (on one host, everyone shares 127.0.0.1). */
+  if (!rt_bucket_take(&((rt_source *)c->src)->hs, RT_SOURCE_HS_BURST, RT_SOURCE_HS_PER_S, uv_now(r->loop)) &&
+      r->peers[from].conn) {
+    offence(r, c, RT_OFF_HS_RATE, "handshake attempts over the per-source rate");
+    return -1;
+  }
+  /* Slots per claimed id, newest first: a flood claiming replica j evicts its own older
+   * attempts, and the real j (whose proof takes one round trip) completes in between. */
+  if (r->peers[from].hs_pending >= RT_HS_PER_ID) evict_handshake(r, from);
+  if (r->nhandshakes >= RT_MAX_HANDSHAKES) {
+    offence(r, c, RT_OFF_HS_LIMIT, "too many handshakes in progress");
+    return -1;
+  }
   c->role = ROLE_HS_ACCEPT;
   c->peer = from;
+  c->counted |= CNT_HS;
+  r->nhandshakes++;
+  r->peers[from].hs_pending++;
   c->deadline_ms = uv_now(r->loop) + RT_HANDSHAKE_TIMEOUT_MS;
   randombytes_buf(c->nonce_local, sizeof c->nonce_local);
-  return send_ack(r, c) ? hs_refuse(r, c, "cannot answer HELLO") : 0;
+  return conn_send_body(r, c, WIRE_KIND_HELLO_ACK, c->nonce_local, RT_HELLO_CHALLENGE_LEN)
+             ? hs_refuse(r, c, "cannot answer HELLO") : 0;
 }
 
-/* HELLO_ACK: the other side proves its key by signing our challenge. */
+/* HELLO_ACK, by role: the dialer gets the challenge and proves its key; the acceptor checks
+ * that proof and only then signs; the dialer checks the acceptor's signature. */
 static int on_hello_ack(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
-  if (h->body_len != RT_HELLO_ACK_LEN || h->sender != c->peer) return hs_refuse(r, c, "malformed HELLO_ACK");
-  const uint8_t *their_nonce = body, *sig = body + 32;
-  if (c->role == ROLE_HS_ACCEPT && memcmp(their_nonce, c->nonce_remote, 32) != 0)
-    return hs_refuse(r, c, "HELLO_ACK does not echo the HELLO nonce");
-  uint8_t st[72];
-  hs_statement(st, c->peer, r->self, c->nonce_local, their_nonce);
-  if (bft_verify(r->cluster->replicas[c->peer].pk, r->cluster->id, RT_TAG_HELLO, st, sizeof st, sig) != 0)
-    return hs_refuse(r, c, "handshake signature does not match the replica's key in the cluster file");
-  if (c->role == ROLE_HS_DIAL) {
-    memcpy(c->nonce_remote, their_nonce, 32);
-    if (send_ack(r, c) != 0) return hs_refuse(r, c, "cannot answer HELLO_ACK");
+  if (h->sender != c->peer) return hs_refuse(r, c, "HELLO_ACK from another sender id");
+  switch (c->role) {
+    case ROLE_HS_DIAL:
+      if (h->body_len != RT_HELLO_CHALLENGE_LEN) return hs_refuse(r, c, "malformed challenge");
+      memcpy(c->nonce_remote, body, 32);
+      if (send_hs_sig(r, c) != 0) return hs_refuse(r, c, "cannot answer the challenge");
+      c->role = ROLE_HS_PROVED;
+      return 0;
+    case ROLE_HS_ACCEPT:
+      if (h->body_len != RT_HELLO_SIG_LEN) return hs_refuse(r, c, "malformed proof");
+      if (hs_check_sig(r, c, body) != 0) {
+        if (verify_failed(r, c, -1) != 0) return -1;
+        return hs_refuse(r, c, "handshake signature does not match the replica's key in the cluster file");
+      }
+      if (send_hs_sig(r, c) != 0) return hs_refuse(r, c, "cannot sign the handshake");
+      establish(r, c);
+      return 0;
+    case ROLE_HS_PROVED:
+      if (h->body_len != RT_HELLO_SIG_LEN) return hs_refuse(r, c, "malformed HELLO_ACK");
+      if (hs_check_sig(r, c, body) != 0)
+        return hs_refuse(r, c, "handshake signature does not match the replica's key in the cluster file");
+      establish(r, c);
+      return 0;
+    default:
+      return hs_refuse(r, c, "unexpected HELLO_ACK");
   }
-  establish(r, c);
-  return 0;
 }
 
 /* ---- frames from peers and clients ------------------------------------------------------------ */
@@ -277,40 +456,99 @@ static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, 
   p->frames_in++;
   if (h->sender != c->peer) {
     p->rejected++;
-    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=frame_dropped peer=%u sender=%u kind=%u reason=\"%s\"",
-               c->peer, h->sender, h->kind, "sender is not the authenticated peer");
-    return 0;
+    r->offences[RT_OFF_MALFORMED]++;
+    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=frame_refused peer=%u sender=%u kind=%u reason=\"%s\"",
+               c->peer, h->sender, h->kind, "sender is not the authenticated peer: connection closed");
+    return -1;
   }
-  /* Everything a peer may send is handled by the core, exactly as in the simulator. */
+  /* Everything a peer may send is handled by the core, exactly as in the simulator. A frame
+   * that is not an engine message and does not decode closes the connection (the peer redials);
+   * an engine message that fails its checks is only counted (votes are judged one by one). */
   if (rt_core_on_peer_frame(&r->core, c->peer, h->kind, body, h->body_len) == BFT_E_MALFORMED &&
-      !(h->kind >= WIRE_KIND_ENGINE && h->kind <= WIRE_KIND_ENGINE_LAST))
+      !(h->kind >= WIRE_KIND_ENGINE && h->kind <= WIRE_KIND_ENGINE_LAST)) {
     p->rejected++;
+    r->offences[RT_OFF_MALFORMED]++;
+    check_core(r);
+    return -1;
+  }
   check_core(r);
   return 0;
 }
 
 static void map_client(rt_replica *r, uint32_t client, rt_conn *c) { r->client_conn[client] = c; }
 
-static void on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len) {
+/* A client REQUEST. The core says what it is (rt_core_submit stays I/O-free); here the glue
+ * decides what it costs the sender: a key outside the cluster file gets no verify and no
+ * answer, a bad signature a signed rejection only within the source's rate, and both count
+ * against the connection's and the source's failed-verification budgets. 0, or -1 to close. */
+static int on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len) {
+  /* A refused source keeps its proven connections; on an unproven one, a request claiming a
+   * suspect key (or one outside the cluster file) is refused without a verify, while other
+   * keys are still checked (same-host honest clients keep getting in during an attack). */
+  if (!c->verified && rt_source_refused(c->src, uv_now(r->loop))) {
+    bft_request rq;
+    int key = bft_request_decode(body, len, &rq) == 0 ? rt_sessions_find(&r->core.sessions, rq.client) : -1;
+    if (key_suspect(r, key)) {
+      offence(r, c, RT_OFF_BACKOFF, "request from a refused source claiming a suspect key on an unproven connection");
+      return -1;
+    }
+  }
   rt_submit out;
   rt_core_submit(&r->core, body, len, 0, &out);
-  if (out.client >= 0) map_client(r, (uint32_t)out.client, c);
-  if (out.outcome == RT_SUBMIT_RETRANSMIT) {
-    send_cached_reply(r, c, (uint32_t)out.client);
-  } else if (out.outcome == RT_SUBMIT_NOT_PERMITTED || out.outcome == RT_SUBMIT_BAD_SIG) {
-    int n = rt_core_encode_reject(&r->core, out.pk, out.seq, out.reason, r->scratch, WIRE_FRAME_MAX_BODY);
-    if (n > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)n);
+  if (out.client >= 0) {
+    map_client(r, (uint32_t)out.client, c);
+    if (!c->verified) {
+      c->verified = 1; /* proved a key of the cluster file: never evicted, longer idle timeout */
+      unproven_remove(r, c);
+    }
+  }
+  switch (out.outcome) {
+    case RT_SUBMIT_RETRANSMIT:
+      send_cached_reply(r, c, (uint32_t)out.client);
+      return 0;
+    case RT_SUBMIT_MALFORMED:
+      offence(r, c, RT_OFF_MALFORMED, "undecodable request");
+      return -1;
+    case RT_SUBMIT_NOT_PERMITTED:
+      offence(r, c, RT_OFF_UNKNOWN_KEY, "request from a key outside the cluster file");
+      return verify_failed(r, c, -1);
+    case RT_SUBMIT_BAD_SIG: {
+      offence(r, c, RT_OFF_BAD_SIG, "request signature does not verify");
+      if (verify_failed(r, c, rt_sessions_find(&r->core.sessions, out.pk)) != 0) return -1;
+      if (!rt_bucket_take(&((rt_source *)c->src)->rejects, RT_SOURCE_REJECT_BURST, RT_SOURCE_REJECT_PER_S,
+                          uv_now(r->loop))) {
+        r->offences[RT_OFF_REJECT_UNSENT]++;
+        return 0;
+      }
+      int n = rt_core_encode_reject(&r->core, out.pk, out.seq, out.reason, r->scratch, WIRE_FRAME_MAX_BODY);
+      if (n > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)n);
+      return 0;
+    }
+    default:
+      return 0;
   }
 }
 
 static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
-  if (h->sender != WIRE_SENDER_CLIENT) return -1;
-  if (h->kind == WIRE_KIND_REQUEST) on_client_request(r, c, body, h->body_len);
-  else if (h->kind == WIRE_KIND_LEDGER_GET) serve_blocks(r, c, body, h->body_len);
-  else if (h->kind == WIRE_KIND_EVIDENCE_GET) serve_evidence(r, c);
-  else return -1;
+  int rc = 0;
+  if (!c->verified) unproven_touch(r, c);
+  if (h->sender != WIRE_SENDER_CLIENT) rc = -1;
+  else if (h->kind == WIRE_KIND_REQUEST) rc = on_client_request(r, c, body, h->body_len);
+  else if (h->kind == WIRE_KIND_LEDGER_GET) {
+    if (!c->verified && rt_source_refused(c->src, uv_now(r->loop))) {
+      offence(r, c, RT_OFF_BACKOFF, "ledger read from a refused source on an unproven connection");
+      rc = -1;
+    } else {
+      serve_blocks(r, c, body, h->body_len);
+    }
+  } else if (h->kind == WIRE_KIND_EVIDENCE_GET) {
+    serve_evidence(r, c);
+  } else rc = -1;
+  if (rc && h->sender != WIRE_SENDER_CLIENT) offence(r, c, RT_OFF_MALFORMED, "client frame with a replica's sender id");
+  else if (rc && h->kind != WIRE_KIND_REQUEST && h->kind != WIRE_KIND_LEDGER_GET && h->kind != WIRE_KIND_EVIDENCE_GET)
+    offence(r, c, RT_OFF_MALFORMED, "frame kind a client may not send");
   check_core(r);
-  return 0;
+  return rc;
 }
 
 static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
@@ -322,6 +560,7 @@ static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body)
     case ROLE_CLIENT:
       return on_client_frame(r, c, h, body);
     case ROLE_HS_DIAL:
+    case ROLE_HS_PROVED:
     case ROLE_HS_ACCEPT:
       if (h->kind != WIRE_KIND_HELLO_ACK) return hs_refuse(r, c, "expected HELLO_ACK");
       return on_hello_ack(r, c, h, body);
@@ -335,9 +574,7 @@ static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body)
         c->q.shared_max = RT_CLIENT_QUEUES_TOTAL_BYTES;
         return on_client_frame(r, c, h, body);
       }
-      rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=conn_refused conn=%llu addr=%s kind=%u sender=%u "
-                 "reason=\"first frame is neither HELLO nor a client frame\"", (unsigned long long)c->id, c->addr,
-                 h->kind, h->sender);
+      offence(r, c, RT_OFF_MALFORMED, "first frame is neither HELLO nor a client frame");
       return -1;
     default:
       return -1;
@@ -365,11 +602,15 @@ static void on_closing(rt_conn *c, const char *why) {
   rt_replica *r = c->owner;
   unmark_dirty(r, c);
   conn_list_remove(r, c);
+  uncount_client(r, c);
+  uncount_hs(r, c);
+  r->closed_since_trim++;
   if (c->role == ROLE_CLIENT) {
     for (uint32_t i = 0; i < r->cluster->nclients; i++)
       if (r->client_conn[i] == c) r->client_conn[i] = NULL;
   }
-  if (c->role == ROLE_DIALING || c->role == ROLE_HS_DIAL || c->role == ROLE_HS_ACCEPT || c->role == ROLE_PEER) {
+  if (c->role == ROLE_DIALING || c->role == ROLE_HS_DIAL || c->role == ROLE_HS_PROVED || c->role == ROLE_HS_ACCEPT ||
+      c->role == ROLE_PEER) {
     rt_peer *p = &r->peers[c->peer];
     int was_up = p->conn == c;
     if (p->conn == c) p->conn = NULL;
@@ -387,16 +628,29 @@ static void on_closing(rt_conn *c, const char *why) {
   }
 }
 
-static void on_freed(rt_conn *c) {}
+static void on_freed(rt_conn *c) { (void)c; }
 
 static void on_dirty(rt_conn *c) { mark_dirty(c->owner, c); }
 
-static const rt_conn_handler HANDLER = {on_frame, on_closing, on_freed, on_dirty};
+/* A bad frame header (magic, version, flags) or a body length over the connection's limit. */
+static void on_violation(rt_conn *c, const char *why) {
+  rt_replica *r = c->owner;
+  if (c->role == ROLE_PEER || c->role == ROLE_DIALING || c->role == ROLE_HS_DIAL || c->role == ROLE_HS_PROVED) {
+    r->offences[RT_OFF_MALFORMED]++;
+    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=frame_refused peer=%u reason=\"%s\"", c->peer, why);
+    return;
+  }
+  offence(r, c, RT_OFF_MALFORMED, why);
+}
+
+static const rt_conn_handler HANDLER = {on_frame, on_closing, on_freed, on_dirty, on_violation};
 
 static rt_conn *conn_make(rt_replica *r) {
   rt_conn *c = rt_conn_new(r->loop, &HANDLER, r, ++r->next_conn_id, RT_CLIENT_QUEUE_MAX_FRAMES,
                            RT_CLIENT_QUEUE_MAX_BYTES);
-  if (c) conn_list_add(r, c);
+  if (!c) return NULL;
+  c->spare = r->spare;
+  conn_list_add(r, c);
   return c;
 }
 
@@ -410,14 +664,12 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   rt_conn_describe(c);
-  if (r->nconns > RT_MAX_CONNS) {
+  c->role = ROLE_UNKNOWN;
+  if (admit(r, c) != 0) {
     r->conns_refused++;
-    rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=conn_refused addr=%s reason=\"too many connections\"",
-               c->addr);
-    rt_conn_close(c, "too many connections");
+    rt_conn_close(c, "connection limit");
     return;
   }
-  c->role = ROLE_UNKNOWN;
   c->deadline_ms = uv_now(r->loop) + RT_FIRST_FRAME_TIMEOUT_MS;
   if (rt_conn_start(c) != 0) rt_conn_close(c, "cannot read");
 }
@@ -497,17 +749,57 @@ static void on_prepare(uv_prepare_t *h) {
   }
 }
 
+/* Deadlines: first frame, handshake, a frame begun but not finished (slow sender), client
+ * idleness (shorter for a client that never proved a key). */
+static void sweep_conn(rt_replica *r, rt_conn *c, uint64_t now) {
+  if (c->deadline_ms && now > c->deadline_ms) {
+    if (c->role == ROLE_UNKNOWN) {
+      offence(r, c, RT_OFF_FIRST_FRAME, "no first frame in time");
+      rt_conn_close(c, "no first frame in time");
+    } else {
+      if (c->role == ROLE_HS_ACCEPT) offence(r, c, RT_OFF_HS_FAILED, "handshake timed out");
+      rt_conn_close(c, "handshake timed out");
+    }
+    return;
+  }
+  uint64_t frame_ms = c->role == ROLE_PEER ? RT_PEER_FRAME_TIMEOUT_MS : r->lim.frame_timeout_ms;
+  if (c->rlen > 0 && now > c->frame_start_ms + frame_ms) {
+    if (c->role == ROLE_PEER) {
+      r->offences[RT_OFF_FRAME_TIMEOUT]++;
+      rt_logf_rl(&r->log, &r->rl_conn, RT_LOG_WARN, COMP_NET, "event=frame_timeout peer=%u bytes=%zu", c->peer, c->rlen);
+    } else {
+      offence(r, c, RT_OFF_FRAME_TIMEOUT, "frame not completed in time (slow sender)");
+    }
+    rt_conn_close(c, "frame not completed in time");
+    return;
+  }
+  if (c->role == ROLE_CLIENT) {
+    uint64_t idle = c->verified ? r->lim.client_idle_ms
+                                : (r->lim.client_idle_ms < RT_UNPROVEN_IDLE_MS ? r->lim.client_idle_ms : RT_UNPROVEN_IDLE_MS);
+    if (now > c->last_frame_ms + idle && !c->writing && !c->q.count) {
+      if (c->verified) r->offences[RT_OFF_IDLE]++; /* an honest client going quiet: not an offence to log */
+      else offence(r, c, RT_OFF_IDLE, "unproven client connection idle");
+      rt_conn_close(c, "idle");
+    }
+  }
+}
+
 static void on_sweep(uv_timer_t *t) {
   rt_replica *r = t->data;
   uint64_t now = uv_now(r->loop);
   rt_conn *next;
   for (rt_conn *c = r->conns; c; c = next) {
     next = c->next;
-    if (c->deadline_ms && now > c->deadline_ms) {
-      if (c->role == ROLE_UNKNOWN) rt_conn_close(c, "no first frame in time");
-      else rt_conn_close(c, "handshake timed out");
-    }
+    sweep_conn(r, c, now);
   }
+#ifdef __GLIBC__
+  /* After a flood the freed connection memory sits in malloc's free lists: give it back so
+   * resident memory returns to where it was. */
+  if (r->closed_since_trim >= RT_TRIM_AFTER_CONNS && r->nclient_conns < r->lim.max_clients / 4) {
+    malloc_trim(0);
+    r->closed_since_trim = 0;
+  }
+#endif
 }
 
 static void on_metrics(uv_timer_t *t) {
@@ -525,11 +817,16 @@ static void on_metrics(uv_timer_t *t) {
     qbytes += r->peers[i].q.bytes;
   }
   uint64_t now = uv_now(r->loop), dt = now - r->last_metrics_ms ? now - r->last_metrics_ms : 1;
+  char off[RT_OFF_COUNT * 40];
+  size_t ol = 0;
+  for (int i = 0; i < RT_OFF_COUNT && ol < sizeof off; i++)
+    ol += (size_t)snprintf(off + ol, sizeof off - ol, " off_%s=%llu", OFFENCE_NAMES[i], (unsigned long long)r->offences[i]);
   rt_logf(&r->log, RT_LOG_INFO, "metrics",
           "event=metrics height=%llu view=%llu leader=%u changing_view=%d commits_per_s=%.1f peers_up=%u/%u "
           "conns=%u pool=%u msgs_in=%llu msgs_out=%llu msgs_bad_sig=%llu msgs_rejected=%llu req_new=%llu "
           "req_rejected=%llu req_busy=%llu executed=%llu queue_drops=%llu queued_bytes=%llu syncs=%llu "
-          "synced_blocks=%llu wal_bytes=%llu proposed_batches=%llu proposed_requests=%llu",
+          "synced_blocks=%llu wal_bytes=%llu proposed_batches=%llu proposed_requests=%llu client_conns=%u "
+          "handshakes=%u conns_refused=%llu handshakes_failed=%llu%s",
           (unsigned long long)r->core.ledger.head, (unsigned long long)st.view, st.leader, st.changing_view,
           (double)(k->commits - r->last_commits) * 1000.0 / (double)dt, up, r->cluster->n - 1,
           r->nconns, r->core.pool.count, (unsigned long long)k->msgs_in, (unsigned long long)out,
@@ -538,7 +835,8 @@ static void on_metrics(uv_timer_t *t) {
           (unsigned long long)k->req_busy, (unsigned long long)k->executed, (unsigned long long)drops,
           (unsigned long long)qbytes, (unsigned long long)k->syncs, (unsigned long long)k->sync_blocks,
           (unsigned long long)rt_wal_size(&r->core.wal), (unsigned long long)k->pulls,
-          (unsigned long long)k->pulled_requests);
+          (unsigned long long)k->pulled_requests, r->nclient_conns, r->nhandshakes,
+          (unsigned long long)r->conns_refused, (unsigned long long)r->handshakes_failed, off);
   if (r->byz) {
     char b[512];
     rt_byz_shell_describe(r->byz, b, sizeof b);
@@ -642,7 +940,10 @@ static int listen_on(rt_replica *r, const char *host, uint16_t port, char *err, 
   t->data = r;
   r->nlisteners++;
   int rc = uv_tcp_bind(t, (const struct sockaddr *)&addr, 0);
-  if (!rc) rc = uv_listen((uv_stream_t *)t, 128, on_connection);
+  /* Backlog sized for the limits: a burst of honest connects fits while a flood is being
+   * accepted and refused (the kernel caps it at net.core.somaxconn). */
+  int backlog = (int)(r->lim.max_clients / 2 > RT_LISTEN_BACKLOG_MIN ? r->lim.max_clients / 2 : RT_LISTEN_BACKLOG_MIN);
+  if (!rc) rc = uv_listen((uv_stream_t *)t, backlog, on_connection);
   if (rc) return fail_open(err, errlen, BFT_E_IO, "cannot listen on %s:%u: %s", host, port, uv_strerror(rc));
   return 0;
 }
@@ -699,9 +1000,22 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   if (!rc) rc = prepare_data_dir(r, o->data_dir, err, errlen);
   if (rc) return rc;
   randombytes_buf(&r->prng, sizeof r->prng);
+  r->lim = o->limits;
+  if (!r->lim.max_clients) r->lim.max_clients = RT_MAX_CONNS;
+  if (!r->lim.max_per_source) r->lim.max_per_source = RT_MAX_CONNS_PER_SOURCE;
+  if (r->lim.max_per_source > r->lim.max_clients) r->lim.max_per_source = r->lim.max_clients;
+  if (!r->lim.client_idle_ms) r->lim.client_idle_ms = RT_CLIENT_IDLE_MS;
+  if (!r->lim.frame_timeout_ms) r->lim.frame_timeout_ms = RT_FRAME_TIMEOUT_MS;
+  if (!r->lim.fail_budget) r->lim.fail_budget = RT_CONN_FAIL_BUDGET;
+  r->spare = malloc(RT_READ_CHUNK);
+  if (!r->spare || rt_sources_init(&r->sources) != 0) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   r->scratch = malloc(WIRE_FRAME_MAX_BODY);
-  r->dirty = calloc(RT_MAX_CONNS + 2 * BFT_MAX_REPLICAS + 8, sizeof *r->dirty);
+  /* Every connection may be dirty at once: clients (bounded by the limit, plus the ones a
+   * sweep has not closed yet never exceed it), handshakes, peers and dialers. */
+  r->dirty = calloc(r->lim.max_clients + RT_MAX_HANDSHAKES + 4 * BFT_MAX_REPLICAS + 8, sizeof *r->dirty);
   r->client_conn = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->client_conn);
+  r->key_fails = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->key_fails);
+  if (!r->key_fails) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   r->loop = malloc(sizeof *r->loop);
   if (!r->scratch || !r->dirty || !r->client_conn || !r->loop) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   if (uv_loop_init(r->loop) != 0) {
@@ -717,9 +1031,11 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   if (o->listen_client_port && (rc = listen_on(r, me->host, (uint16_t)o->listen_client_port, err, errlen)) != 0)
     return rc;
   rt_logf(&r->log, RT_LOG_INFO, COMP_RT,
-          "event=open cluster=%s n=%u f=%u protocol=%s listen=%s:%u clients=%u height=%llu data_dir=%s",
+          "event=open cluster=%s n=%u f=%u protocol=%s listen=%s:%u clients=%u height=%llu data_dir=%s "
+          "max_clients=%u max_conns_per_source=%u client_idle_ms=%u frame_timeout_ms=%u fail_budget=%u",
           r->cluster->name, r->cluster->n, r->cluster->f, r->ops->name, me->host, me->port, r->cluster->nclients,
-          (unsigned long long)r->core.ledger.head, o->data_dir);
+          (unsigned long long)r->core.ledger.head, o->data_dir, r->lim.max_clients, r->lim.max_per_source,
+          r->lim.client_idle_ms, r->lim.frame_timeout_ms, r->lim.fail_budget);
   return 0;
 }
 
@@ -760,8 +1076,11 @@ void rt_replica_close(rt_replica *r) {
   if (r->lock_fd >= 0) close(r->lock_fd);
   bft_keypair_wipe(&r->kp);
   free(r->scratch);
+  free(r->spare);
+  rt_sources_free(&r->sources);
   free(r->dirty);
   free(r->client_conn);
+  free(r->key_fails);
   free(r->cluster);
   memset(r, 0, sizeof *r);
 }

@@ -9,22 +9,59 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "replica/admit.h"
 #include "replica/byz_shell.h"
 #include "replica/core.h"
 #include "replica/net.h"
 
+/* Handshake (replica/README.md): HELLO from the dialer, a HELLO_ACK challenge (the acceptor's
+ * nonce, unsigned), a HELLO_ACK proof (the dialer's signature), a HELLO_ACK answer (the
+ * acceptor's signature). The acceptor signs only after the dialer proved its key. */
 #define RT_TAG_HELLO "transport/hello"
-#define RT_HELLO_VERSION 1
+#define RT_HELLO_VERSION 2
 #define RT_HELLO_LEN (1 + BFT_CLUSTER_ID_LEN + 4 + 4 + 32)
-#define RT_HELLO_ACK_LEN (32 + BFT_SIG_LEN)
+#define RT_HELLO_CHALLENGE_LEN 32
+#define RT_HELLO_SIG_LEN BFT_SIG_LEN
+
+/* Limits an operator may change (flags of bft-replica); zero fields take the defaults of
+ * rt_limits.h. */
+typedef struct rt_net_limits {
+  uint32_t max_clients;      /* client and unidentified connections, all sources */
+  uint32_t max_per_source;   /* the same from one remote address */
+  uint32_t client_idle_ms;   /* a client connection with no frame for this long is closed */
+  uint32_t frame_timeout_ms; /* a client frame, once its first byte arrived, must be complete */
+  uint32_t fail_budget;      /* failed verifications per connection before it is closed */
+} rt_net_limits;
 
 typedef struct rt_options {
   const char *config, *key, *protocol, *data_dir;
   uint32_t id;
   int listen_client_port; /* 0: none */
   int log_level;
+  rt_net_limits limits;
   const char *byzantine;  /* --byzantine MODES, or NULL for an honest replica */
 } rt_options;
+
+/* Why a connection or a frame was refused: counted, shown in the metrics line (off_<name>=N)
+ * and logged at warn once per source per RT_SOURCE_WARN_MS with the number suppressed. */
+enum rt_offence {
+  RT_OFF_LIMIT_TOTAL = 0, /* client limit reached and nothing unproven to evict: refused */
+  RT_OFF_LIMIT_SOURCE,    /* per-source limit reached and nothing of that source to evict */
+  RT_OFF_EVICTED,         /* an unproven connection closed to admit a newer one */
+  RT_OFF_BACKOFF,         /* the source is being refused after exhausting its budget */
+  RT_OFF_FIRST_FRAME,     /* no first frame in time */
+  RT_OFF_FRAME_TIMEOUT,   /* a frame begun but not finished in time (slow sender) */
+  RT_OFF_IDLE,            /* client connection idle */
+  RT_OFF_MALFORMED,       /* bad header, oversized length, undecodable or unexpected frame */
+  RT_OFF_BAD_SIG,         /* request signature does not verify */
+  RT_OFF_UNKNOWN_KEY,     /* request from a key outside the cluster file (no verify, no answer) */
+  RT_OFF_FAIL_BUDGET,     /* connection closed: its failed-verification budget is spent */
+  RT_OFF_REJECT_UNSENT,   /* signed rejection withheld (per-source rate) */
+  RT_OFF_HS_RATE,         /* handshake attempts over the per-source rate */
+  RT_OFF_HS_LIMIT,        /* too many handshakes in progress */
+  RT_OFF_HS_FAILED,       /* handshake refused (bad proof, wrong ids, wrong cluster) */
+  RT_OFF_COUNT
+};
 
 typedef struct rt_replica rt_replica;
 
@@ -41,6 +78,7 @@ typedef struct rt_peer {
   uint32_t backoff_ms;
   uint64_t drops, frames_in, frames_out;
   uint64_t rejected; /* frames with a wrong sender or kind */
+  uint32_t hs_pending; /* accepted handshakes in progress claiming this id */
 } rt_peer;
 
 struct rt_replica {
@@ -64,6 +102,14 @@ struct rt_replica {
   int handles_ready;
   rt_conn *conns;     /* every open connection */
   uint32_t nconns;
+  rt_net_limits lim;  /* with defaults filled in */
+  rt_sources sources;
+  uint8_t *spare;     /* RT_READ_CHUNK: the one read buffer shared by all connections */
+  rt_conn *unproven_head, *unproven_tail; /* client-side connections not yet proven, LRU order */
+  uint32_t nclient_conns, nhandshakes;
+  uint64_t offences[RT_OFF_COUNT];
+  rt_bucket *key_fails;  /* per client of the cluster file: failed verifications claiming its key */
+  uint64_t closed_since_trim;
   uint64_t next_conn_id;
   rt_conn **dirty;    /* connections to flush this iteration */
   uint32_t ndirty;

@@ -128,9 +128,12 @@ static int on_message(pbft_state *s, const bft_event *ev, bft_actions *out) {
         return pbft_reject(s, BFT_E_WINDOW);
       if (seq <= s->h) return pbft_reject(s, BFT_E_STALE);
       if (seq > s->h + s->cfg.window) return pbft_reject(s, BFT_E_WINDOW);
-      if (kind == PBFT_MSG_PRE_PREPARE) return pbft_on_pre_prepare(s, from, p, len, out);
-      if (kind == PBFT_MSG_PREPARE) return pbft_on_prepare(s, from, p, len, out);
-      return pbft_on_commit(s, from, p, len, out);
+      int rc = kind == PBFT_MSG_PRE_PREPARE ? pbft_on_pre_prepare(s, from, p, len, out)
+               : kind == PBFT_MSG_PREPARE   ? pbft_on_prepare(s, from, p, len, out)
+                                            : pbft_on_commit(s, from, p, len, out);
+      /* Evidence that this view works (the request timer's "the cluster commits" test). */
+      if (rc == 0 && view == s->view && !s->changing) s->view_activity++;
+      return rc;
     }
     case PBFT_MSG_CHECKPOINT: return pbft_on_checkpoint(s, from, p, len, out);
     case PBFT_MSG_VIEW_CHANGE: return pbft_on_view_change(s, from, p, ev->u.msg.len, out);

@@ -31,6 +31,7 @@
 #define PBFT_PP_PAYLOAD_MAX (8 + 8 + BFT_DIGEST_LEN + BFT_SIG_LEN + 4 + BFT_MAX_BATCH_BYTES)
 #define PBFT_MAX_PENDING 2048   /* outstanding client request digests a backup watches */
 #define PBFT_MAX_BACKOFF 10     /* view-change timeout doubles at most this many times */
+#define PBFT_REQ_STRIKES 4      /* request-timer periods a request may wait while others commit */
 /* A snapshot record: header, stable proof, chain ring, and per slot votes + prepared cert. */
 #define PBFT_SNAP_SLOT_MAX (8 + 1 + 2 * (8 + BFT_DIGEST_LEN) + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX)
 #define PBFT_SNAP_MAX                                                                         \
@@ -154,6 +155,11 @@ typedef struct pbft_state {
   uint64_t pending_no[PBFT_MAX_PENDING]; /* arrival number of each pending digest */
   uint64_t req_no;                       /* arrivals so far */
   uint64_t req_mark;                     /* arrivals when the request timer was armed */
+  uint64_t req_marks[PBFT_REQ_STRIKES];  /* req_mark of the last armings in a row (ring) */
+  uint32_t req_nmarks;                   /* armings in a row recorded (reset by a view change) */
+  uint64_t req_committed;                /* `committed` when the request timer was armed */
+  uint64_t view_activity;                /* new votes/pre-prepares of this view accepted so far */
+  uint64_t req_activity;                 /* view_activity when the request timer was armed */
   uint64_t req_tag;
   int req_armed;
 

@@ -65,19 +65,44 @@ int pbft_on_batch(pbft_state *s, const uint8_t *batch, uint32_t len, bft_actions
 
 /* ---- watching requests -------------------------------------------------------------------- */
 
-/* Backups suspect the primary after one timeout. The primary watches too, with twice the
- * timeout: a primary that cannot get its proposals through (the others moved to a view it
+/* Backups watch pending requests with the request timer. The primary watches too, with twice
+ * the timeout: a primary that cannot get its proposals through (the others moved to a view it
  * never heard of, e.g. behind a partition) must not wait forever; its VIEW-CHANGE makes the
- * current primary hand it the NEW-VIEW, or joins the others' view change. */
+ * current primary hand it the NEW-VIEW, or joins the others' view change.
+ *
+ * No replica leaves alone (issue 16). A VIEW-CHANGE is a promise that can never be taken back
+ * (the replica stops voting in the old view; going back would let a later NEW-VIEW, built from
+ * that stale VIEW-CHANGE plus f faulty ones, drop a batch the old view committed with this
+ * replica's votes). So the rule is about when to make it. When the timer fires with a request
+ * that was already pending when it was armed:
+ *   - if nothing was delivered during the whole period and no new pre-prepare or vote of this
+ *     view was accepted, the primary is stuck (as far as this replica can see): start the view
+ *     change, as before;
+ *   - if batches were delivered or new votes of this view arrived (the cluster works in this
+ *     view), the primary works and this
+ *     replica may just be behind or busy: re-arm and keep voting, unless a request has now been
+ *     pending for PBFT_REQ_STRIKES whole periods in a row (a primary that commits others' requests
+ *     but never this one: censorship), which starts the view change.
+ * Bound: a correct replica to which the cluster delivers at least one batch per timeout period
+ * stays in the view, voting, for as long as each of its requests commits within
+ * PBFT_REQ_STRIKES periods of its arrival (4 s at the default 1 s timeout): time outside the
+ * quorum 0. Liveness: a stuck primary is suspected after the first whole period with no activity
+ * in the view (at most 2 periods after it stopped), a censoring one after at most
+ * PBFT_REQ_STRIKES. Safety does not depend on timers at all. */
 static int arm_request_timer(pbft_state *s, bft_actions *out) {
   s->req_tag++;
   s->req_armed = 1;
   s->req_mark = s->req_no;
+  s->req_marks[s->req_nmarks % PBFT_REQ_STRIKES] = s->req_no;
+  s->req_nmarks++;
+  s->req_committed = s->committed;
+  s->req_activity = s->view_activity;
   uint64_t d = (uint64_t)s->cfg.timeout_ms * (pbft_is_primary(s) ? 2 : 1);
   return bft_act_timer_set(out, PBFT_TIMER_REQUEST, s->req_tag, d);
 }
 
 static int cancel_request_timer(pbft_state *s, bft_actions *out) {
+  s->req_nmarks = 0; /* nothing pending (or a new view): the next arming starts a new row */
   if (!s->req_armed) return 0;
   s->req_armed = 0;
   s->req_tag++;
@@ -368,6 +393,7 @@ int pbft_entered_view(pbft_state *s, bft_actions *out) {
       PBFT_TRY(rc);
     }
   }
+  s->req_nmarks = 0; /* a new primary gets PBFT_REQ_STRIKES periods of its own */
   if (s->npending > 0) PBFT_TRY(arm_request_timer(s, out));
   for (uint64_t q = s->h + 1; q <= s->h + s->cfg.window; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
@@ -427,15 +453,35 @@ int pbft_on_sync(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t len
 
 /* ---- timers ------------------------------------------------------------------------------- */
 
+/* The request timer fired (see arm_request_timer for the rule and its bound). */
+static int on_request_timeout(pbft_state *s, bft_actions *out) {
+  /* The mark of the arming PBFT_REQ_STRIKES - 1 before this one: a request at or below it has
+   * been pending for PBFT_REQ_STRIKES whole periods. */
+  uint64_t old_mark = 0;
+  int have_old = s->req_nmarks >= PBFT_REQ_STRIKES;
+  if (have_old) old_mark = s->req_marks[(s->req_nmarks - PBFT_REQ_STRIKES) % PBFT_REQ_STRIKES];
+  int stale = 0, old = 0;
+  for (uint32_t i = 0; i < s->npending; i++) {
+    if (s->pending_no[i] <= s->req_mark) stale = 1;
+    if (have_old && s->pending_no[i] <= old_mark) old = 1;
+  }
+  /* Progress: a batch delivered, or a new pre-prepare or vote of this view accepted (the others
+   * are still working in this view; our own copy of their COMMITs may just be late). */
+  int progress = s->committed > s->req_committed || s->view_activity > s->req_activity;
+  if (stale && (!progress || old)) return pbft_start_view_change(s, s->view + 1, out);
+  /* Stale but the cluster commits: stay in the view and keep voting. Nothing stale: every
+   * request pending at the last arming moved on, so a new row of periods begins. */
+  if (!stale) s->req_nmarks = 0;
+  return s->npending ? arm_request_timer(s, out) : 0;
+}
+
 int pbft_on_timer(pbft_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
   switch (id) {
     case PBFT_TIMER_REQUEST: {
       if (tag != s->req_tag || !s->req_armed) return 0; /* stale fire */
       s->req_armed = 0;
       if (s->changing) return 0;
-      for (uint32_t i = 0; i < s->npending; i++)
-        if (s->pending_no[i] <= s->req_mark) return pbft_start_view_change(s, s->view + 1, out);
-      return s->npending ? arm_request_timer(s, out) : 0;
+      return on_request_timeout(s, out);
     }
     case PBFT_TIMER_VIEW: {
       if (tag != s->vc_tag || !s->changing) return 0;

@@ -393,6 +393,14 @@ int h_fire(harness *h, uint32_t i, uint32_t id) {
   return h_step(h, i, &ev);
 }
 
+int h_request_timeout(harness *h, uint32_t i) {
+  int rc = h_fire(h, i, PBFT_TIMER_REQUEST);
+  bft_engine_status st;
+  h_status(h, i, &st);
+  if (rc == 0 && !st.changing_view && h->r[i].timer_armed[PBFT_TIMER_REQUEST]) rc = h_fire(h, i, PBFT_TIMER_REQUEST);
+  return rc;
+}
+
 void h_sign(harness *h, uint32_t signer, const char *tag, const uint8_t *msg, uint32_t len,
             uint8_t sig[BFT_SIG_LEN]) {
   assert(bft_sign(&h->keys[signer], h->cluster_id, tag, msg, len, sig) == 0);

@@ -100,6 +100,10 @@ uint32_t h_submit(harness *h, const char *op);
 uint64_t h_run(harness *h, uint64_t max);
 /* Fire a timer if armed; returns the step's rc (or 1 when not armed). */
 int h_fire(harness *h, uint32_t i, uint32_t id);
+/* The request timer runs out at replica i: fired, and fired once more when the first period saw
+ * the view work (new votes arrived, so it only re-armed: protocols/pbft/pbft_liveness.c) and
+ * nothing happened since. Returns the last step's rc (or 1 when not armed). */
+int h_request_timeout(harness *h, uint32_t i);
 /* Step one event at replica i (actions are carried out). */
 int h_step(harness *h, uint32_t i, const bft_event *ev);
 /* Step a message at replica i as from `from` after the driver's signature check (which

@@ -62,7 +62,7 @@ static void test_restart_never_conflicting_votes(void **unused) {
   /* the primary dies with a request pending; the three others change view */
   h->r[0].down = 1;
   h_submit(h, "y");
-  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_fire(h, i, PBFT_TIMER_REQUEST), 0);
+  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_request_timeout(h, i), 0);
   h_run(h, 1000000);
   h_msg *vc2 = rec_find(rec, 2, 1, PBFT_MSG_VIEW_CHANGE, UINT64_MAX);
   assert_non_null(vc2);
@@ -117,7 +117,7 @@ static void test_restart_during_view_change(void **unused) {
   submit_and_run(h, 2, "a");
   h->r[0].down = 1;
   h_submit(h, "b");
-  h_fire(h, 3, PBFT_TIMER_REQUEST);
+  h_request_timeout(h, 3);
   h_clear_queue(h);
   h_restart(h, 3, UINT64_MAX);
   bft_engine_status st;
@@ -126,8 +126,8 @@ static void test_restart_during_view_change(void **unused) {
   assert_int_equal(st.changing_view, 1);
   assert_true(h->r[3].timer_armed[PBFT_TIMER_VIEW]);
   /* its view change was re-sent on start; two more replicas join and view 1 starts */
-  h_fire(h, 1, PBFT_TIMER_REQUEST);
-  h_fire(h, 2, PBFT_TIMER_REQUEST);
+  h_request_timeout(h, 1);
+  h_request_timeout(h, 2);
   h_run(h, 1000000);
   for (uint32_t i = 1; i < 4; i++) {
     h_status(h, i, &st);
@@ -264,7 +264,7 @@ static void test_restart_keeps_bytes_of_prepared_batch(void **unused) {
   h_clear_queue(h);
   net->phase = 1;
   h_submit(h, "y");
-  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_fire(h, i, PBFT_TIMER_REQUEST), 0);
+  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_request_timeout(h, i), 0);
   h_run(h, 1000000);
   h_msg *ppb = rec_find(&net->rec, 1, 2, PBFT_MSG_PRE_PREPARE, 1);
   assert_non_null(ppb);
@@ -283,7 +283,7 @@ static void test_restart_keeps_bytes_of_prepared_batch(void **unused) {
   h_clear_queue(h);
   recorder_free(&net->rec);
   net->phase = 2;
-  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_fire(h, i, PBFT_TIMER_REQUEST), 0);
+  for (uint32_t i = 1; i < 4; i++) assert_int_equal(h_request_timeout(h, i), 0);
   h_run(h, 1000000);
   h_msg *vc0 = rec_find(&net->rec, 0, 2, PBFT_MSG_VIEW_CHANGE, UINT64_MAX);
   assert_non_null(vc0);

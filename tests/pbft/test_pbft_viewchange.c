@@ -32,8 +32,8 @@ static void test_prepared_batch_reproposed_same_seq(void **unused) {
   prepare_but_commit_nowhere(h, rec, 2, d);
   h->r[0].down = 1; /* the primary of view 0 crashes */
   /* Two backups time out; the third joins on the f+1 rule. */
-  assert_int_equal(h_fire(h, 1, PBFT_TIMER_REQUEST), 0);
-  assert_int_equal(h_fire(h, 2, PBFT_TIMER_REQUEST), 0);
+  assert_int_equal(h_request_timeout(h, 1), 0);
+  assert_int_equal(h_request_timeout(h, 2), 0);
   h_run(h, 1000000);
   for (uint32_t i = 1; i < 4; i++) {
     bft_engine_status st;
@@ -136,7 +136,7 @@ static void run_omission(int mode) {
   h->filter_arg = w;
   w->mode = mode;
   h->r[0].down = 1;
-  for (uint32_t i = 1; i < 4; i++) h_fire(h, i, PBFT_TIMER_REQUEST);
+  for (uint32_t i = 1; i < 4; i++) h_request_timeout(h, i);
   h_run(h, 1000000);
   assert_true(w->rewritten >= 2);
   for (uint32_t i = 2; i < 4; i++) {
@@ -229,7 +229,7 @@ static void test_equivocating_primary(void **unused) {
   assert_int_equal(committed, 0); /* neither digest gathers 2f+1 prepares */
   /* the backups' request timers fire: view 1 settles seq 1 once for everyone */
   h->filter = NULL;
-  for (uint32_t i = 1; i < 4; i++) h_fire(h, i, PBFT_TIMER_REQUEST);
+  for (uint32_t i = 1; i < 4; i++) h_request_timeout(h, i);
   h_run(h, 1000000);
   /* Replicas 2 and 3 prepared the twin (pre-prepare + 2 prepares), so view 1 re-proposes it
    * at seq 1; replicas 0 and 1 never saw its bytes and fetch them once it commits (the
@@ -270,8 +270,8 @@ static void test_view_change_timeout_doubles(void **unused) {
   h->r[1].down = 1;                             /* and the next one is crashed */
   submit_and_run(h, 1, "x");
   assert_int_equal(h->r[2].timer_delay[PBFT_TIMER_REQUEST], 1000);
-  h_fire(h, 2, PBFT_TIMER_REQUEST);
-  h_fire(h, 3, PBFT_TIMER_REQUEST);
+  h_request_timeout(h, 2);
+  h_request_timeout(h, 3);
   h_run(h, 1000000);
   bft_engine_status st;
   for (uint32_t i = 0; i < 4; i += 2) {
@@ -301,6 +301,46 @@ static void test_view_change_timeout_doubles(void **unused) {
   h_free(h);
 }
 
+/* No replica leaves alone (issue 16): replica 3 waits for a request nobody else has, while the
+ * cluster keeps committing others. Its request timer fires three times and it stays in view 0,
+ * voting; the fourth period (the request waited 4 whole periods: censorship, as far as it can
+ * tell) starts its view change. A timeout with no activity at all still starts one at once. */
+static void test_timer_alone_stays_in_view(void **unused) {
+  (void)unused;
+  harness *h = h_new(4, 1, 4, 2);
+  bft_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = BFT_EV_REQUEST;
+  memset(ev.u.request.digest, 0xab, sizeof ev.u.request.digest); /* only replica 3 holds it */
+  assert_int_equal(h_step(h, 3, &ev), 0);
+  for (int period = 1; period <= 3; period++) {
+    submit_and_run(h, 1, "others");
+    assert_int_equal(h_fire(h, 3, PBFT_TIMER_REQUEST), 0);
+    bft_engine_status st;
+    status_of(h, 3, &st);
+    assert_int_equal(st.view, 0);
+    assert_int_equal(st.changing_view, 0);
+    assert_int_equal(h->r[3].timer_armed[PBFT_TIMER_REQUEST], 1);
+  }
+  uint64_t before = h->r[3].ncommit;
+  submit_and_run(h, 1, "still");
+  assert_int_equal(h->r[3].ncommit, before + 1); /* it kept voting and delivering */
+  assert_int_equal(h_fire(h, 3, PBFT_TIMER_REQUEST), 0);
+  bft_engine_status st;
+  status_of(h, 3, &st);
+  assert_int_equal(st.view, 1);
+  assert_int_equal(st.changing_view, 1);
+  h_free(h);
+
+  /* Nothing happens in the view during a whole period: one timeout is enough. */
+  h = h_new(4, 1, 4, 2);
+  assert_int_equal(h_step(h, 3, &ev), 0);
+  assert_int_equal(h_fire(h, 3, PBFT_TIMER_REQUEST), 0);
+  status_of(h, 3, &st);
+  assert_int_equal(st.changing_view, 1);
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prepared_batch_reproposed_same_seq),
@@ -308,6 +348,7 @@ int main(void) {
       cmocka_unit_test(test_new_view_nulling_prepared_is_rejected),
       cmocka_unit_test(test_equivocating_primary),
       cmocka_unit_test(test_view_change_timeout_doubles),
+      cmocka_unit_test(test_timer_alone_stays_in_view),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

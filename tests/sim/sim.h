@@ -44,6 +44,10 @@ typedef struct sim_options {
   int64_t think_us;          /* mean pause before a client's next request; -1 = pace the
                               * workload over the fault window */
   int catchup_all;           /* every correct replica must reach the cluster head */
+  uint32_t lone_div;         /* >1: replica n-1's engine timeout is timeout/lone_div, so its
+                                timer fires alone while the others commit (issue 16) */
+  uint64_t outside_bound_ms; /* with lone_div: replica n-1 may spend at most this long outside
+                                the quorum (another view, or changing views without 2f others) */
   int tolerate_half_applied; /* count, rather than fail on, rejected steps that emitted actions */
   int real_crypto;
   int verbose;
@@ -128,6 +132,7 @@ typedef struct sim_result {
   uint64_t equivocations;        /* conflicting statements the correct replicas' engines saw */
   uint64_t evidence;             /* evidence the correct replicas' runtimes kept (both signatures checked) */
   uint64_t byz_msgs;             /* messages the faulty replicas mutated, replayed or dropped */
+  uint64_t outside_max_us;       /* with lone_div: longest stretch replica n-1 was outside */
 } sim_result;
 
 /* Buffers reused from one run to the next: engine states (PBFT's is ~14 MiB per replica).

@@ -121,6 +121,7 @@ typedef struct sim_ctx {
   uint64_t think_us;
   sim_scratch *scr;
   uint64_t last_progress; /* virtual time of the last commit or fetch anywhere */
+  uint64_t outside_since; /* lone_div: when replica n-1 left the quorum (0: it is inside) */
   int required_done;
 } sim_ctx;
 

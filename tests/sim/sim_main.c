@@ -62,6 +62,10 @@ static void usage(FILE *out, const sim_options *d) {
           "  --fault-window MS      faults happen in the first MS of virtual time  [%" PRIu64 "]\n"
           "  --liveness-bound MS    after the window, everything must be done within MS  [%" PRIu64 "]\n"
           "  --catchup-all          also stall when a correct replica never caught up on its own  [off]\n"
+          "  --lone-timer DIV       replica n-1's engine timeout is 1/DIV of the others': its request\n"
+          "                         timer fires alone while the rest commit  [off]\n"
+          "  --outside-bound MS     with --lone-timer: stall when replica n-1 is outside the quorum\n"
+          "                         (another view, or changing views alone) longer than MS  [off]\n"
           "  --tolerate-half-applied  count (half_applied=) instead of failing on an engine step that\n"
           "                         returned an error yet emitted actions  [off]\n"
           "other:\n"
@@ -169,7 +173,8 @@ static int parse_args(int argc, char **argv, cli *c) {
     static const char *const with_value[] = {
         "--protocol", "--replicas", "--seeds", "--requests", "--clients", "--outstanding", "--client-timeout",
         "--think", "--batch", "--window", "--checkpoint", "--timeout-ms", "--delay-min", "--delay-max", "--tail",
-        "--tail-max", "--drop", "--duplicate", "--crash", "--fault-window", "--liveness-bound", "--byzantine", "--faulty"};
+        "--tail-max", "--drop", "--duplicate", "--crash", "--fault-window", "--liveness-bound", "--byzantine", "--faulty",
+        "--lone-timer", "--outside-bound"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(name, with_value[k]);
     if (!known) {
@@ -211,6 +216,8 @@ static int parse_args(int argc, char **argv, cli *c) {
       crash_given = 1;
     } else if (!strcmp(name, "--fault-window")) err = parse_u64(val, &o->fault_ms) || !o->fault_ms;
     else if (!strcmp(name, "--liveness-bound")) err = parse_u64(val, &o->bound_ms) || !o->bound_ms;
+    else if (!strcmp(name, "--lone-timer")) err = parse_u32(val, 2, 1000, &o->lone_div);
+    else if (!strcmp(name, "--outside-bound")) err = parse_u64(val, &o->outside_bound_ms) || !o->outside_bound_ms;
     else if (!strcmp(name, "--byzantine")) {
       int plan = sim_byz_parse(val);
       if (plan <= 0) return bad("unknown --byzantine plan '%s' (twin, equivocate, silent, corrupt, bad-sig, replay, withhold, mixed)", val);
@@ -299,6 +306,8 @@ static void replay_command(char *out, size_t cap, const cli *c, uint64_t seed) {
   if (o->fault_ms != d.fault_ms) ADD(" --fault-window %" PRIu64, o->fault_ms);
   if (o->bound_ms != d.bound_ms) ADD(" --liveness-bound %" PRIu64, o->bound_ms);
   if (o->catchup_all) ADD(" --catchup-all");
+  if (o->lone_div) ADD(" --lone-timer %u", o->lone_div);
+  if (o->outside_bound_ms) ADD(" --outside-bound %" PRIu64, o->outside_bound_ms);
   if (o->tolerate_half_applied) ADD(" --tolerate-half-applied");
   if (o->real_crypto) ADD(" --real-crypto");
   ADD(" --verbose");
@@ -347,7 +356,7 @@ int main(int argc, char **argv) {
 
   uint64_t seeds = 0, violations = 0, stalled = 0, lagging = 0;
   uint64_t batches = 0, requests = 0, msgs = 0, bytes = 0, sigs = 0, verifies = 0, fetches = 0, sim_us = 0;
-  uint64_t max_view = 0, half_applied = 0, byz_msgs = 0, equivocations = 0, evidence = 0;
+  uint64_t max_view = 0, half_applied = 0, byz_msgs = 0, equivocations = 0, evidence = 0, outside_max = 0;
   uint8_t last[BFT_DIGEST_LEN] = {0};
   bft_digest_ctx all;
   bft_digest_init(&all);
@@ -382,6 +391,7 @@ int main(int argc, char **argv) {
     equivocations += r.equivocations;
     evidence += r.evidence;
     if (r.max_view > max_view) max_view = r.max_view;
+    if (r.outside_max_us > outside_max) outside_max = r.outside_max_us;
     memcpy(last, r.trace, sizeof last);
     bft_digest_update(&all, r.trace, sizeof r.trace);
     if (r.outcome) {
@@ -408,6 +418,9 @@ int main(int argc, char **argv) {
          ops->name, c.o.n, seeds, violations, stalled, batches, requests, per(msgs, batches), per(bytes, batches),
          per(sigs, batches), per(verifies, batches), fetches, lagging, half_applied, byz_msgs, equivocations, evidence, max_view, (double)sim_us / 1e6, wall,
          wall > 0 ? (double)seeds / wall : 0.0, hex);
+  if (c.o.lone_div > 1)
+    printf("lone timer: replica %u outside the quorum at most %.0f ms in any seed\n", c.o.n - 1,
+           (double)outside_max / 1000.0);
   sim_scratch_free(scr);
   sim_world_free(w);
   return violations || stalled ? 1 : 0;

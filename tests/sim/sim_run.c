@@ -295,6 +295,34 @@ static void start_clients(sim_ctx *S) {
   }
 }
 
+/* --lone-timer: is replica n-1 inside the quorum, i.e. in the same view and view-change state
+ * as at least 2f other correct replicas? Track the longest stretch outside. */
+static void watch_lone(sim_ctx *S) {
+  uint32_t r = S->n - 1;
+  const sim_node *lone = &S->nodes[r];
+  if (!lone->up || !lone->open) {
+    S->outside_since = 0;
+    return;
+  }
+  bft_engine_status me, st;
+  sim_node_status(lone, &me);
+  uint32_t with = 0;
+  for (uint32_t i = 0; i + 1 < S->n; i++) {
+    const sim_node *nd = &S->nodes[i];
+    if (!nd->up || !nd->open || nd->plan) continue;
+    sim_node_status(nd, &st);
+    if (st.view == me.view && st.changing_view == me.changing_view) with++;
+  }
+  int outside = with < 2 * S->f;
+  if (!outside) {
+    S->outside_since = 0;
+    return;
+  }
+  if (!S->outside_since) S->outside_since = S->now ? S->now : 1;
+  uint64_t len = S->now - S->outside_since;
+  if (len > S->res->outside_max_us) S->res->outside_max_us = len;
+}
+
 static void run_loop(sim_ctx *S) {
   sim_event ev;
   while (!S->res->outcome && sim_heap_pop(&S->heap, &ev)) {
@@ -307,6 +335,7 @@ static void run_loop(sim_ctx *S) {
     S->res->events++;
     dispatch(S, &ev);
     free_payload(&ev);
+    if (S->o->lone_div > 1) watch_lone(S);
     if (S->dirty && S->fault_over) {
       uint32_t k;
       S->dirty = 0;
@@ -367,6 +396,13 @@ int sim_run(const sim_world *w, const sim_options *o, uint64_t seed, sim_scratch
   start_clients(S);
   run_loop(S);
   if (!res->outcome) sim_check_liveness(S);
+  if (!res->outcome && o->lone_div > 1 && o->outside_bound_ms && res->outside_max_us > o->outside_bound_ms * 1000) {
+    res->outcome = SIM_STALLED;
+    snprintf(res->reason, sizeof res->reason,
+             "liveness: replica %u (request timer 1/%u of the others') stayed outside the quorum for %.0f ms "
+             "(bound %llu ms)", S->n - 1, o->lone_div, (double)res->outside_max_us / 1000.0,
+             (unsigned long long)o->outside_bound_ms);
+  }
   res->end_us = S->now;
   bft_digest_final(&S->trace, res->trace);
   summarize(S);

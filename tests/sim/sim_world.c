@@ -218,6 +218,10 @@ void sim_world_config(const sim_world *w, uint32_t self, bft_engine_config *cfg)
   if (w->opt.window) cfg->window = w->opt.window;
   if (w->opt.checkpoint) cfg->checkpoint_interval = w->opt.checkpoint;
   if (w->opt.timeout_ms) cfg->timeout_ms = w->opt.timeout_ms;
+  if (w->opt.lone_div > 1 && self == w->n - 1) {
+    cfg->timeout_ms /= w->opt.lone_div;
+    if (!cfg->timeout_ms) cfg->timeout_ms = 1;
+  }
 }
 
 /* The fast stand-in: a 64-byte keyed BLAKE2b of the very statement Ed25519 would sign, so
