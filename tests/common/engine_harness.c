@@ -1,7 +1,6 @@
-/* The hand-driven Tendermint test cluster (see harness.h; a copy of tests/pbft's): a FIFO
- * network, timers fired by hand,
+/* The hand-driven engine test cluster (see engine_harness.h): a FIFO network, timers fired by hand,
  * per-replica persisted records and delivery logs checked against verify_certificate. */
-#include "tests/tendermint/harness.h"
+#include "tests/common/engine_harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,14 +65,15 @@ static void engine_boot(harness *h, uint32_t i) {
   assert(rc == 0);
 }
 
-harness *h_new(uint32_t n, uint32_t batch_max, uint32_t window, uint32_t k) {
+harness *h_new_engine(const char *engine, const char *name, uint32_t n, uint32_t batch_max, uint32_t window,
+                      uint32_t k) {
   assert(bft_crypto_init() == 0);
   assert(n <= H_MAXN);
   harness *h = calloc(1, sizeof *h);
   h->n = n;
-  h->ops = bft_engine_find("tendermint");
+  h->ops = bft_engine_find(engine);
   assert(h->ops);
-  bft_cluster_id_from_name(h->cluster_id, "tm-test");
+  bft_cluster_id_from_name(h->cluster_id, name);
   uint8_t seed[BFT_SEED_LEN];
   for (uint32_t i = 0; i < n; i++) {
     seed_of(seed, (uint8_t)i);
@@ -237,7 +237,7 @@ void h_absorb(harness *h, uint32_t i) {
         r->evidence++;
         break;
       case BFT_ACT_INFLIGHT:
-        break;
+        break; /* the harness hands each request out once per epoch anyway */
       default:
         assert(0);
     }
@@ -245,25 +245,31 @@ void h_absorb(harness *h, uint32_t i) {
   bft_actions_reset(&h->acts);
 }
 
+/* One timer armed with a 0 ms delay fired, if any (when the harness is asked to). */
+static int fire_zero_timer(harness *h, uint32_t i) {
+  h_replica *r = &h->r[i];
+  if (!h->fire_zero_timers || r->down) return 0;
+  for (uint32_t t = 0; t < BFT_MAX_TIMERS; t++) {
+    if (!r->timer_armed[t] || r->timer_delay[t] != 0) continue;
+    r->timer_armed[t] = 0;
+    bft_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = BFT_EV_TIMER;
+    ev.u.timer.id = t;
+    ev.u.timer.tag = r->timer_tag[t];
+    bft_actions_reset(&h->acts);
+    h->ops->step(r->st, &ev, &h->acts);
+    h_absorb(h, i);
+    return 1;
+  }
+  return 0;
+}
+
 /* Carry out pulls, fetches and 0 ms timers (each steps the engine again). */
 static void settle(harness *h, uint32_t i) {
   h_replica *r = &h->r[i];
   for (;;) {
-    int fired = 0;
-    for (uint32_t t = 0; t < BFT_MAX_TIMERS && !fired; t++) {
-      if (!r->timer_armed[t] || r->timer_delay[t] != 0 || r->down) continue;
-      r->timer_armed[t] = 0;
-      bft_event ev;
-      memset(&ev, 0, sizeof ev);
-      ev.type = BFT_EV_TIMER;
-      ev.u.timer.id = t;
-      ev.u.timer.tag = r->timer_tag[t];
-      bft_actions_reset(&h->acts);
-      h->ops->step(r->st, &ev, &h->acts);
-      h_absorb(h, i);
-      fired = 1;
-    }
-    if (fired) continue;
+    if (fire_zero_timer(h, i)) continue;
     if (r->nfetch_pending) {
       uint32_t to = r->fetch_to[0];
       uint64_t seq = r->fetch_seq[0];
