@@ -48,11 +48,15 @@ int hs_cast_vote(hs_state *s, hs_block *b, bft_actions *out) {
   /* Persist before the vote (or the proposal that goes with a leader's vote) leaves. */
   HS_TRY(hs_persist_vote(s, out));
   uint32_t to = hs_leader(s, b->view + 1);
-  if (to == s->cfg.self) return hs_add_vote(s, s->cfg.self, b->view, b->height, b->hash, s->lv_sig, out);
-  uint8_t msg[HS_STMT_LEN + BFT_SIG_LEN];
-  memcpy(msg, st, HS_STMT_LEN);
-  memcpy(msg + HS_STMT_LEN, s->lv_sig, BFT_SIG_LEN);
-  return bft_act_send(out, to, HS_MSG_VOTE, msg, sizeof msg);
+  if (to != s->cfg.self) {
+    uint8_t msg[HS_STMT_LEN + BFT_SIG_LEN];
+    memcpy(msg, st, HS_STMT_LEN);
+    memcpy(msg + HS_STMT_LEN, s->lv_sig, BFT_SIG_LEN);
+    HS_TRY(bft_act_send(out, to, HS_MSG_VOTE, msg, sizeof msg));
+  }
+  /* Our own vote counts wherever a QC forms here: at the next leader, or from the votes
+   * TIMEOUTs carry when that leader failed. */
+  return hs_add_vote(s, s->cfg.self, b->view, b->height, b->hash, s->lv_sig, out);
 }
 
 int hs_try_vote(hs_state *s, bft_actions *out) {
