@@ -237,11 +237,13 @@ int hs_on_vote(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_a
 /* Check a QC carried by a message. When we already hold a QC for the same statement, *sigs
  * is replaced by our (verified) copy and nothing is verified; so stored QCs are always valid. */
 int hs_check_qc(hs_state *s, uint64_t view, uint64_t height, const uint8_t hash[BFT_DIGEST_LEN], bft_qc *sigs);
-/* A verified QC: raise the high QC, certify its block, lock, commit, enter the next view. */
-int hs_on_qc(hs_state *s, const hs_qc *qc, uint32_t hint, bft_actions *out);
-/* Record a verified vote (ours, or carried by a message) and form a QC on 2f+1. */
+/* A verified QC: raise the high QC, certify its block, lock, commit, and (enter != 0) enter
+ * the next view. */
+int hs_on_qc(hs_state *s, const hs_qc *qc, uint32_t hint, int enter, bft_actions *out);
+/* Record a verified vote (ours, or carried by a message) and form a QC on 2f+1; enter as for
+ * hs_on_qc (votes carried by TIMEOUTs leave the view to the pacemaker). */
 int hs_add_vote(hs_state *s, uint32_t replica, uint64_t view, uint64_t height, const uint8_t hash[BFT_DIGEST_LEN],
-                const uint8_t sig[BFT_SIG_LEN], bft_actions *out);
+                const uint8_t sig[BFT_SIG_LEN], int enter, bft_actions *out);
 /* Apply lock and commit rules for every certified connected block; deliver; vote if we can. */
 int hs_settle(hs_state *s, bft_actions *out);
 /* Vote for the held candidate proposal when every rule allows it. */

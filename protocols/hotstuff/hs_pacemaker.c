@@ -95,7 +95,13 @@ static int local_timeout(hs_state *s, bft_actions *out);
 static int check_tc(hs_state *s, bft_actions *out) {
   /* 2f+1 replicas gave up on view w or later: nobody can form a QC there any more. */
   uint64_t w = kth_tmo(s, s->q, 0);
-  if (w > 0 && w >= s->view) HS_TRY(hs_enter_view(s, w + 1, 0, out));
+  if (w > 0 && w >= s->view) {
+    /* When their TIMEOUTs carried the votes of view w (we formed its QC from them), the block
+     * of w was proposed and voted for: it is the next leader, the one those votes went to,
+     * that failed. Skip its view rather than wait a second timeout for its proposal. */
+    uint64_t next = s->high.view == w ? w + 2 : w + 1;
+    HS_TRY(hs_enter_view(s, next, 0, out));
+  }
   /* f+1 others gave up on w1 or later, so at least one correct replica did: join them. */
   uint64_t w1 = kth_tmo(s, s->cfg.f + 1, 1);
   if (w1 > 0 && w1 >= s->view && w1 > s->tmo[s->cfg.self]) {
@@ -141,8 +147,8 @@ int hs_on_timeout(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bf
   int answer = t.view < s->view && (s->high.view > t.qc_view || s->tmo[s->cfg.self] > t.view);
 
   if (t.view > s->tmo[from]) s->tmo[from] = t.view;
-  if (use_qc) HS_TRY(hs_on_qc(s, &qc, from, out));
-  if (use_vote) HS_TRY(hs_add_vote(s, from, t.v_view, t.v_height, t.v_hash, t.v_sig, out));
+  if (use_qc) HS_TRY(hs_on_qc(s, &qc, from, 1, out));
+  if (use_vote) HS_TRY(hs_add_vote(s, from, t.v_view, t.v_height, t.v_hash, t.v_sig, 0, out));
   HS_TRY(check_tc(s, out));
   if (answer) HS_TRY(send_timeout(s, from, out));
   return 0;

@@ -56,11 +56,14 @@ int hs_cast_vote(hs_state *s, hs_block *b, bft_actions *out) {
   }
   /* Our own vote counts wherever a QC forms here: at the next leader, or from the votes
    * TIMEOUTs carry when that leader failed. */
-  return hs_add_vote(s, s->cfg.self, b->view, b->height, b->hash, s->lv_sig, out);
+  return hs_add_vote(s, s->cfg.self, b->view, b->height, b->hash, s->lv_sig, 1, out);
 }
 
 int hs_try_vote(hs_state *s, bft_actions *out) {
-  if (!s->has_cand || s->cand_view != s->view || s->voted_view >= s->view || !s->root_valid) return 0;
+  if (!s->has_cand || s->cand_view < s->view || s->voted_view >= s->cand_view || !s->root_valid) return 0;
+  /* A valid proposal of a later view (at most one rotation ahead) from its leader: its view was
+   * entered on timeouts we missed. Voting there is safe (once per view, safe-node rule). */
+  if (s->cand_view > s->view + s->cfg.n) return 0;
   hs_block *b = hs_find(s, s->cand_hash);
   if (!b || !b->connected) return 0; /* its ancestry is being fetched: voted once it arrives */
   if (b->height > s->committed + HS_MAX_AHEAD) return 0; /* bounded pipeline (liveness only) */
@@ -70,6 +73,7 @@ int hs_try_vote(hs_state *s, bft_actions *out) {
     b->batch_ok = s->env.check_batch(s->env.ctx, b->batch, b->batch_len) == 0;
   }
   if (!b->batch_ok) return 0;
+  if (s->cand_view > s->view) return hs_enter_view(s, s->cand_view, b->jview + 1 == s->cand_view, out);
   return hs_cast_vote(s, b, out);
 }
 
@@ -104,9 +108,9 @@ int hs_on_proposal(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
   memcpy(s->seen_hash[from], hash, BFT_DIGEST_LEN);
   hs_qc jq = {.view = m.jview, .height = m.height - 1, .sigs = js};
   memcpy(jq.hash, m.parent, BFT_DIGEST_LEN);
-  HS_TRY(hs_on_qc(s, &jq, from, out));
+  HS_TRY(hs_on_qc(s, &jq, from, 1, out));
   hs_block *b = hs_insert(s, &m, &js, hash, from, out);
-  if (b && m.view >= s->view && (!s->has_cand || s->cand_view < m.view)) {
+  if (b && m.view >= s->view && (!s->has_cand || s->cand_view < m.view)) { /* may vote: hs_try_vote */
     s->has_cand = 1;
     s->cand_view = m.view;
     memcpy(s->cand_hash, hash, BFT_DIGEST_LEN);
@@ -117,7 +121,7 @@ int hs_on_proposal(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
 /* ---- votes and QCs ------------------------------------------------------------------------ */
 
 int hs_add_vote(hs_state *s, uint32_t replica, uint64_t view, uint64_t height, const uint8_t hash[BFT_DIGEST_LEN],
-                const uint8_t sig[BFT_SIG_LEN], bft_actions *out) {
+                const uint8_t sig[BFT_SIG_LEN], int enter, bft_actions *out) {
   int o = bft_voteset_add(&s->votes, replica, view, height, hash, sig);
   if (o == BFT_VOTE_CONFLICT) {
     s->equivocations++; /* two votes signed by one replica for one view */
@@ -128,7 +132,7 @@ int hs_add_vote(hs_state *s, uint32_t replica, uint64_t view, uint64_t height, c
   hs_qc qc = {.view = view, .height = height};
   memcpy(qc.hash, hash, BFT_DIGEST_LEN);
   if (!bft_voteset_qc(&s->votes, &s->cfg, view, height, hash, UINT32_MAX, &qc.sigs)) return 0;
-  return hs_on_qc(s, &qc, replica == s->cfg.self ? UINT32_MAX : replica, out);
+  return hs_on_qc(s, &qc, replica == s->cfg.self ? UINT32_MAX : replica, enter, out);
 }
 
 int hs_on_vote(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
@@ -144,10 +148,10 @@ int hs_on_vote(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_a
   if (view <= s->high.view) return hs_reject(s, BFT_E_STALE); /* cannot raise our high QC */
   if (view > s->view + HS_VIEW_AHEAD) return hs_reject(s, BFT_E_WINDOW);
   /* The driver checked the message signature, which is the vote's signature. */
-  return hs_add_vote(s, from, view, height, hash, p + len, out);
+  return hs_add_vote(s, from, view, height, hash, p + len, 1, out);
 }
 
-int hs_on_qc(hs_state *s, const hs_qc *qc, uint32_t hint, bft_actions *out) {
+int hs_on_qc(hs_state *s, const hs_qc *qc, uint32_t hint, int enter, bft_actions *out) {
   if (qc->view > s->high.view) {
     s->high = *qc;
     HS_TRY(hs_persist_qc(s, HS_REC_HIGH, qc, out));
@@ -160,7 +164,7 @@ int hs_on_qc(hs_state *s, const hs_qc *qc, uint32_t hint, bft_actions *out) {
   if (!b && qc->height > s->committed) HS_TRY(hs_want_block(s, qc->hash, qc->height, hint, out));
   HS_TRY(hs_settle(s, out));
   /* A QC of view v shows that view v is over: move on to v + 1. */
-  if (qc->view + 1 > s->view) HS_TRY(hs_enter_view(s, qc->view + 1, 1, out));
+  if (enter && qc->view + 1 > s->view) HS_TRY(hs_enter_view(s, qc->view + 1, 1, out));
   return 0;
 }
 

@@ -250,7 +250,7 @@ int hs_on_block(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_
   /* Checked; from here on the block is ours. */
   hs_qc jq = {.view = m.jview, .height = m.height - 1, .sigs = js};
   memcpy(jq.hash, m.parent, BFT_DIGEST_LEN);
-  HS_TRY(hs_on_qc(s, &jq, from, out));
+  HS_TRY(hs_on_qc(s, &jq, from, 1, out));
   (void)hs_insert(s, &m, &js, hash, from, out); /* NULL: tree full of pinned blocks; fetched again later */
   return hs_settle(s, out);
 }
