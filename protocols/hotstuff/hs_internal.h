@@ -128,6 +128,7 @@ typedef struct hs_state {
   uint64_t tmo[BFT_MAX_REPLICAS]; /* highest view each replica gave up on (0: none) */
   int pulled;
   uint64_t prop_tag;
+  uint64_t announced; /* highest QC view an idle leader broadcast in a TIMEOUT */
   uint64_t seen_view[BFT_MAX_REPLICAS]; /* latest proposal per leader, for equivocation */
   uint8_t seen_hash[BFT_MAX_REPLICAS][BFT_DIGEST_LEN];
   int has_cand;          /* a proposal of `cand_view` we may still vote for */

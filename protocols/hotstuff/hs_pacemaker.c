@@ -168,8 +168,8 @@ int hs_maybe_propose(hs_state *s, bft_actions *out) {
   if (!may_propose(s) || s->pulled) return 0;
   s->pulled = 1;
   HS_TRY(bft_act_pull(out, s->cfg.batch_max));
-  if (!hs_flush_needed(s)) return 0;
-  /* Nothing may come of the pull: then move the pipeline on with an empty block. */
+  /* Nothing may come of the pull: then move the pipeline on with an empty block, or, idle,
+   * share the QC we formed (it commits at the others what it committed here). */
   s->prop_tag++;
   return bft_act_timer_set(out, HS_TIMER_PROPOSE, s->prop_tag, HS_PROPOSE_WAIT_MS);
 }
@@ -247,7 +247,12 @@ int hs_on_timer(hs_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
       if (!hs_work_pending(s)) return 0; /* idle: nothing to time */
       return local_timeout(s, out);
     case HS_TIMER_PROPOSE: {
-      if (tag != s->prop_tag || !may_propose(s) || !hs_flush_needed(s)) return 0;
+      if (tag != s->prop_tag || !may_propose(s)) return 0;
+      if (!hs_flush_needed(s)) {
+        if (s->announced >= s->high.view) return 0;
+        s->announced = s->high.view; /* a TIMEOUT of no new view: it only carries the high QC */
+        return send_timeout(s, HS_ALL, out);
+      }
       uint8_t empty[4];
       uint32_t n = bft_batch_encoded_empty(empty);
       return propose(s, empty, n, out);
