@@ -25,6 +25,7 @@
 #define HS_PROPOSE_WAIT_MS 2    /* a leader waits this long for a batch before flushing empty */
 #define HS_SYNC_GAP 4           /* a QC this far above our head: also FETCH committed blocks */
 #define HS_VIEW_AHEAD 100000    /* messages of views further ahead are refused (window) */
+#define HS_LEADER_TERM 16       /* consecutive views one leader holds (round robin by terms) */
 
 #define HS_STMT_LEN (8 + 8 + BFT_DIGEST_LEN + 4)
 #define HS_HEADER_LEN (8 + BFT_DIGEST_LEN + BFT_DIGEST_LEN) /* in a certificate: height implied */

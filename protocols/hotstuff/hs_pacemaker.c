@@ -5,7 +5,12 @@
  * leader's proposals. Whether anything may be signed is decided in hs_safety.c. */
 #include "protocols/hotstuff/hs_internal.h"
 
-uint32_t hs_leader(const hs_state *s, uint64_t view) { return (uint32_t)(view % s->cfg.n); }
+/* Leaders take turns by terms of HS_LEADER_TERM consecutive views (round robin); a failed
+ * leader loses the rest of its term, so a crashed replica costs one timeout per rotation,
+ * not one per turn of a view. */
+uint32_t hs_leader(const hs_state *s, uint64_t view) { return (uint32_t)((view / HS_LEADER_TERM) % s->cfg.n); }
+
+static uint64_t next_term(uint64_t view) { return (view / HS_LEADER_TERM + 1) * HS_LEADER_TERM; }
 
 int hs_emit(hs_state *s, uint8_t kind, uint8_t *buf, uint32_t len, uint32_t cap, uint32_t to, bft_actions *out) {
   int n = bft_engine_seal(&s->env, hs_tag(kind), buf, len, buf, cap);
@@ -97,9 +102,9 @@ static int check_tc(hs_state *s, bft_actions *out) {
   uint64_t w = kth_tmo(s, s->q, 0);
   if (w > 0 && w >= s->view) {
     /* When their TIMEOUTs carried the votes of view w (we formed its QC from them), the block
-     * of w was proposed and voted for: it is the next leader, the one those votes went to,
-     * that failed. Skip its view rather than wait a second timeout for its proposal. */
-    uint64_t next = s->high.view == w ? w + 2 : w + 1;
+     * of w was proposed and voted for: the leader those votes went to (of w + 1) failed;
+     * otherwise the leader of w did. The failed leader's term is over. */
+    uint64_t next = s->high.view == w ? next_term(w + 1) : next_term(w);
     HS_TRY(hs_enter_view(s, next, 0, out));
   }
   /* f+1 others gave up on w1 or later, so at least one correct replica did: join them. */

@@ -61,9 +61,9 @@ int hs_cast_vote(hs_state *s, hs_block *b, bft_actions *out) {
 
 int hs_try_vote(hs_state *s, bft_actions *out) {
   if (!s->has_cand || s->cand_view < s->view || s->voted_view >= s->cand_view || !s->root_valid) return 0;
-  /* A valid proposal of a later view (at most one rotation ahead) from its leader: its view was
-   * entered on timeouts we missed. Voting there is safe (once per view, safe-node rule). */
-  if (s->cand_view > s->view + s->cfg.n) return 0;
+  /* A valid proposal of a later view (at most two leader terms ahead) from its leader: its
+   * view was entered on timeouts we missed. Voting there is safe (once per view, safe node). */
+  if (s->cand_view > s->view + 2 * HS_LEADER_TERM) return 0;
   hs_block *b = hs_find(s, s->cand_hash);
   if (!b || !b->connected) return 0; /* its ancestry is being fetched: voted once it arrives */
   if (b->height > s->committed + HS_MAX_AHEAD) return 0; /* bounded pipeline (liveness only) */

@@ -1,11 +1,13 @@
-/* HotStuff safety rules, one replica (replica 0 of 4) fed forged proposals: the safe-node
+/* HotStuff safety rules, one replica (replica 3 of 4) fed forged proposals: the safe-node
  * rule (extends the lock / newer justify / neither), a fork below the lock, forged QCs, no
  * commit without a three-chain of consecutive views (then every ancestor in order), and one
  * vote per view across a restart. */
 #include "tests/hotstuff/util.h"
 
-#define R 0 /* the replica under test; leader of views 4, 8, ... (never used below) */
-static const uint32_t Q[3] = {1, 2, 3};
+#define R 3 /* the replica under test; it leads views 48..63 (never used below) */
+static const uint32_t Q[3] = {0, 1, 2};
+#define TERM 16 /* HS_LEADER_TERM: leader(v) = (v / 16) % n */
+static uint32_t lead(uint64_t v) { return (uint32_t)((v / TERM) % 4); }
 
 static uint32_t ncommit(harness *h) { return (uint32_t)h->r[R].ncommit; }
 
@@ -18,11 +20,11 @@ static void chain3(harness *h, t_block *b, t_qc *qc) {
   t_make(&b[3], 3, 3, b[2].hash);
   t_qc_of(h, &b[1], Q, 3, &qc[1]);
   t_qc_of(h, &b[2], Q, 3, &qc[2]);
-  assert_int_equal(t_propose(h, 1, R, &b[1], NULL), 0);
+  assert_int_equal(t_propose(h, lead(1), R, &b[1], NULL), 0);
   assert_int_equal(t_voted_view(h, R), 1);
-  assert_int_equal(t_propose(h, 2, R, &b[2], &qc[1]), 0);
+  assert_int_equal(t_propose(h, lead(2), R, &b[2], &qc[1]), 0);
   assert_int_equal(t_voted_view(h, R), 2);
-  assert_int_equal(t_propose(h, 3, R, &b[3], &qc[2]), 0);
+  assert_int_equal(t_propose(h, lead(3), R, &b[3], &qc[2]), 0);
   assert_int_equal(t_voted_view(h, R), 3);
   h_clear_queue(h);
 }
@@ -37,31 +39,29 @@ static void test_safe_node(void **state) {
   t_genesis(h, g);
 
   /* A fork below the lock (extends genesis, justify older than the lock): no vote. */
-  t_advance(h, R, 1, 2, 5);
+  t_advance(h, R, 0, 1, 16);
   t_block fork;
-  t_make(&fork, 5, 1, g);
-  assert_int_equal(t_propose(h, 1, R, &fork, NULL), 0);
+  t_make(&fork, 16, 1, g);
+  assert_int_equal(t_propose(h, lead(16), R, &fork, NULL), 0);
   assert_int_equal(t_voted_view(h, R), 3);
 
   /* Extends the locked block b1 (through b2, justify QC(b2)): vote. */
-  t_advance(h, R, 1, 2, 6);
   t_block ext;
-  t_make(&ext, 6, 3, b[2].hash);
-  assert_int_equal(t_propose(h, 2, R, &ext, &qc[2]), 0);
-  assert_int_equal(t_voted_view(h, R), 6);
+  t_make(&ext, 17, 3, b[2].hash);
+  assert_int_equal(t_propose(h, lead(17), R, &ext, &qc[2]), 0);
+  assert_int_equal(t_voted_view(h, R), 17);
 
   /* Conflicts with the lock, but its justify QC is newer than the lock: vote (liveness rule).
-   * x (view 7) is a certified fork off genesis; y (view 9) extends it. R fetches x first. */
+   * x (view 18) is a certified fork off genesis; y (view 19) extends it. R fetches x first. */
   t_block x, y;
   t_qc qx;
-  t_make(&x, 7, 1, g);
+  t_make(&x, 18, 1, g);
   t_qc_of(h, &x, Q, 3, &qx);
-  t_make(&y, 9, 2, x.hash);
-  t_advance(h, R, 1, 2, 9);
-  assert_int_equal(t_propose(h, 1, R, &y, &qx), 0);
-  assert_int_equal(t_voted_view(h, R), 6); /* its parent is being fetched */
-  assert_int_equal(t_block_reply(h, 1, R, &x, NULL), 0);
-  assert_int_equal(t_voted_view(h, R), 9);
+  t_make(&y, 19, 2, x.hash);
+  assert_int_equal(t_propose(h, lead(19), R, &y, &qx), 0);
+  assert_int_equal(t_voted_view(h, R), 17); /* its parent is being fetched */
+  assert_int_equal(t_block_reply(h, 0, R, &x, NULL), 0);
+  assert_int_equal(t_voted_view(h, R), 19);
   assert_true(h_agree(h));
   h_free(h);
 }
@@ -74,35 +74,36 @@ static void test_forged_qc_rejected(void **state) {
   t_block b1, b2;
   t_make(&b1, 1, 1, g);
   t_make(&b2, 2, 2, b1.hash);
-  assert_int_equal(t_propose(h, 1, R, &b1, NULL), 0);
+  assert_int_equal(t_propose(h, lead(1), R, &b1, NULL), 0);
   /* The same signer twice: not a quorum. */
   t_qc dup;
-  const uint32_t twice[3] = {1, 1, 2};
+  const uint32_t twice[3] = {0, 0, 1};
   t_qc_of(h, &b1, twice, 3, &dup);
-  assert_int_equal(t_propose(h, 2, R, &b2, &dup), BFT_E_BAD_CERT);
+  assert_int_equal(t_propose(h, lead(2), R, &b2, &dup), BFT_E_BAD_CERT);
   /* Too few signers; signers out of order; a signature over another block. */
   t_qc few, unordered, other;
-  const uint32_t two[2] = {1, 2}, rev[3] = {3, 2, 1};
+  const uint32_t two[2] = {0, 1}, rev[3] = {2, 1, 0};
   t_qc_of(h, &b1, two, 2, &few);
-  assert_int_equal(t_propose(h, 2, R, &b2, &few), BFT_E_BAD_CERT);
+  assert_int_equal(t_propose(h, lead(2), R, &b2, &few), BFT_E_BAD_CERT);
   t_qc_of(h, &b1, rev, 3, &unordered);
-  assert_int_equal(t_propose(h, 2, R, &b2, &unordered), BFT_E_BAD_CERT);
+  assert_int_equal(t_propose(h, lead(2), R, &b2, &unordered), BFT_E_BAD_CERT);
   t_block b1x; /* another block of view 1 */
   t_make(&b1x, 1, 1, b1.hash);
   t_qc_of(h, &b1x, Q, 3, &other);
-  assert_int_equal(t_propose(h, 2, R, &b2, &other), BFT_E_BAD_CERT);
+  assert_int_equal(t_propose(h, lead(2), R, &b2, &other), BFT_E_BAD_CERT);
   assert_int_equal(t_voted_view(h, R), 1);
   /* A proposal from a replica that does not lead its view. */
   t_qc good;
   t_qc_of(h, &b1, Q, 3, &good);
-  assert_int_equal(t_propose(h, 3, R, &b2, &good), BFT_E_MALFORMED);
-  assert_int_equal(t_propose(h, 2, R, &b2, &good), 0);
+  assert_int_equal(t_propose(h, 1, R, &b2, &good), BFT_E_MALFORMED);
+  assert_int_equal(t_propose(h, lead(2), R, &b2, &good), 0);
   assert_int_equal(t_voted_view(h, R), 2);
   h_free(h);
 }
 
-/* Views 1, 2, 5, 6, 7: nothing commits until the three-chain b3 (5) <- b4 (6) <- b5 (7) is
- * certified (QC(b5) in b6); then b1, b2, b3 are delivered in order with certificates. */
+/* Views 1, 2, 16, 17, 18: nothing commits until the three-chain b3 (16) <- b4 (17) <- b5 (18)
+ * is certified (QC(b5) in b6); then b1, b2, b3 are delivered in order with certificates. A
+ * proposal of a later view is voted for at once (its view was entered on timeouts). */
 static void test_commit_needs_consecutive_views(void **state) {
   (void)state;
   harness *h = h_new(4, 0);
@@ -110,7 +111,7 @@ static void test_commit_needs_consecutive_views(void **state) {
   t_genesis(h, g);
   t_block b[8];
   t_qc qc[8];
-  uint64_t views[7] = {0, 1, 2, 5, 6, 7, 9};
+  uint64_t views[7] = {0, 1, 2, 16, 17, 18, 19};
   const uint8_t *parent = g;
   for (int i = 1; i <= 6; i++) {
     t_make(&b[i], views[i], (uint64_t)i, parent);
@@ -118,8 +119,7 @@ static void test_commit_needs_consecutive_views(void **state) {
     parent = b[i].hash;
   }
   for (int i = 1; i <= 6; i++) {
-    if (t_view(h, R) < views[i]) t_advance(h, R, 1, 2, views[i]);
-    assert_int_equal(t_propose(h, (uint32_t)(views[i] % 4), R, &b[i], i > 1 ? &qc[i - 1] : NULL), 0);
+    assert_int_equal(t_propose(h, lead(views[i]), R, &b[i], i > 1 ? &qc[i - 1] : NULL), 0);
     assert_int_equal(t_voted_view(h, R), views[i]);
     if (i < 6) assert_int_equal(ncommit(h), 0);
   }
@@ -141,10 +141,9 @@ static void test_commit_on_three_chain(void **state) {
   chain3(h, b, qc);
   assert_int_equal(ncommit(h), 0); /* b1 <- b2 <- b3 certified only up to b2 */
   t_block b4;
-  t_make(&b4, 5, 4, b[3].hash);
+  t_make(&b4, 4, 4, b[3].hash);
   t_qc_of(h, &b[3], Q, 3, &qc[3]);
-  t_advance(h, R, 1, 2, 5);
-  assert_int_equal(t_propose(h, 1, R, &b4, &qc[3]), 0);
+  assert_int_equal(t_propose(h, lead(4), R, &b4, &qc[3]), 0);
   assert_int_equal(ncommit(h), 1);
   h_free(h);
 }
@@ -156,7 +155,7 @@ static void test_vote_once_per_view_across_restart(void **state) {
   t_genesis(h, g);
   t_block a, b;
   t_make(&a, 1, 1, g);
-  assert_int_equal(t_propose(h, 1, R, &a, NULL), 0);
+  assert_int_equal(t_propose(h, lead(1), R, &a, NULL), 0);
   assert_int_equal(t_voted_view(h, R), 1);
   uint32_t nrec = h->r[R].nrec;
   h_restart(h, R, UINT64_MAX);
@@ -168,8 +167,8 @@ static void test_vote_once_per_view_across_restart(void **state) {
   assert_int_equal(bft_batch_add(&bw, rq, rl), 0);
   uint32_t blen = bft_batch_end(&bw);
   t_make_with(&b, 1, 1, g, batch, blen);
-  t_propose(h, 1, R, &b, NULL);
-  t_propose(h, 1, R, &a, NULL);
+  t_propose(h, lead(1), R, &b, NULL);
+  t_propose(h, lead(1), R, &a, NULL);
   /* No vote of view 1 was persisted (nor sent) after the restart. */
   for (uint32_t k = nrec; k < h->r[R].nrec; k++) assert_int_not_equal(h->r[R].recs[k][0], HS_REC_VOTE);
   /* Compaction keeps the promise too. */
@@ -180,7 +179,7 @@ static void test_vote_once_per_view_across_restart(void **state) {
   h->r[R].nrec = 0;
   h_absorb(h, R);
   h_restart(h, R, UINT64_MAX);
-  t_propose(h, 1, R, &b, NULL);
+  t_propose(h, lead(1), R, &b, NULL);
   assert_int_equal(h->r[R].nrec, 1);
   assert_int_equal(t_voted_view(h, R), 1);
   h_free(h);

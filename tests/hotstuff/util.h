@@ -161,7 +161,8 @@ static inline uint64_t t_view(harness *h, uint32_t i) {
   return st.view;
 }
 
-/* Move replica `to` into view v on TIMEOUTs from two others (f+1 join, then 2f+1 at n=4). */
+/* Move replica `to` into view v (a leader term's first view) on TIMEOUTs from two others
+ * (f+1 join, then 2f+1 at n=4; a TIMEOUT certificate ends the failed leader's term). */
 static inline void t_advance(harness *h, uint32_t to, uint32_t a, uint32_t b, uint64_t v) {
   while (t_view(h, to) < v) {
     uint64_t cur = t_view(h, to);
