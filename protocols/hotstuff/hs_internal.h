@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "protocols/hotstuff/hotstuff.h"
+#include "protocols/ledger.h"
 #include "protocols/quorum.h"
 #include "protocols/request.h"
 #include "protocols/wire/wire.h"
@@ -20,6 +21,7 @@
 #define HS_CERT_MAX_HEADERS 48  /* headers in one commit certificate */
 #define HS_RING 64              /* recent committed blocks remembered (restart, lock checks) */
 #define HS_MAX_WANT 16          /* blocks being fetched at once */
+#define HS_WANT_TRIES 8         /* retry rounds for a block or a catch-up before giving up */
 #define HS_MAX_PENDING 2048     /* client request digests watched for the view timer */
 #define HS_MAX_BACKOFF 6        /* the view timer doubles at most this many times */
 #define HS_PROPOSE_WAIT_MS 2    /* a leader waits this long for a batch before flushing empty */
@@ -83,6 +85,7 @@ typedef struct hs_want { /* a block we lack and ask peers for */
   uint8_t hash[BFT_DIGEST_LEN];
   uint64_t height;
   uint32_t hint; /* a replica that showed evidence of it */
+  uint32_t tries; /* retry rounds so far: given up after HS_WANT_TRIES (asked again on new evidence) */
 } hs_want;
 
 typedef struct hs_counters {
@@ -144,6 +147,9 @@ typedef struct hs_state {
   /* fetching */
   hs_want want[HS_MAX_WANT];
   uint64_t sync_target; /* FETCH committed blocks up to here */
+  uint64_t sync_from;   /* first seq of the last FETCH, and whom it went to */
+  uint32_t sync_peer;
+  uint32_t sync_tries;  /* retry rounds without a SYNC delivery */
   uint32_t fetch_rr;
   uint64_t fetch_tag;
   int fetch_armed;
@@ -229,6 +235,8 @@ int hs_work_pending(hs_state *s);
 int hs_want_block(hs_state *s, const uint8_t hash[BFT_DIGEST_LEN], uint64_t height, uint32_t hint, bft_actions *out);
 int hs_fetch_kick(hs_state *s, bft_actions *out);
 int hs_need_sync(hs_state *s, uint64_t target, uint32_t hint, bft_actions *out);
+/* After a SYNC delivery: ask for the next run of blocks once the last reply is used up. */
+int hs_sync_more(hs_state *s, bft_actions *out);
 int hs_on_block_req(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out);
 int hs_on_block(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out);
 

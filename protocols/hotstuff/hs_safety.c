@@ -296,6 +296,8 @@ int hs_on_sync(hs_state *s, uint64_t seq, const uint8_t *batch, uint32_t len, co
   if (s->root_valid && memcmp(parent, s->root_hash, BFT_DIGEST_LEN) != 0) return hs_reject(s, BFT_E_BAD_CERT);
   hs_block_hash(view, seq, parent, bd, hash);
   HS_TRY(hs_deliver(s, seq, batch, len, cert, cert_len, view, hash, out));
+  s->sync_tries = 0;
+  HS_TRY(hs_sync_more(s, out));
   HS_TRY(hs_after_delivery(s, out));
   return hs_settle(s, out);
 }

@@ -171,15 +171,24 @@ static int send_req(hs_state *s, const hs_want *w, uint32_t to, bft_actions *out
   return hs_emit(s, HS_MSG_BLOCK_REQ, buf, (uint32_t)wr.len, sizeof buf, to, out);
 }
 
+static int fetch(hs_state *s, uint32_t to, bft_actions *out) {
+  s->sync_from = s->committed + 1;
+  s->sync_peer = to;
+  return bft_act_fetch(out, to, s->committed + 1);
+}
+
 int hs_need_sync(hs_state *s, uint64_t target, uint32_t hint, bft_actions *out) {
   if (target <= s->committed) return 0;
   int fresh = s->sync_target <= s->committed;
   if (target > s->sync_target) s->sync_target = target;
-  if (fresh) {
-    uint32_t to = hint < s->cfg.n && hint != s->cfg.self ? hint : next_peer(s);
-    HS_TRY(bft_act_fetch(out, to, s->committed + 1));
-  }
+  s->sync_tries = 0;
+  if (fresh) HS_TRY(fetch(s, hint < s->cfg.n && hint != s->cfg.self ? hint : next_peer(s), out));
   return arm_fetch(s, out);
+}
+
+int hs_sync_more(hs_state *s, bft_actions *out) {
+  if (s->sync_target <= s->committed || s->committed + 1 < s->sync_from + BFT_LEDGER_MAX_BLOCKS_PER_REPLY) return 0;
+  return fetch(s, s->sync_peer, out);
 }
 
 int hs_want_block(hs_state *s, const uint8_t hash[BFT_DIGEST_LEN], uint64_t height, uint32_t hint, bft_actions *out) {
@@ -196,6 +205,7 @@ int hs_want_block(hs_state *s, const uint8_t hash[BFT_DIGEST_LEN], uint64_t heig
   memcpy(slot->hash, hash, BFT_DIGEST_LEN);
   slot->height = height;
   slot->hint = hint;
+  slot->tries = 0;
   uint32_t to = hint < s->cfg.n && hint != s->cfg.self ? hint : next_peer(s);
   HS_TRY(send_req(s, slot, to, out));
   return arm_fetch(s, out);
@@ -207,11 +217,19 @@ int hs_fetch_kick(hs_state *s, bft_actions *out) {
   for (uint32_t i = 0; i < HS_MAX_WANT; i++) {
     hs_want *w = &s->want[i];
     if (!w->used) continue;
+    if (++w->tries > HS_WANT_TRIES) { /* nobody has it (an abandoned fork): drop it */
+      w->used = 0;
+      continue;
+    }
     HS_TRY(send_req(s, w, next_peer(s), out));
     again = 1;
+    /* Still missing after one round: the others may have committed it and pruned it from
+     * their trees, so ask for committed blocks too. */
+    if (w->height > s->sync_target) s->sync_target = w->height;
   }
+  if (s->sync_target > s->committed && ++s->sync_tries > HS_WANT_TRIES) s->sync_target = 0; /* until new evidence */
   if (s->sync_target > s->committed) {
-    HS_TRY(bft_act_fetch(out, next_peer(s), s->committed + 1));
+    HS_TRY(fetch(s, next_peer(s), out));
     again = 1;
   }
   return again ? arm_fetch(s, out) : 0;

@@ -1,6 +1,7 @@
 /* HotStuff clusters in the hand-driven harness: normal operation with certificates checked at
  * every delivery, the commit certificate's format (valid; every flipped byte, another seq or
- * another digest rejected), and progress when leaders fail, one or several in a row. */
+ * another digest rejected), progress when leaders fail, one or several in a row, and a replica
+ * that missed many commits catching up. */
 #include "tests/hotstuff/util.h"
 
 static uint32_t executed_by(harness *h, uint32_t k) {
@@ -111,12 +112,42 @@ static void test_two_consecutive_faulty_leaders(void **state) {
   fail_leaders_and_commit(7, 2);
 }
 
+/* A replica that missed 40 commits catches up through FETCH/SYNC (committed blocks with their
+ * certificates) and block fetches, and then takes part again. */
+static void test_catch_up(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0);
+  h->r[3].down = 1;
+  for (int k = 0; k < 40; k++) {
+    uint32_t q = h_submit(h, "put while 3 is down");
+    h_pump(h);
+    for (int round = 0; round < 40 && executed_by(h, q) < 3; round++) timeouts(h);
+  }
+  assert_int_equal(h->r[3].ncommit, 0);
+  assert_true(h->r[0].ncommit >= 40);
+  h->r[3].down = 0;
+  h_restart(h, 3, UINT64_MAX);
+  uint32_t q = h_submit(h, "put after 3 is back");
+  h_pump(h);
+  for (int round = 0; round < 40 && (h->r[3].ncommit < h->r[0].ncommit || executed_by(h, q) < 4); round++) {
+    timeouts(h);
+    h_fire(h, 3, HS_TIMER_FETCH);
+    h_pump(h);
+  }
+  assert_true(h->r[3].fetches > 0);
+  assert_true(h->r[3].ncommit >= 40);
+  assert_int_equal(executed_by(h, q), 4);
+  assert_true(h_agree(h));
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normal_operation),
       cmocka_unit_test(test_certificate),
       cmocka_unit_test(test_leader_failure),
       cmocka_unit_test(test_two_consecutive_faulty_leaders),
+      cmocka_unit_test(test_catch_up),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
