@@ -196,11 +196,14 @@ static int propose(hs_state *s, const uint8_t *batch, uint32_t len, bft_actions 
   s->has_cand = 1;
   s->cand_view = m.view;
   memcpy(s->cand_hash, hash, BFT_DIGEST_LEN);
-  /* Our vote is persisted (voted_view) before the proposal leaves: never two in one view. */
-  HS_TRY(hs_cast_vote(s, b, out));
+  /* The proposal leaves before our vote for it is durable (one sync less per view): a
+   * proposal is not a vote, and our vote leaves (to the next leader, or inside a QC we form)
+   * only in sends that follow its PERSIST. A leader that crashes in between and proposes
+   * another block in this view after a restart never signed anything else that left. */
   int n = hs_encode_block(b, s->scratch, sizeof s->scratch);
   if (n < 0) return n;
   HS_TRY(hs_emit(s, HS_MSG_PROPOSAL, s->scratch, (uint32_t)n, sizeof s->scratch, HS_ALL, out));
+  HS_TRY(hs_cast_vote(s, b, out));
   return hs_settle(s, out);
 }
 
