@@ -1,7 +1,7 @@
 /* HotStuff safety rules, one replica (replica 3 of 4) fed forged proposals: the safe-node
  * rule (extends the lock / newer justify / neither), a fork below the lock, forged QCs, no
- * commit without a three-chain of consecutive views (then every ancestor in order), and one
- * vote per view across a restart. */
+ * commit without a three-chain of consecutive views (then every ancestor in order), one vote
+ * per view across a restart, and an equivocating leader. */
 #include "tests/hotstuff/util.h"
 
 #define R 3 /* the replica under test; it leads views 48..63 (never used below) */
@@ -185,6 +185,32 @@ static void test_vote_once_per_view_across_restart(void **state) {
   h_free(h);
 }
 
+/* A leader that proposes two blocks for one view: the second is refused and counted, and the
+ * replica's single vote of that view stays the first. */
+static void test_equivocating_leader(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0);
+  uint8_t g[32], rq[512], batch[1024];
+  t_genesis(h, g);
+  uint32_t rl = (uint32_t)bft_request_encode(&h->client, h->cluster_id, 9, (const uint8_t *)"y", 1, rq, sizeof rq);
+  bft_batch_writer bw;
+  bft_batch_begin(&bw, batch, sizeof batch);
+  assert_int_equal(bft_batch_add(&bw, rq, rl), 0);
+  uint32_t blen = bft_batch_end(&bw);
+  t_block a, b;
+  t_make(&a, 1, 1, g);
+  t_make_with(&b, 1, 1, g, batch, blen);
+  assert_int_equal(t_propose(h, lead(1), R, &a, NULL), 0);
+  uint32_t nrec = h->r[R].nrec;
+  assert_int_equal(t_propose(h, lead(1), R, &b, NULL), BFT_E_DUPLICATE);
+  assert_int_equal(h->r[R].nrec, nrec);
+  bft_engine_status st;
+  h_status(h, R, &st);
+  assert_int_equal(st.equivocations, 1);
+  assert_int_equal(t_voted_view(h, R), 1);
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_safe_node),
@@ -192,6 +218,7 @@ int main(void) {
       cmocka_unit_test(test_commit_needs_consecutive_views),
       cmocka_unit_test(test_commit_on_three_chain),
       cmocka_unit_test(test_vote_once_per_view_across_restart),
+      cmocka_unit_test(test_equivocating_leader),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
