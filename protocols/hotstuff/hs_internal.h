@@ -131,6 +131,7 @@ typedef struct hs_state {
   int view_armed;
   uint64_t tmo[BFT_MAX_REPLICAS]; /* highest view each replica gave up on (0: none) */
   int pulled;
+  int pull_later;        /* the view was entered on timeouts: pull from the propose timer */
   uint64_t prop_tag;
   uint64_t announced; /* highest QC view an idle leader broadcast in a TIMEOUT */
   uint64_t seen_view[BFT_MAX_REPLICAS]; /* latest proposal per leader, for equivocation */

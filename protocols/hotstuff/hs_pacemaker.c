@@ -46,6 +46,7 @@ int hs_enter_view(hs_state *s, uint64_t view, int by_qc, bft_actions *out) {
   s->by_tc = !by_qc;
   s->pulled = 0;
   s->prop_tag++; /* a pending empty-block proposal of the old view is stale */
+  s->pull_later = !by_qc;
   if (!by_qc) {
     /* A view entered on timeouts: the requests of abandoned blocks may be proposed again. */
     s->epoch++;
@@ -171,6 +172,12 @@ static int may_propose(const hs_state *s) {
 
 int hs_maybe_propose(hs_state *s, bft_actions *out) {
   if (!may_propose(s) || s->pulled) return 0;
+  if (s->pull_later) {
+    /* A driver ends the pull epoch after the step that changed it, dropping a pull made in
+     * that step: pull from the next step instead. */
+    s->prop_tag++;
+    return bft_act_timer_set(out, HS_TIMER_PROPOSE, s->prop_tag, HS_PROPOSE_WAIT_MS);
+  }
   s->pulled = 1;
   HS_TRY(bft_act_pull(out, s->cfg.batch_max));
   /* Nothing may come of the pull: then move the pipeline on with an empty block, or, idle,
@@ -256,6 +263,10 @@ int hs_on_timer(hs_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
       return local_timeout(s, out);
     case HS_TIMER_PROPOSE: {
       if (tag != s->prop_tag || !may_propose(s)) return 0;
+      if (s->pull_later) {
+        s->pull_later = 0;
+        return hs_maybe_propose(s, out);
+      }
       if (!hs_flush_needed(s)) {
         if (s->announced >= s->high.view) return 0;
         s->announced = s->high.view; /* a TIMEOUT of no new view: it only carries the high QC */
