@@ -21,7 +21,10 @@
 #define BFT_MAX_BATCH_BYTES (128u * 1024u) /* encoded batch, count and lengths included */
 
 #define BFT_MAX_WINDOW 64            /* PBFT log size L (high - low watermark); pipelining depth */
-#define BFT_MAX_CERT_BYTES (4 + BFT_MAX_REPLICAS * (4 + 64) + 64) /* quorum of (id, sig) + header */
+/* A commit certificate: a PBFT quorum of (id, sig) plus a header fits in ~2.3 KiB; a HotStuff
+ * certificate holds three QCs and the block headers from the block up to its three-chain
+ * (protocols/hotstuff/hs_internal.h, HS_CERT_MAX: 7.6 KiB at n = 32). */
+#define BFT_MAX_CERT_BYTES (8u * 1024u)
 #define BFT_MAX_ENGINE_MSG (WIRE_FRAME_MAX_BODY) /* body of one engine message */
 #define BFT_MAX_TIMERS 8             /* timer ids an engine may use: 0..BFT_MAX_TIMERS-1 */
 #define BFT_MAX_ACTIONS 1024         /* actions one step may emit */

@@ -2,10 +2,11 @@
 #include <string.h>
 
 #include "protocols/engine.h"
+#include "protocols/hotstuff/hotstuff.h"
 #include "protocols/pbft/pbft.h"
 #include "protocols/tendermint/tendermint.h"
 
-static const bft_engine_ops *const ENGINES[] = {&pbft_engine_ops, &tm_engine_ops};
+static const bft_engine_ops *const ENGINES[] = {&pbft_engine_ops, &hs_engine_ops, &tm_engine_ops};
 
 const bft_engine_ops *bft_engine_find(const char *name) {
   for (size_t i = 0; i < sizeof ENGINES / sizeof ENGINES[0]; i++)
@@ -13,4 +14,4 @@ const bft_engine_ops *bft_engine_find(const char *name) {
   return NULL;
 }
 
-const char *bft_engine_names(void) { return "pbft,tendermint"; }
+const char *bft_engine_names(void) { return "pbft, hotstuff, tendermint"; }

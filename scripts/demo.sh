@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The first command to run: set up and build, start a local 4-replica PBFT cluster, submit
-# signed requests with bft-client, kill the primary with SIGKILL, show that requests still
-# commit, verify the certified ledger, and stop everything it started (also on Ctrl-C or error).
-# Usage: scripts/demo.sh [--base-port P] [--protocol NAME] [--keep]   (--keep leaves run/demo)
+# The first command to run: set up and build, start a local 4-replica cluster (PBFT unless
+# --protocol says otherwise), submit signed requests with bft-client, kill the first leader
+# with SIGKILL, show that requests still commit, verify the certified ledger, and stop
+# everything it started (also on Ctrl-C or error).
+# Usage: scripts/demo.sh [--protocol P] [--base-port P] [--keep]   (--keep leaves run/demo in place)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,10 +14,10 @@ keep=0
 protocol=pbft
 while [ $# -gt 0 ]; do
   case "$1" in
+    --protocol) protocol=${2:?--protocol needs a name}; shift 2 ;;
     --base-port) base_port=${2:?--base-port needs a port}; shift 2 ;;
     --keep) keep=1; shift ;;
-    --protocol) protocol=${2:?--protocol needs a name}; shift 2 ;;
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -97,12 +98,12 @@ step "The ledger: one block per committed batch, each with its commit certificat
 show "$bin/bft-client" --config "$cfg" ledger
 
 primary_pid=$(cat "$dir/pids/replica-0.pid")
-step "Kill the primary of view 0 (replica 0, pid $primary_pid) with SIGKILL"
+step "Kill the first leader (replica 0, pid $primary_pid) with SIGKILL"
 show kill -KILL "$primary_pid"
 sleep 0.2
 "$root/scripts/cluster.sh" status --dir "$dir" || true
 
-step "Requests still commit: the backups change view and elect a new primary"
+step "Requests still commit: the others change view and move to a new leader"
 start=$(date +%s.%N)
 show "${cli[@]}" put after-failover "still here"
 end=$(date +%s.%N)

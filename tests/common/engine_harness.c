@@ -236,8 +236,20 @@ void h_absorb(harness *h, uint32_t i) {
       case BFT_ACT_EVIDENCE:
         r->evidence++;
         break;
-      case BFT_ACT_INFLIGHT:
-        break; /* the harness hands each request out once per epoch anyway */
+      case BFT_ACT_INFLIGHT: { /* another leader's requests: not handed out again this epoch */
+        r->inflights++;
+        bft_batch_reader br;
+        assert(bft_batch_open(&br, x->data, x->len) == 0);
+        const uint8_t *rq;
+        uint32_t rl;
+        while (bft_batch_next(&br, &rq, &rl) == 1) {
+          uint8_t d[BFT_DIGEST_LEN];
+          bft_digest(d, rq, rl);
+          for (uint32_t k = 0; k < h->nreq; k++)
+            if (memcmp(d, h->req_digest[k], BFT_DIGEST_LEN) == 0) r->handed[k] = 1;
+        }
+        break;
+      }
       default:
         assert(0);
     }

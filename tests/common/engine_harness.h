@@ -56,6 +56,7 @@ typedef struct h_replica {
   uint32_t pulls;
   uint32_t fetches;  /* FETCH actions seen */
   uint32_t evidence; /* EVIDENCE actions seen (conflicting statements reported) */
+  uint32_t inflights; /* INFLIGHT actions seen */
   uint32_t fetch_to[64];
   uint64_t fetch_seq[64];
   uint32_t nfetch_pending;
@@ -117,6 +118,8 @@ void h_sign(harness *h, uint32_t signer, const char *tag, const uint8_t *msg, ui
  * (UINT64_MAX: all of them). */
 void h_restart(harness *h, uint32_t i, uint64_t keep);
 void h_status(harness *h, uint32_t i, bft_engine_status *st);
+/* Carry out the actions the last step left in h->acts for replica i. */
+void h_absorb(harness *h, uint32_t i);
 /* Drop every queued message. */
 void h_clear_queue(harness *h);
 /* Agreement: no two replicas delivered different digests at one seq. Returns 1 if OK. */
