@@ -59,7 +59,10 @@ done
 # keep both messages as evidence, and bft-client checks every piece with the cluster file.
 out=$("$NET_BIN/bft-client" --config "$NET_CFG" --timeout 5 evidence) || net_fail "bft-client evidence: $out"
 net_log "$(grep -c 'valid: ' <<<"$out") piece(s) of evidence, all valid"
-if [[ $modes == *corrupt* ]]; then
+# (HotStuff checks a vote's block before its vote set, so a corrupted vote for a block nobody
+# proposed is refused rather than kept as evidence; its equivocation evidence comes from two
+# votes for two real blocks of one view, as the simulator's equivocating twins produce.)
+if [[ $modes == *corrupt* && ${NET_PROTOCOL:-pbft} != hotstuff ]]; then
   grep -q "offender=$faulty .*valid: " <<<"$out" || net_fail "no correct replica reports evidence against replica $faulty: $out"
 fi
 echo "[$NET_NAME] PASS ($modes)"
