@@ -231,21 +231,7 @@ int hs_on_request(hs_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions
 }
 
 void hs_requests_done(hs_state *s, const uint8_t *batch, uint32_t len) {
-  if (s->npending == 0) return;
-  bft_batch_reader br;
-  if (bft_batch_open(&br, batch, len) != 0) return;
-  const uint8_t *rq;
-  uint32_t rl;
-  while (s->npending > 0 && bft_batch_next(&br, &rq, &rl) == 1) {
-    uint8_t d[BFT_DIGEST_LEN];
-    bft_digest(d, rq, rl);
-    for (uint32_t i = 0; i < s->npending; i++)
-      if (memcmp(s->pending[i], d, BFT_DIGEST_LEN) == 0) {
-        s->npending--;
-        memcpy(s->pending[i], s->pending[s->npending], BFT_DIGEST_LEN);
-        break;
-      }
-  }
+  s->npending = bft_batch_forget(batch, len, s->pending, NULL, s->npending);
 }
 
 int hs_after_delivery(hs_state *s, bft_actions *out) {

@@ -126,22 +126,7 @@ int pbft_on_request(pbft_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_act
 }
 
 void pbft_requests_done(pbft_state *s, const uint8_t *batch, uint32_t len) {
-  if (s->npending == 0) return;
-  bft_batch_reader br;
-  if (bft_batch_open(&br, batch, len) != 0) return;
-  const uint8_t *rq;
-  uint32_t rl;
-  while (s->npending > 0 && bft_batch_next(&br, &rq, &rl) == 1) {
-    uint8_t d[BFT_DIGEST_LEN];
-    bft_digest(d, rq, rl);
-    for (uint32_t i = 0; i < s->npending; i++)
-      if (memcmp(s->pending[i], d, BFT_DIGEST_LEN) == 0) {
-        s->npending--;
-        memcpy(s->pending[i], s->pending[s->npending], BFT_DIGEST_LEN);
-        s->pending_no[i] = s->pending_no[s->npending];
-        break;
-      }
-  }
+  s->npending = bft_batch_forget(batch, len, s->pending, s->pending_no, s->npending);
 }
 
 int pbft_after_delivery(pbft_state *s, bft_actions *out) {

@@ -153,22 +153,7 @@ int tm_on_request(tm_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions
 }
 
 void tm_requests_done(tm_state *s, const uint8_t *batch, uint32_t len) {
-  if (s->npending == 0) return;
-  bft_batch_reader br;
-  if (bft_batch_open(&br, batch, len) != 0) return;
-  const uint8_t *rq;
-  uint32_t rl;
-  while (s->npending > 0 && bft_batch_next(&br, &rq, &rl) == 1) {
-    uint8_t d[BFT_DIGEST_LEN];
-    bft_digest(d, rq, rl);
-    for (uint32_t i = 0; i < s->npending; i++)
-      if (tm_same(s->pending[i], d)) {
-        s->npending--;
-        memcpy(s->pending[i], s->pending[s->npending], BFT_DIGEST_LEN);
-        s->pending_h[i] = s->pending_h[s->npending];
-        break;
-      }
-  }
+  s->npending = bft_batch_forget(batch, len, s->pending, s->pending_h, s->npending);
 }
 
 /* ---- retransmission and catch-up --------------------------------------------------------- */
