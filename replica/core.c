@@ -746,7 +746,9 @@ int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, 
 static void start_fetch(rt_core *c, uint32_t to, uint64_t seq, int force) {
   if (to >= c->cfg.n || to == c->self) return;
   uint64_t now = c->io.now_ms(c->io.ctx);
-  if (!force && c->fetch_active && now - c->fetch_at_ms < RT_FETCH_RETRY_MS) return;
+  if (c->fetch_active && now - c->fetch_at_ms < RT_FETCH_RETRY_MS &&
+      (!force || (to == c->fetch_peer && c->fetch_seq == c->ledger.head + 1)))
+    return; /* one FETCH in flight; the same one twice would only bring a stale duplicate reply */
   /* The engine can only take committed+1 next, whatever seq it named: ask from there. */
   (void)seq;
   uint8_t body[12];
@@ -780,10 +782,11 @@ static int own_state_digest(rt_core *c, uint64_t height, uint8_t out[BFT_DIGEST_
 }
 
 /* Verify one fetched block and hand it to the engine; 1 when it advanced the ledger. */
-static int sync_block(rt_core *c, uint32_t from, const uint8_t *p, uint32_t len) {
+static int sync_block(rt_core *c, uint32_t from, const uint8_t *p, uint32_t len, uint64_t *height) {
   bft_block b;
   int rc = bft_block_decode(p, len, &b);
   if (rc) return sync_reject(c, from, 0, "undecodable block", rc);
+  *height = b.height;
   if (b.height != c->ledger.head + 1) return 0;
   if (strcmp(b.protocol, c->ops->name) != 0) return sync_reject(c, from, b.height, "other protocol", BFT_E_UNSUPPORTED);
   uint8_t d[BFT_DIGEST_LEN];
@@ -816,22 +819,34 @@ static int sync_block(rt_core *c, uint32_t from, const uint8_t *p, uint32_t len)
 
 int rt_core_on_fetch_reply(rt_core *c, uint32_t from, const uint8_t *body, uint32_t len) {
   if (!c->fetch_active || from != c->fetch_peer) return BFT_E_STATE; /* unsolicited: not worth a verify */
-  c->fetch_active = 0;
   wire_reader r;
   wire_reader_init(&r, body, len);
   uint64_t peer_head = wire_get_u64(&r);
   uint32_t count = wire_get_count(&r, BFT_LEDGER_MAX_BLOCKS_PER_REPLY);
   uint32_t advanced = 0;
+  uint64_t first = 0; /* height of the reply's first block */
   for (uint32_t i = 0; i < count && !r.err; i++) {
     uint32_t bl;
     const uint8_t *p = wire_get_blob(&r, &bl, BFT_MAX_BLOCK_BYTES);
     if (r.err) break;
-    int rc = sync_block(c, from, p, bl);
+    uint64_t h = 0;
+    int rc = sync_block(c, from, p, bl, &h);
+    if (i == 0) first = h;
     if (c->failed) return rc;
-    if (rc < 0) return rc;
+    if (rc < 0) {
+      c->fetch_active = 0;
+      return rc;
+    }
     advanced += (uint32_t)rc;
   }
-  if (r.err) return sync_reject(c, from, 0, "malformed FETCH_REPLY", r.err);
+  if (r.err) {
+    c->fetch_active = 0;
+    return sync_reject(c, from, 0, "malformed FETCH_REPLY", r.err);
+  }
+  /* A late answer to an earlier FETCH of ours (it starts below what we asked for last and
+   * brought nothing new) does not settle the one in flight: its answer is still on the way. */
+  if (!advanced && count && first < c->fetch_seq) return 0;
+  c->fetch_active = 0;
   if (advanced && peer_head > c->ledger.head) start_fetch(c, from, c->ledger.head + 1, 1);
   if (advanced)
     rt_logf(c->log, RT_LOG_INFO, COMP, "event=synced from=%u blocks=%u head=%llu peer_head=%llu", from, advanced,

@@ -79,8 +79,21 @@ static int begin_round(tm_state *s, uint64_t round, bft_actions *out) {
   return 0;
 }
 
+static const uint8_t NIL_ID[BFT_DIGEST_LEN];
+
 int tm_start_round(tm_state *s, uint64_t round, bft_actions *out) {
   BFT_ASSERT(round > s->round); /* monotonic in (height, round) */
+  /* Beyond the paper, liveness only: a replica that leaves a round before it precommitted
+   * there (2f+1 precommits of others moved it, line 47, or f+1 replicas of a later round,
+   * line 55) precommits nil in it first. The paper's gossip would hand the replicas still in
+   * that round the very votes that moved us; we do not relay others' votes, so without ours
+   * they could wait there forever for a 2f+1 that only a faulty replica could complete (seen
+   * with a withholding replica that decided and moved on). A nil precommit can neither lock
+   * nor decide anything, and the double-sign guard sees it as the last step of the round. */
+  if (s->step < TM_STEP_PRECOMMIT) {
+    s->step = TM_STEP_PRECOMMIT;
+    TM_TRY(tm_cast_vote(s, TM_MSG_PRECOMMIT, NIL_ID, out));
+  }
   return begin_round(s, round, out);
 }
 
@@ -282,8 +295,6 @@ int tm_on_sync(tm_state *s, uint64_t seq, const uint8_t *batch, uint32_t len, co
 }
 
 /* ---- timers ------------------------------------------------------------------------------- */
-
-static const uint8_t NIL_ID[BFT_DIGEST_LEN];
 
 int tm_on_timer(tm_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
   switch (id) {
