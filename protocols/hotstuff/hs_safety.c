@@ -59,11 +59,18 @@ int hs_cast_vote(hs_state *s, hs_block *b, bft_actions *out) {
   return hs_add_vote(s, s->cfg.self, b->view, b->height, b->hash, s->lv_sig, 1, out);
 }
 
+/* A proposal of a later view (at most two leader terms ahead) from its leader: its view was
+ * entered on timeouts we missed, and voting there is safe (once per view, safe node). One
+ * further ahead is never voted for from where we are, so it must not become the candidate:
+ * a faulty leader's proposal for a far view would otherwise hide every real one until the
+ * cluster reached that view (seen with `corrupt`, which moves a proposal's view). */
+static int votable_view(const hs_state *s, uint64_t view) {
+  return view >= s->view && view <= s->view + 2 * HS_LEADER_TERM;
+}
+
 int hs_try_vote(hs_state *s, bft_actions *out) {
   if (!s->has_cand || s->cand_view < s->view || s->voted_view >= s->cand_view || !s->root_valid) return 0;
-  /* A valid proposal of a later view (at most two leader terms ahead) from its leader: its
-   * view was entered on timeouts we missed. Voting there is safe (once per view, safe node). */
-  if (s->cand_view > s->view + 2 * HS_LEADER_TERM) return 0;
+  if (!votable_view(s, s->cand_view)) return 0;
   hs_block *b = hs_find(s, s->cand_hash);
   if (!b || !b->connected) return 0; /* its ancestry is being fetched: voted once it arrives */
   if (b->height > s->committed + HS_MAX_AHEAD) return 0; /* bounded pipeline (liveness only) */
@@ -92,7 +99,7 @@ int hs_on_proposal(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
     return hs_reject(s, BFT_E_DUPLICATE);
   }
   if (hs_find(s, hash)) {
-    if (m.view < s->view || (s->has_cand && s->cand_view >= m.view)) return hs_reject(s, BFT_E_DUPLICATE);
+    if (!votable_view(s, m.view) || (s->has_cand && s->cand_view >= m.view)) return hs_reject(s, BFT_E_DUPLICATE);
     s->has_cand = 1; /* a block we fetched before its proposal reached us */
     s->cand_view = m.view;
     memcpy(s->cand_hash, hash, BFT_DIGEST_LEN);
@@ -110,7 +117,7 @@ int hs_on_proposal(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
   memcpy(jq.hash, m.parent, BFT_DIGEST_LEN);
   HS_TRY(hs_on_qc(s, &jq, from, 1, out));
   hs_block *b = hs_insert(s, &m, &js, hash, from, out);
-  if (b && m.view >= s->view && (!s->has_cand || s->cand_view < m.view)) { /* may vote: hs_try_vote */
+  if (b && votable_view(s, m.view) && (!s->has_cand || s->cand_view < m.view)) { /* may vote: hs_try_vote */
     s->has_cand = 1;
     s->cand_view = m.view;
     memcpy(s->cand_hash, hash, BFT_DIGEST_LEN);

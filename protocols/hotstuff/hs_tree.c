@@ -214,6 +214,7 @@ int hs_want_block(hs_state *s, const uint8_t hash[BFT_DIGEST_LEN], uint64_t heig
 int hs_fetch_kick(hs_state *s, bft_actions *out) {
   s->fetch_armed = 0;
   int again = 0;
+  uint64_t want_top = 0;
   for (uint32_t i = 0; i < HS_MAX_WANT; i++) {
     hs_want *w = &s->want[i];
     if (!w->used) continue;
@@ -223,9 +224,14 @@ int hs_fetch_kick(hs_state *s, bft_actions *out) {
     }
     HS_TRY(send_req(s, w, next_peer(s), out));
     again = 1;
-    /* Still missing after one round: the others may have committed it and pruned it from
-     * their trees, so ask for committed blocks too. */
-    if (w->height > s->sync_target) s->sync_target = w->height;
+    if (w->height > want_top) want_top = w->height;
+  }
+  /* Still missing after one round: the others may have committed it and pruned it from their
+   * trees, so ask for committed blocks too. That is a catch-up of its own, with its own tries
+   * (the count of an earlier one that gave up would end it at once). */
+  if (want_top > s->sync_target) {
+    s->sync_target = want_top;
+    s->sync_tries = 0;
   }
   if (s->sync_target > s->committed && ++s->sync_tries > HS_WANT_TRIES) s->sync_target = 0; /* until new evidence */
   if (s->sync_target > s->committed) {
