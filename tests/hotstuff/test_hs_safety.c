@@ -211,6 +211,28 @@ static void test_equivocating_leader(void **state) {
   h_free(h);
 }
 
+/* A validly signed proposal of a view far ahead (its leader's; a faulty one's, say) is not
+ * voted for from here, and must not hide the proposal of the current view either: R still
+ * votes for the real one (once a far proposal became the candidate, only a later view could
+ * replace it, and every view until then went without R's vote). */
+static void test_far_future_proposal_does_not_hide_the_current_one(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0);
+  t_block b[8];
+  t_qc qc[8];
+  chain3(h, b, qc);
+  t_qc_of(h, &b[3], Q, 3, &qc[3]);
+  t_block far, now;
+  t_make(&far, 1004, 4, b[3].hash);
+  t_make(&now, 4, 4, b[3].hash);
+  assert_int_equal(t_propose(h, lead(1004), R, &far, &qc[3]), 0);
+  assert_int_equal(t_voted_view(h, R), 3);
+  assert_int_equal(t_view(h, R), 4);
+  assert_int_equal(t_propose(h, lead(4), R, &now, &qc[3]), 0);
+  assert_int_equal(t_voted_view(h, R), 4);
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_safe_node),
@@ -219,6 +241,7 @@ int main(void) {
       cmocka_unit_test(test_commit_on_three_chain),
       cmocka_unit_test(test_vote_once_per_view_across_restart),
       cmocka_unit_test(test_equivocating_leader),
+      cmocka_unit_test(test_far_future_proposal_does_not_hide_the_current_one),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -311,6 +311,45 @@ static void test_sync_dedups_within_batch(void **state) {
   assert_int_equal(w->core.sessions.s[0].last_seq, 10);
 }
 
+/* Two answers to FETCHes of ours may be on the way (a retry, a continuation): one that
+ * starts below what we asked for last and brings nothing is stale and must leave the FETCH in
+ * flight alone, or the awaited answer would arrive unsolicited and be dropped. The same FETCH
+ * is never sent twice while one is in flight. */
+static void test_stale_fetch_reply_keeps_the_fetch(void **state) {
+  world *w = *state;
+  uint8_t r1[512], r2[512], b1[1024], b2[1024], body[4096];
+  int l1 = make_request(w, &w->clients[0], 1, BFT_KV_PUT, "a", "1", r1, sizeof r1);
+  int l2 = make_request(w, &w->clients[1], 1, BFT_KV_PUT, "b", "2", r2, sizeof r2);
+  bft_batch_writer bw;
+  bft_batch_begin(&bw, b1, sizeof b1);
+  bft_batch_add(&bw, r1, (uint32_t)l1);
+  uint32_t bl1 = bft_batch_end(&bw);
+  bft_batch_begin(&bw, b2, sizeof b2);
+  bft_batch_add(&bw, r2, (uint32_t)l2);
+  uint32_t bl2 = bft_batch_end(&bw);
+
+  poke_from_peer(w);
+  assert_int_equal(w->rec.fetches, 1);
+  uint32_t fl = fetch_reply(body, sizeof body, 1, b1, bl1, 1);
+  assert_int_equal(rt_core_on_fetch_reply(&w->core, 1, body, fl), 0);
+  assert_int_equal(w->core.ledger.head, 1);
+
+  poke_from_peer(w); /* FETCH from height 2 */
+  assert_int_equal(w->rec.fetches, 2);
+  poke_from_peer(w); /* the same FETCH again, within the retry time: not sent */
+  assert_int_equal(w->rec.fetches, 2);
+  /* a late duplicate answer to the first FETCH: ignored, the FETCH stays in flight */
+  fl = fetch_reply(body, sizeof body, 1, b1, bl1, 1);
+  assert_int_equal(rt_core_on_fetch_reply(&w->core, 1, body, fl), 0);
+  assert_int_equal(w->core.ledger.head, 1);
+  assert_true(w->core.fetch_active);
+  /* the awaited answer is taken */
+  fl = fetch_reply(body, sizeof body, 2, b2, bl2, 1);
+  assert_int_equal(rt_core_on_fetch_reply(&w->core, 1, body, fl), 0);
+  assert_int_equal(w->core.ledger.head, 2);
+  assert_false(w->core.fetch_active);
+}
+
 static void test_ledger_get(void **state) {
   world *w = *state;
   for (uint64_t s = 1; s <= 20; s++) submit(w, &w->clients[s % 2], s, BFT_KV_PUT, "k", "v");
@@ -413,6 +452,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rejections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pool_holds_until_pulled, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_dedups_within_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_fetch_reply_keeps_the_fetch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ledger_get, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wal_compaction, setup, teardown),

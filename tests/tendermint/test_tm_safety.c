@@ -191,6 +191,39 @@ static void test_round_skip_needs_f_plus_one(void **state) {
   h_free(h);
 }
 
+/* Beyond the paper (liveness): a replica moved out of a round by 2f+1 precommits of others
+ * (line 47), or by f+1 replicas of a later round (line 55), before it precommitted there,
+ * precommits nil in that round on its way out. Replicas still in the round may be one
+ * precommit short otherwise (the faulty replica among the 2f+1 may never repeat its own). */
+static void test_leaving_a_round_precommits_nil_there(void **state) {
+  (void)state;
+  recorder rec;
+  harness *h = setup_two_values(&rec);
+  uint8_t d[32];
+  /* round 0: no proposal reaches replica 0; three others precommit v */
+  for (uint32_t who = 1; who <= 3; who++) assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, who, 1, 0, dv), 0);
+  flush(h);
+  assert_false(said(&rec, 0, TM_MSG_PRECOMMIT, 1, 0, d)); /* still in round 0 until the timeout */
+  assert_int_equal(h_fire(h, 0, TM_TIMER_PRECOMMIT), 0);  /* line 65 */
+  flush(h);
+  bft_engine_status st;
+  h_status(h, 0, &st);
+  assert_int_equal(st.view, 1);
+  assert_true(said(&rec, 0, TM_MSG_PRECOMMIT, 1, 0, d));
+  assert_true(is_nil(d)); /* never a value it did not see 2f+1 prevotes for */
+  assert_false(said(&rec, 0, TM_MSG_PREVOTE, 1, 0, d));
+  /* round 1 -> 4 by the skip rule, in step propose: a nil precommit for round 1 too */
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 1, 4, NULL), 0);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 3, 1, 4, NULL), 0);
+  flush(h);
+  h_status(h, 0, &st);
+  assert_int_equal(st.view, 4);
+  assert_true(said(&rec, 0, TM_MSG_PRECOMMIT, 1, 1, d));
+  assert_true(is_nil(d));
+  recorder_free(&rec);
+  h_free(h);
+}
+
 static void test_timeouts_grow_with_the_round(void **state) {
   (void)state;
   recorder rec;
@@ -308,6 +341,7 @@ int main(void) {
       cmocka_unit_test(test_proposal_without_a_valid_proof_is_rejected),
       cmocka_unit_test(test_no_precommit_without_quorum_of_one_round),
       cmocka_unit_test(test_round_skip_needs_f_plus_one),
+      cmocka_unit_test(test_leaving_a_round_precommits_nil_there),
       cmocka_unit_test(test_timeouts_grow_with_the_round),
       cmocka_unit_test(test_equivocation_is_counted_once),
       cmocka_unit_test(test_no_double_sign_across_restart),
