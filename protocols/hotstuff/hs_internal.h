@@ -151,7 +151,9 @@ typedef struct hs_state {
   uint64_t sync_from;   /* first seq of the last FETCH, and whom it went to */
   uint32_t sync_peer;
   uint32_t sync_tries;  /* retry rounds without a SYNC delivery */
-  uint32_t fetch_rr;
+  uint32_t fetch_rr;    /* round robin of BLOCK_REQ targets */
+  uint32_t sync_rr;     /* round robin of FETCH targets (its own: sharing one counter with
+                         * BLOCK_REQs made FETCHes visit only every other replica) */
   uint64_t fetch_tag;
   int fetch_armed;
 

@@ -148,11 +148,14 @@ int hs_flush_needed(hs_state *s) {
 
 /* ---- fetching --------------------------------------------------------------------------- */
 
-static uint32_t next_peer(hs_state *s) {
-  s->fetch_rr = (s->fetch_rr + 1) % s->cfg.n;
-  if (s->fetch_rr == s->cfg.self) s->fetch_rr = (s->fetch_rr + 1) % s->cfg.n;
-  return s->fetch_rr;
+static uint32_t next_of(const hs_state *s, uint32_t *rr) {
+  *rr = (*rr + 1) % s->cfg.n;
+  if (*rr == s->cfg.self) *rr = (*rr + 1) % s->cfg.n;
+  return *rr;
 }
+
+static uint32_t next_peer(hs_state *s) { return next_of(s, &s->fetch_rr); }
+static uint32_t next_sync_peer(hs_state *s) { return next_of(s, &s->sync_rr); }
 
 static int arm_fetch(hs_state *s, bft_actions *out) {
   if (s->fetch_armed) return 0;
@@ -182,7 +185,7 @@ int hs_need_sync(hs_state *s, uint64_t target, uint32_t hint, bft_actions *out) 
   int fresh = s->sync_target <= s->committed;
   if (target > s->sync_target) s->sync_target = target;
   s->sync_tries = 0;
-  if (fresh) HS_TRY(fetch(s, hint < s->cfg.n && hint != s->cfg.self ? hint : next_peer(s), out));
+  if (fresh) HS_TRY(fetch(s, hint < s->cfg.n && hint != s->cfg.self ? hint : next_sync_peer(s), out));
   return arm_fetch(s, out);
 }
 
@@ -235,7 +238,7 @@ int hs_fetch_kick(hs_state *s, bft_actions *out) {
   }
   if (s->sync_target > s->committed && ++s->sync_tries > HS_WANT_TRIES) s->sync_target = 0; /* until new evidence */
   if (s->sync_target > s->committed) {
-    HS_TRY(fetch(s, next_peer(s), out));
+    HS_TRY(fetch(s, next_sync_peer(s), out));
     again = 1;
   }
   return again ? arm_fetch(s, out) : 0;
