@@ -89,6 +89,8 @@ typedef struct bft_app_ops {
    * own durable state); NULL means 0, an empty state. The replica then re-executes only the
    * blocks above it, or restores the application when it is ahead of the ledger. */
   uint64_t (*height)(void *app);
+  /* Optional. One line saying why the last call failed (put in the replica's stop line). */
+  const char *(*last_error)(void *app);
   /* Optional. Called once when the replica closes. */
   void (*close)(void *app);
 } bft_app_ops;

@@ -378,6 +378,15 @@ void rt_short_hex16(char out[17], const uint8_t *d) {
   out[16] = 0;
 }
 
+/* The application's own account of a failure (an application over a socket says what broke),
+ * or a generic one. Returns a static buffer of the core. */
+static const char *app_error(rt_core *c, const char *what, int rc) {
+  const char *e = c->app.ops->last_error ? c->app.ops->last_error(c->app.state) : NULL;
+  if (e && *e) snprintf(c->app_err, sizeof c->app_err, "%s", e);
+  else snprintf(c->app_err, sizeof c->app_err, "application %s %s (%d)", c->app.ops->name, what, rc);
+  return c->app_err;
+}
+
 /* Hand the selected operations of block `height` to the application, one call for the batch.
  * A failure stops the replica before anything of the block is recorded or answered. */
 static int run_app(rt_core *c, uint64_t height, uint32_t n) {
@@ -385,8 +394,8 @@ static int run_app(rt_core *c, uint64_t height, uint32_t n) {
     c->bufs->xres[i] = (bft_app_result){.status = 0, .len = 0, .data = c->bufs->xarena + RT_APP_ARENA_BYTES(i)};
   int rc = c->app.ops->execute(c->app.state, height, c->bufs->xops, n, c->bufs->xres);
   if (rc)
-    return core_fail(c, BFT_E_STATE, "application %s failed to execute block %llu (%d): nothing of it was recorded or "
-                     "answered", c->app.ops->name, (unsigned long long)height, rc);
+    return core_fail(c, BFT_E_STATE, "%s; block %llu was not executed: nothing of it was recorded or answered",
+                     app_error(c, "failed to execute a batch", rc), (unsigned long long)height);
   for (uint32_t i = 0; i < n; i++) {
     if (c->bufs->xres[i].len > BFT_APP_MAX_RESULT)
       return core_fail(c, BFT_E_TOO_LARGE, "application %s returned a result of %u bytes (max %u) at height %llu",
@@ -845,7 +854,7 @@ int rt_core_run_checks(rt_core *c) {
     c->check_reasons[i][0] = 0;
   }
   int rc = c->app.ops->check(c->app.state, c->bufs->xops, n, c->check_verdicts, c->check_reasons);
-  if (rc) return core_fail(c, BFT_E_STATE, "application %s failed to check %u requests (%d)", c->app.ops->name, n, rc);
+  if (rc) return core_fail(c, BFT_E_STATE, "%s", app_error(c, "failed to check requests", rc));
   c->nchecks = 0;
   for (uint32_t i = 0; i < n && !c->failed; i++) {
     rt_pending_check *k = &c->checks[i];
@@ -882,7 +891,7 @@ int rt_core_query(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, u
     res.len = sizeof why - 1;
   } else {
     rc = c->app.ops->query(c->app.state, q, ql, &res);
-    if (rc) return core_fail(c, BFT_E_STATE, "application %s failed to answer a query (%d)", c->app.ops->name, rc);
+    if (rc) return core_fail(c, BFT_E_STATE, "%s", app_error(c, "failed to answer a query", rc));
     if (res.len > BFT_APP_MAX_RESULT) return core_fail(c, BFT_E_TOO_LARGE, "application query result too large");
   }
   wire_writer w;

@@ -162,6 +162,7 @@ typedef struct rt_core {
   uint8_t *check_verdicts;
   int attest_on;
   rt_attest attest;
+  char app_err[480];
   rt_sessions sessions;
   rt_pool pool;
   rt_vcache vcache;
