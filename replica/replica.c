@@ -552,9 +552,19 @@ static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h
     }
   } else if (h->kind == WIRE_KIND_EVIDENCE_GET) {
     serve_evidence(r, c);
+  } else if (h->kind == WIRE_KIND_QUERY) {
+    if (!c->verified && rt_source_refused(c->src, uv_now(r->loop))) {
+      offence(r, c, RT_OFF_BACKOFF, "query from a refused source on an unproven connection");
+      rc = -1;
+    } else {
+      int n = rt_core_query(&r->core, body, h->body_len, r->scratch, WIRE_FRAME_MAX_BODY);
+      if (n > 0) client_send(r, c, WIRE_KIND_QUERY_REPLY, r->scratch, (uint32_t)n);
+      else if (!r->core.failed) rc = -1, offence(r, c, RT_OFF_MALFORMED, "undecodable query");
+    }
   } else rc = -1;
   if (rc && h->sender != WIRE_SENDER_CLIENT) offence(r, c, RT_OFF_MALFORMED, "client frame with a replica's sender id");
-  else if (rc && h->kind != WIRE_KIND_REQUEST && h->kind != WIRE_KIND_LEDGER_GET && h->kind != WIRE_KIND_EVIDENCE_GET)
+  else if (rc && h->kind != WIRE_KIND_REQUEST && h->kind != WIRE_KIND_LEDGER_GET && h->kind != WIRE_KIND_EVIDENCE_GET &&
+           h->kind != WIRE_KIND_QUERY)
     offence(r, c, RT_OFF_MALFORMED, "frame kind a client may not send");
   check_core(r);
   return rc;
@@ -575,7 +585,8 @@ static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body)
       return on_hello_ack(r, c, h, body);
     case ROLE_UNKNOWN:
       if (h->kind == WIRE_KIND_HELLO) return on_hello(r, c, h, body);
-      if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET || h->kind == WIRE_KIND_EVIDENCE_GET) &&
+      if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET || h->kind == WIRE_KIND_EVIDENCE_GET ||
+           h->kind == WIRE_KIND_QUERY) &&
           h->sender == WIRE_SENDER_CLIENT) {
         c->role = ROLE_CLIENT;
         c->deadline_ms = 0;
