@@ -440,7 +440,8 @@ static void diverged(rt_core *c) {
   rt_short_hex16(theirs, c->attest.theirs);
   core_fail(c, BFT_E_BAD_DIGEST,
             "application diverged at height %llu: our state digest %s..., %u of the %u other replicas signed another "
-            "(e.g. %s...); application %s is not deterministic or this replica's copy of it is broken",
+            "(e.g. %s...); application %s is not deterministic, or this replica's copy is broken (fix it, move this "
+            "data folder aside and let the replica catch up)",
             (unsigned long long)c->attest.diverged, ours, c->attest.diverged_differ, c->cfg.n - 1, theirs,
             c->app.ops->name);
 }

@@ -192,7 +192,7 @@ typedef struct rt_core {
   rt_counters ctr;
   rt_ratelimit rl_msg, rl_req, rl_sync;
   int failed; /* a fatal error happened: the process must stop */
-  char fail_msg[256];
+  char fail_msg[640];
 } rt_core;
 
 /* Outcome of a client request handed to rt_core_submit. */
