@@ -71,7 +71,7 @@ static int call(app_sock *s, uint8_t type, size_t len, uint32_t *alen) {
   s->out[4] = type;
   char why[200];
   if (app_write_all(s->fd, s->out, len + 5, s->timeout_ms, why, sizeof why) != 0)
-    return fail(s, "cannot be reached (%s while sending %s)", why, msg_name(type));
+    return fail(s, "stopped answering (%s while sending %s)", why, msg_name(type));
   uint8_t at;
   int rc = app_read_frame(s->fd, &s->in, &s->in_cap, &at, alen, s->timeout_ms, why, sizeof why);
   if (rc) return fail(s, "stopped answering (%s, waiting for the answer to %s)", why, msg_name(type));
