@@ -23,6 +23,7 @@ static void usage(FILE *f) {
           "'balance ACCOUNT', 'supply'.\n"
           "  --protocol NAME   pbft (default), hotstuff or tendermint\n"
           "  --serve unix:PATH serve the application on a Unix socket for bft-replica --app unix:PATH\n"
+          "  --socket PATH     the same as --serve unix:PATH\n"
           "  -h, --help        this text\n");
 }
 
@@ -35,10 +36,12 @@ int main(int argc, char **argv) {
       {"key", required_argument, NULL, 'k'},      {"data-dir", required_argument, NULL, 'd'},
       {"protocol", required_argument, NULL, 'p'}, {"admin-client", required_argument, NULL, 'a'},
       {"log-level", required_argument, NULL, 'l'}, {"serve", required_argument, NULL, 's'},
+      {"socket", required_argument, NULL, 'S'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   bft_replica_options o;
   bft_replica_options_init(&o);
   const char *serve = NULL;
+  static char serve_buf[256];
   unsigned long admin = 0;
   int opt, have_id = 0;
   while ((opt = getopt_long(argc, argv, "h", LONG, NULL)) != -1) {
@@ -51,6 +54,10 @@ int main(int argc, char **argv) {
       case 'a': admin = strtoul(optarg, NULL, 10); break;
       case 'l': o.log_level = optarg; break;
       case 's': serve = optarg; break;
+      case 'S': /* --socket PATH: the same as --serve unix:PATH (as token_app.py takes it) */
+        snprintf(serve_buf, sizeof serve_buf, "unix:%s", optarg);
+        serve = serve_buf;
+        break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
