@@ -369,3 +369,17 @@ void rt_app_socket_close(bft_app *app) {
   app->state = NULL;
   app->ops = NULL;
 }
+
+int rt_app_socket_fd(const bft_app *app) {
+  return app && app->state && app->ops && app->ops->execute == sock_execute ? ((app_sock *)app->state)->fd : -1;
+}
+
+int rt_app_socket_idle_check(const bft_app *app, char *why, size_t whylen) {
+  app_sock *s = app->state;
+  uint8_t b;
+  ssize_t n = recv(s->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+  snprintf(why, whylen, "application at %s %s while the replica was not calling it", s->where,
+           n == 0 ? "closed the connection" : n > 0 ? "sent bytes nobody asked for" : "broke the connection");
+  return -1;
+}

@@ -16,5 +16,10 @@
 /* spec: "unix:PATH". Connects (retrying until connect_ms), says HELLO, and fills app. */
 int rt_app_socket_open(const char *spec, int connect_ms, int timeout_ms, bft_app *app, char *err, size_t errlen);
 void rt_app_socket_close(bft_app *app);
+/* The connection's descriptor (for the replica to watch it between calls), or -1. */
+int rt_app_socket_fd(const bft_app *app);
+/* Between calls nothing may arrive: 0 while the connection is quiet, else -1 with the reason
+ * (closed, or unsolicited bytes) in why. */
+int rt_app_socket_idle_check(const bft_app *app, char *why, size_t whylen);
 
 #endif

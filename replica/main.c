@@ -189,6 +189,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     o.app = &app;
+    o.app_watch = 1;
   }
   o.handle_signals = 1;
   bft_replica *r = NULL;

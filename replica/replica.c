@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "protocols/kv.h"
+#include "replica/app_socket.h"
 
 #define COMP_NET "net"
 #define COMP_RT "replica"
@@ -866,6 +867,17 @@ static void on_metrics(uv_timer_t *t) {
   r->last_metrics_ms = now;
 }
 
+/* The application's socket became readable while no call was in flight: it died or talks out
+ * of turn. Either way the replica stops now, not at the next batch. */
+static void on_app_poll(uv_poll_t *h, int status, int events) {
+  rt_replica *r = h->data;
+  char why[400];
+  if (status == 0 && rt_app_socket_idle_check(r->app, why, sizeof why) == 0) return;
+  if (status < 0) snprintf(why, sizeof why, "application connection failed: %s", uv_strerror(status));
+  rt_core_fail(&r->core, BFT_E_IO, "%s", why);
+  check_core(r);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   rt_replica *r = s->data;
   rt_logf(&r->log, RT_LOG_INFO, COMP_RT, "event=shutdown signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -896,6 +908,7 @@ static void begin_stop(rt_replica *r, int code) {
   close_if_open((uv_handle_t *)&r->prepare);
   close_if_open((uv_handle_t *)&r->sigint);
   close_if_open((uv_handle_t *)&r->sigterm);
+  if (r->app_watching) close_if_open((uv_handle_t *)&r->app_poll);
   while (r->conns) rt_conn_close(r->conns, "shutting down");
 }
 
@@ -1059,6 +1072,8 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   r->key_fails = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->key_fails);
   if (!r->key_fails) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   r->handle_signals = o->handle_signals;
+  r->app = o->app;
+  r->app_watch = o->app_watch && o->app;
   r->on_stop = o->on_stop;
   r->on_stop_arg = o->on_stop_arg;
   if (o->loop) {
@@ -1106,6 +1121,12 @@ int rt_replica_start(rt_replica *r) {
     return 1;
   }
   for (uint32_t i = r->self + 1; i < r->cluster->n; i++) peer_dial(&r->peers[i]);
+  int fd = r->app_watch ? rt_app_socket_fd(r->app) : -1;
+  if (fd >= 0 && uv_poll_init(r->loop, &r->app_poll, fd) == 0) {
+    r->app_watching = 1; /* initialised: closed in begin_stop */
+    r->app_poll.data = r;
+    uv_poll_start(&r->app_poll, UV_READABLE | UV_DISCONNECT, on_app_poll);
+  }
   return 0;
 }
 

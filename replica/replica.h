@@ -43,6 +43,7 @@ typedef struct rt_options {
   const bft_app *app;     /* the application (borrowed), or NULL for the key-value store */
   uv_loop_t *loop;        /* a loop to run on (borrowed), or NULL for one of its own */
   int handle_signals;     /* stop on SIGINT/SIGTERM */
+  int app_watch;          /* o.app is an application over a socket: watch its connection between calls */
   void (*on_stop)(void *arg); /* called once, from the loop, when the replica begins to stop */
   void *on_stop_arg;
 } rt_options;
@@ -105,6 +106,9 @@ struct rt_replica {
   uv_prepare_t prepare;
   uv_signal_t sigint, sigterm;
   int own_loop, handle_signals, started;
+  uv_poll_t app_poll;     /* the application socket, watched between calls */
+  int app_watch, app_watching; /* wanted; app_poll initialised */
+  const bft_app *app;
   void (*on_stop)(void *arg);
   void *on_stop_arg;
   int handles_ready;
