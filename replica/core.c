@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "protocols/kv.h"
+#include "replica/core_app.h"
 #include "replica/rt_limits.h"
 
 #define COMP "core"
@@ -93,8 +94,6 @@ static int env_check_batch(void *ctx, const uint8_t *batch, uint32_t len) {
 
 /* ---- stepping ------------------------------------------------------------------------------ */
 
-static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
-                          uint32_t len, const uint8_t *cert, uint32_t cert_len, const bft_block *replayed);
 static void start_fetch(rt_core *c, uint32_t to, uint64_t seq, int force);
 
 static int apply_send(rt_core *c, const bft_action *a) {
@@ -218,7 +217,7 @@ static int apply_action(rt_core *c, const bft_action *a) {
       c->pull_pending = a->max_requests ? a->max_requests : 1;
       return 0;
     case BFT_ACT_COMMIT:
-      return execute_commit(c, a->seq, a->digest, a->data, a->len, a->cert, a->cert_len, NULL);
+      return rt_core_execute(c, a->seq, a->digest, a->data, a->len, a->cert, a->cert_len, NULL);
     case BFT_ACT_FETCH:
       start_fetch(c, a->to, a->seq, 0);
       return 0;
@@ -314,7 +313,7 @@ int rt_core_answer_pulls(rt_core *c) {
 
 /* ---- execution ----------------------------------------------------------------------------- */
 
-static void compute_state_digest(rt_core *c, uint8_t out[BFT_DIGEST_LEN]) {
+void rt_core_state_digest(rt_core *c, uint8_t out[BFT_DIGEST_LEN]) {
   uint8_t a[BFT_DIGEST_LEN], s[BFT_DIGEST_LEN];
   c->app.ops->digest(c->app.state, a);
   rt_sessions_digest(&c->sessions, s);
@@ -369,127 +368,9 @@ static int append_block(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGES
   return 0;
 }
 
-void rt_short_hex16(char out[17], const uint8_t *d) {
-  static const char hx[] = "0123456789abcdef";
-  for (int i = 0; i < 8; i++) {
-    out[2 * i] = hx[d[i] >> 4];
-    out[2 * i + 1] = hx[d[i] & 15];
-  }
-  out[16] = 0;
-}
-
-/* The application's own account of a failure (an application over a socket says what broke),
- * or a generic one. Returns a static buffer of the core. */
-static const char *app_error(rt_core *c, const char *what, int rc) {
-  const char *e = c->app.ops->last_error ? c->app.ops->last_error(c->app.state) : NULL;
-  if (e && *e) snprintf(c->app_err, sizeof c->app_err, "%s", e);
-  else snprintf(c->app_err, sizeof c->app_err, "application %s %s (%d)", c->app.ops->name, what, rc);
-  return c->app_err;
-}
-
-/* Hand the selected operations of block `height` to the application, one call for the batch.
- * A failure stops the replica before anything of the block is recorded or answered. */
-static int run_app(rt_core *c, uint64_t height, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++)
-    c->bufs->xres[i] = (bft_app_result){.status = 0, .len = 0, .data = c->bufs->xarena + RT_APP_ARENA_BYTES(i)};
-  int rc = c->app.ops->execute(c->app.state, height, c->bufs->xops, n, c->bufs->xres);
-  if (rc)
-    return core_fail(c, BFT_E_STATE, "%s; block %llu was not executed: nothing of it was recorded or answered",
-                     app_error(c, "failed to execute a batch", rc), (unsigned long long)height);
-  for (uint32_t i = 0; i < n; i++) {
-    if (c->bufs->xres[i].len > BFT_APP_MAX_RESULT)
-      return core_fail(c, BFT_E_TOO_LARGE, "application %s returned a result of %u bytes (max %u) at height %llu",
-                       c->app.ops->name, c->bufs->xres[i].len, BFT_APP_MAX_RESULT, (unsigned long long)height);
-    rt_sessions_set_result(&c->sessions, c->bufs->xclient[i], c->bufs->xseq[i], c->bufs->xres[i].status,
-                           c->bufs->xres[i].data, c->bufs->xres[i].len);
-  }
-  return 0;
-}
-
-/* Replaying a block the application already executed before this start (its own durable
- * state): only the sessions move; at the application's height its digest must give the
- * block's state digest, else the application is restored and the whole ledger replayed. */
-static int replay_held_block(rt_core *c, const bft_block *b) {
-  c->ctr.app_skipped_blocks++;
-  memcpy(c->state_digest, b->state_digest, BFT_DIGEST_LEN);
-  if (b->height == c->app_skip_to) {
-    uint8_t d[BFT_DIGEST_LEN];
-    compute_state_digest(c, d);
-    if (memcmp(d, b->state_digest, BFT_DIGEST_LEN) != 0) {
-      c->app_mismatch = 1;
-      c->app_skip_to = UINT64_MAX; /* nothing more is executed in this pass */
-    }
-  }
-  if (c->io.committed) c->io.committed(c->io.ctx, b, 1);
-  return 0;
-}
-
-static void attest_flush(rt_core *c) {
-  uint8_t body[RT_ATTEST_MSG_MAX];
-  uint32_t len = rt_attest_take(&c->attest, body);
-  if (c->crypto.sign(c->crypto.ctx, RT_TAG_STATE_DIGEST, body, len, body + len) != 0) {
-    core_fail(c, BFT_E_CRYPTO, "signing a state digest failed");
-    return;
-  }
-  c->io.broadcast(c->io.ctx, WIRE_KIND_STATE_DIGEST, body, len + BFT_SIG_LEN);
-}
-
-static void diverged(rt_core *c) {
-  char ours[17], theirs[17];
-  rt_short_hex16(ours, c->attest.ours);
-  rt_short_hex16(theirs, c->attest.theirs);
-  core_fail(c, BFT_E_BAD_DIGEST,
-            "application diverged at height %llu: our state digest %s..., %u of the %u other replicas signed another "
-            "(e.g. %s...); application %s is not deterministic, or this replica's copy is broken (fix it, move this "
-            "data folder aside and let the replica catch up)",
-            (unsigned long long)c->attest.diverged, ours, c->attest.diverged_differ, c->cfg.n - 1, theirs,
-            c->app.ops->name);
-}
-
-static void attest_own(rt_core *c, uint64_t h) {
-  rt_attest *a = &c->attest;
-  if (a->pend_count && (a->pend_first + a->pend_count != h || a->pend_count == RT_ATTEST_MAX_PER_MSG))
-    attest_flush(c);
-  if (rt_attest_own(a, h, c->state_digest, c->io.now_ms(c->io.ctx))) diverged(c);
-}
-
-/* A peer's signed state digests: cheap checks, then (only when some height matters to us)
- * the signature, then the comparison. */
-static int on_state_digest(rt_core *c, uint32_t from, const uint8_t *body, uint32_t len) {
-  if (!c->attest_on) return 0;
-  wire_reader r;
-  wire_reader_init(&r, body, len);
-  uint64_t first = wire_get_u64(&r);
-  uint32_t count = wire_get_count(&r, RT_ATTEST_MAX_PER_MSG);
-  const uint8_t *d = wire_get_view(&r, (size_t)count * BFT_DIGEST_LEN);
-  const uint8_t *sig = wire_get_view(&r, BFT_SIG_LEN);
-  int rc = wire_reader_finish(&r);
-  if (!rc && (count == 0 || first == 0 || first > UINT64_MAX - count)) rc = BFT_E_MALFORMED;
-  if (rc) {
-    c->attest.refused++;
-    return BFT_E_MALFORMED;
-  }
-  if (!rt_attest_relevant(&c->attest, first, count)) return 0;
-  rc = c->crypto.verify(c->crypto.ctx, from, c->cluster->replicas[from].pk, RT_TAG_STATE_DIGEST, body,
-                        len - BFT_SIG_LEN, sig);
-  if (rc) {
-    c->attest.refused++;
-    c->ctr.msgs_bad_sig++;
-    return rc;
-  }
-  uint64_t before = c->attest.mismatches;
-  if (rt_attest_peer(&c->attest, from, first, count, d)) diverged(c);
-  else if (c->attest.mismatches != before)
-    rt_logf_rl(c->log, &c->rl_sync, RT_LOG_WARN, COMP,
-               "event=state_digest_differs from=%u heights=%llu-%llu note=\"replica %u signed another state digest than "
-               "ours; tolerated up to %u replicas\"", from, (unsigned long long)first,
-               (unsigned long long)(first + count - 1), from, c->attest.tolerate);
-  return 0;
-}
-
 /* Execute committed batch `seq`. replayed != NULL when re-executing our own ledger at start:
  * then nothing is appended or answered, and the state digest must match the block's. */
-static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
+int rt_core_execute(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
                           uint32_t len, const uint8_t *cert, uint32_t cert_len, const bft_block *replayed) {
   uint64_t head = replayed ? seq - 1 : c->ledger.head;
   if (seq <= head) {
@@ -506,10 +387,10 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
     return core_fail(c, BFT_E_BAD_DIGEST, "committed batch %llu does not match its digest", (unsigned long long)seq);
   uint32_t n = select_requests(c, batch, len, seq);
   if (replayed && seq <= c->app_skip_to) /* the application already holds this block */
-    return replay_held_block(c, replayed);
-  int rc = run_app(c, seq, n);
+    return rt_core_replay_held(c, replayed);
+  int rc = rt_core_run_app(c, seq, n);
   if (rc) return rc;
-  compute_state_digest(c, c->state_digest);
+  rt_core_state_digest(c, c->state_digest);
   /* Everything of these clients at or below their last executed seq can never run: drop it. */
   for (uint32_t i = 0; i < c->ntouched; i++)
     rt_pool_remove_upto(&c->pool, c->bufs->xtouched[i], c->sessions.s[c->bufs->xtouched[i]].last_seq);
@@ -531,7 +412,7 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
   rc = append_block(c, seq, digest, batch, len, cert, cert_len);
   if (rc) return rc;
   c->ctr.commits++;
-  if (c->attest_on) attest_own(c, seq);
+  if (c->attest_on) rt_core_attest_own(c, seq);
   for (uint32_t i = 0; i < n; i++) c->io.replied(c->io.ctx, c->bufs->xclient[i]);
   rt_logf(c->log, RT_LOG_DEBUG, COMP, "event=commit height=%llu requests=%u", (unsigned long long)seq, n);
   return 0;
@@ -541,7 +422,7 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
 
 static int replay_block(void *arg, const bft_block *b) {
   rt_core *c = arg;
-  return execute_commit(c, b->height, b->batch_digest, b->batch, b->batch_len, b->cert, b->cert_len, b);
+  return rt_core_execute(c, b->height, b->batch_digest, b->batch, b->batch_len, b->cert, b->cert_len, b);
 }
 
 static int restore_record(void *arg, uint64_t off, const uint8_t *data, uint32_t len) {
@@ -623,38 +504,6 @@ static int init_modules(rt_core *c, const rt_core_config *cc) {
   return rc;
 }
 
-/* The application's state does not match our ledger (it is ahead of it, or another state at
- * its height): restore it to the initial state and re-execute the whole ledger, sessions too. */
-static int resync_app(rt_core *c, char *err, size_t errlen) {
-  rt_logf(c->log, RT_LOG_WARN, COMP,
-          "event=app_resync app_height=%llu ledger_head=%llu note=\"application state does not match the ledger: "
-          "restored to its initial state and the ledger re-executed\"",
-          (unsigned long long)c->app_height, (unsigned long long)c->ledger.head);
-  if (!c->app.ops->restore_begin)
-    return snprintf(err, errlen, "application %s is at height %llu, which does not match our ledger (head %llu), and "
-                    "it cannot be restored (no restore)", c->app.ops->name, (unsigned long long)c->app_height,
-                    (unsigned long long)c->ledger.head), BFT_E_STATE;
-  int rc = bft_app_restore_all(&c->app, 0, NULL, 0);
-  if (rc) return snprintf(err, errlen, "application %s refused to restore its initial state: %s", c->app.ops->name,
-                          bft_strerror(rc)), rc;
-  rt_sessions_free(&c->sessions);
-  if ((rc = rt_sessions_init(&c->sessions, c->cluster, 0)) != 0) return snprintf(err, errlen, "out of memory"), rc;
-  c->app_skip_to = 0;
-  c->app_mismatch = 0;
-  compute_state_digest(c, c->state_digest);
-  for (uint64_t h = 1; h <= c->ledger.head && !c->failed; h++) {
-    uint32_t len;
-    bft_block b;
-    rc = rt_ledger_read(&c->ledger, h, c->bufs->block_buf, BFT_MAX_BLOCK_BYTES, &len);
-    if (!rc) rc = bft_block_decode(c->bufs->block_buf, len, &b);
-    if (rc) return snprintf(err, errlen, "cannot read block %llu of our ledger: %s", (unsigned long long)h,
-                            bft_strerror(rc)), rc;
-    execute_commit(c, b.height, b.batch_digest, b.batch, b.batch_len, b.cert, b.cert_len, &b);
-  }
-  if (c->failed) return snprintf(err, errlen, "%s", c->fail_msg), BFT_E_STATE;
-  return 0;
-}
-
 static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t errlen) {
   const char *dir = cc->data_dir;
   int mem = cc->wal_mem && cc->ledger_mem;
@@ -670,7 +519,7 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
   rt_logf(c->log, RT_LOG_INFO, COMP, "event=ledger_loaded head=%llu executed=%llu", (unsigned long long)c->ledger.head,
           (unsigned long long)c->ctr.executed);
   if (c->app_height > c->ledger.head || c->app_mismatch) {
-    rc = resync_app(c, err, errlen);
+    rc = rt_core_resync_app(c, err, errlen);
     if (rc) return rc;
   } else if (c->app_height) {
     rt_logf(c->log, RT_LOG_INFO, COMP, "event=app_resumed app_height=%llu ledger_head=%llu re_executed=%llu",
@@ -718,7 +567,7 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   if (rc) return snprintf(err, errlen, "out of memory"), rc;
   c->app_height = c->app.ops->height ? c->app.ops->height(c->app.state) : 0;
   c->app_skip_to = c->app_height;
-  compute_state_digest(c, c->state_digest);
+  rt_core_state_digest(c, c->state_digest);
   rc = open_storage(c, cc, err, errlen);
   if (rc) return rc;
   bft_engine_status st;
@@ -819,97 +668,6 @@ static void forward_to_leader(rt_core *c, const uint8_t *req, uint32_t len) {
   c->ctr.req_forwarded++;
 }
 
-static int admit_request(rt_core *c, const uint8_t d[BFT_DIGEST_LEN], uint32_t client, uint64_t seq,
-                         const uint8_t *req, uint32_t len, int from_peer, rt_submit *out);
-
-static int queue_check(rt_core *c, const uint8_t d[BFT_DIGEST_LEN], uint32_t client, uint64_t seq, const uint8_t *req,
-                       uint32_t len) {
-  for (uint32_t i = 0; i < c->nchecks; i++)
-    if (memcmp(c->checks[i].digest, d, BFT_DIGEST_LEN) == 0) return 0; /* a retransmission: already waiting */
-  if (c->nchecks == RT_CHECK_MAX) {
-    int rc = rt_core_run_checks(c);
-    if (rc) return rc;
-  }
-  uint8_t *copy = malloc(len);
-  if (!copy) return BFT_E_NOMEM;
-  memcpy(copy, req, len);
-  rt_pending_check *k = &c->checks[c->nchecks++];
-  *k = (rt_pending_check){.bytes = copy, .len = len, .client = client, .seq = seq};
-  memcpy(k->digest, d, BFT_DIGEST_LEN);
-  return 0;
-}
-
-int rt_core_run_checks(rt_core *c) {
-  if (c->failed) return BFT_E_STATE;
-  uint32_t n = c->nchecks;
-  if (!n) return 0;
-  for (uint32_t i = 0; i < n; i++) {
-    bft_request r;
-    if (bft_request_decode(c->checks[i].bytes, c->checks[i].len, &r) != 0) { /* decoded at submit */
-      r.op = NULL;
-      r.op_len = 0;
-    }
-    c->bufs->xops[i] = (bft_app_op){.client_key = c->sessions.pks[c->checks[i].client], .client = c->checks[i].client,
-                                    .seq = c->checks[i].seq, .op = r.op, .len = r.op_len};
-    c->check_verdicts[i] = 0;
-    c->check_reasons[i][0] = 0;
-  }
-  int rc = c->app.ops->check(c->app.state, c->bufs->xops, n, c->check_verdicts, c->check_reasons);
-  if (rc) return core_fail(c, BFT_E_STATE, "%s", app_error(c, "failed to check requests", rc));
-  c->nchecks = 0;
-  for (uint32_t i = 0; i < n && !c->failed; i++) {
-    rt_pending_check *k = &c->checks[i];
-    c->ctr.req_checked++;
-    if (c->check_verdicts[i]) {
-      c->check_reasons[i][BFT_APP_MAX_REASON - 1] = 0;
-      if (!c->check_reasons[i][0]) snprintf(c->check_reasons[i], BFT_APP_MAX_REASON, "refused by the application");
-      c->ctr.req_app_rejected++;
-      if (c->io.rejected) c->io.rejected(c->io.ctx, k->client, c->sessions.pks[k->client], k->seq, c->check_reasons[i]);
-    } else if (k->seq > c->sessions.s[k->client].last_seq) { /* it may have executed meanwhile */
-      rt_submit out;
-      admit_request(c, k->digest, k->client, k->seq, k->bytes, k->len, 0, &out);
-    }
-    free(k->bytes);
-    k->bytes = NULL;
-  }
-  return c->failed ? BFT_E_STATE : 0;
-}
-
-int rt_core_query(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap) {
-  wire_reader r;
-  wire_reader_init(&r, body, len);
-  uint8_t ver = wire_get_u8(&r);
-  uint64_t nonce = wire_get_u64(&r);
-  uint32_t ql;
-  const uint8_t *q = wire_get_blob(&r, &ql, BFT_APP_MAX_OP);
-  int rc = wire_reader_finish(&r);
-  if (rc || ver != 1) return rc ? rc : BFT_E_VERSION;
-  bft_app_result res = {.status = BFT_APP_REJECTED, .len = 0, .data = c->bufs->xarena};
-  c->ctr.queries++;
-  if (!c->app.ops->query) {
-    static const char why[] = "this application answers no queries";
-    memcpy(res.data, why, sizeof why - 1);
-    res.len = sizeof why - 1;
-  } else {
-    rc = c->app.ops->query(c->app.state, q, ql, &res);
-    if (rc) return core_fail(c, BFT_E_STATE, "%s", app_error(c, "failed to answer a query", rc));
-    if (res.len > BFT_APP_MAX_RESULT) return core_fail(c, BFT_E_TOO_LARGE, "application query result too large");
-  }
-  wire_writer w;
-  wire_writer_init(&w, out, cap);
-  wire_put_u8(&w, 1);
-  wire_put_u32(&w, c->self);
-  wire_put_u64(&w, nonce);
-  wire_put_u64(&w, c->ledger.head);
-  wire_put_u8(&w, res.status);
-  wire_put_blob(&w, res.data, res.len);
-  uint8_t *sig = wire_put_reserve(&w, BFT_SIG_LEN);
-  if (w.err) return w.err;
-  if (c->crypto.sign(c->crypto.ctx, RT_TAG_QUERY_REPLY, out, (uint32_t)w.len - BFT_SIG_LEN, sig) != 0)
-    return core_fail(c, BFT_E_CRYPTO, "signing a query reply failed");
-  return (int)w.len;
-}
-
 int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, rt_submit *out) {
   memset(out, 0, sizeof *out);
   out->client = -1;
@@ -948,16 +706,16 @@ int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, 
     return 0;
   }
   if (c->app.ops->check && !from_peer && !rt_pool_contains(&c->pool, d)) {
-    rc = queue_check(c, d, (uint32_t)client, r.seq, req, len);
+    rc = rt_core_queue_check(c, d, (uint32_t)client, r.seq, req, len);
     out->outcome = RT_SUBMIT_CHECKING;
     if (!rc && !c->defer_pulls) rc = rt_core_run_checks(c);
     return c->failed ? BFT_E_STATE : rc;
   }
-  return admit_request(c, d, (uint32_t)client, r.seq, req, len, from_peer, out);
+  return rt_core_admit(c, d, (uint32_t)client, r.seq, req, len, from_peer, out);
 }
 
 /* A verified request (and checked, when the application checks) enters the pool. */
-static int admit_request(rt_core *c, const uint8_t d[BFT_DIGEST_LEN], uint32_t client, uint64_t seq,
+int rt_core_admit(rt_core *c, const uint8_t d[BFT_DIGEST_LEN], uint32_t client, uint64_t seq,
                          const uint8_t *req, uint32_t len, int from_peer, rt_submit *out) {
   int rc = rt_pool_add(&c->pool, d, client, seq, req, len);
   if (rc == BFT_E_DUPLICATE) {
@@ -1166,7 +924,7 @@ int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t
     case WIRE_KIND_FETCH_REPLY:
       return rt_core_on_fetch_reply(c, from, body, len);
     case WIRE_KIND_STATE_DIGEST:
-      return on_state_digest(c, from, body, len);
+      return rt_core_on_state_digest(c, from, body, len);
     case WIRE_KIND_REQUEST: { /* forwarded by a backup */
       rt_submit out;
       return rt_core_submit(c, body, len, 1, &out);
@@ -1203,7 +961,7 @@ int rt_core_sync(rt_core *c) {
   if (rc) return core_fail(c, rc, "fdatasync of the ledger failed: %s", bft_strerror(rc));
   if (dirty) c->ctr.syncs++;
   /* Our state digests leave after the blocks they describe are durable. */
-  if (c->attest_on && rt_attest_due(&c->attest, c->io.now_ms(c->io.ctx), 0)) attest_flush(c);
+  if (c->attest_on && rt_attest_due(&c->attest, c->io.now_ms(c->io.ctx), 0)) rt_core_attest_flush(c);
   if (c->failed) return BFT_E_STATE;
   if (rt_wal_size(&c->wal) > c->wal_compact_at) {
     if (c->ops->compact) return compact_wal(c);
