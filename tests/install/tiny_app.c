@@ -1,13 +1,18 @@
 /* Built OUT OF TREE against an installed prefix with `pkg-config --cflags --libs bft-replica
  * bft-client` (tests/install/install_test.sh): a tiny application of its own (a counter that
- * adds the numbers clients send), four replicas of it embedded in this one process, each on
- * its own thread, and a client that runs operations through consensus and a stale query. */
+ * adds the numbers clients send), four replicas of it embedded in this one process (three on
+ * loops and threads of their own, the fourth on a libuv loop of ours), and a client that runs
+ * operations through consensus and a stale query. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "bft_replica.h"
 #include "client/bft_client.h"
+
+static void run_our_loop(void *arg) { uv_run(arg, UV_RUN_DEFAULT); }
 
 typedef struct counter {
   long long total;
@@ -57,6 +62,9 @@ int main(int argc, char **argv) {
   counter state[4] = {{0}};
   bft_app apps[4];
   bft_replica *r[4];
+  uv_loop_t our_loop;
+  uv_thread_t our_thread;
+  uv_loop_init(&our_loop);
   for (int i = 0; i < 4; i++) {
     apps[i] = (bft_app){.ops = &COUNTER, .state = &state[i]};
     bft_replica_options o;
@@ -69,11 +77,13 @@ int main(int argc, char **argv) {
     o.data_dir = dir;
     o.app = &apps[i];
     o.log_level = "warn";
+    if (i == 3) o.loop = &our_loop; /* registered on our loop, which our thread runs */
     if (bft_replica_create(&o, &r[i], err, sizeof err) != 0 || bft_replica_start(r[i]) != 0) {
       fprintf(stderr, "tiny_app: replica %d: %s\n", i, err);
       return 1;
     }
   }
+  uv_thread_create(&our_thread, run_our_loop, &our_loop);
   bft_cluster *cluster = calloc(1, sizeof *cluster);
   bft_keypair kp;
   bft_client_sync *s;
@@ -110,6 +120,7 @@ int main(int argc, char **argv) {
   bft_client_sync_close(s);
   for (int i = 0; i < 4; i++) {
     bft_replica_stop(r[i]);
+    if (i == 3) uv_thread_join(&our_thread); /* our loop ends once the replica closed its handles */
     int ex = bft_replica_wait(r[i]);
     if (ex != 0) {
       fprintf(stderr, "tiny_app: replica %d ended with %d: %s\n", i, ex, bft_replica_error(r[i]) ? bft_replica_error(r[i]) : "");
@@ -117,6 +128,7 @@ int main(int argc, char **argv) {
     }
     bft_replica_destroy(r[i]);
   }
+  uv_loop_close(&our_loop);
   free(rp);
   free(cluster);
   if (!rc) printf("tiny_app: OK\n");
