@@ -320,20 +320,15 @@ static int hello(app_sock *s, char *err, size_t errlen) {
   return 0;
 }
 
-int rt_app_socket_open(const char *spec, int connect_ms, int timeout_ms, bft_app *app, char *err, size_t errlen) {
-  if (strncmp(spec, "unix:", 5) != 0 || !spec[5])
-    return snprintf(err, errlen, "--app must be kv or unix:PATH, got '%s'", spec), BFT_E_INVAL;
+int rt_app_socket_attach(int fd, const char *where, int timeout_ms, bft_app *app, char *err, size_t errlen) {
   app_sock *s = calloc(1, sizeof *s);
-  if (!s) return snprintf(err, errlen, "out of memory"), BFT_E_NOMEM;
-  s->timeout_ms = timeout_ms;
-  snprintf(s->where, sizeof s->where, "%.110s", spec);
-  char why[200];
-  s->fd = connect_unix(spec + 5, connect_ms, why, sizeof why);
-  if (s->fd < 0) {
-    snprintf(err, errlen, "application at %s: %s", s->where, why);
-    free(s);
-    return BFT_E_IO;
+  if (!s) {
+    close(fd);
+    return snprintf(err, errlen, "out of memory"), BFT_E_NOMEM;
   }
+  s->fd = fd;
+  s->timeout_ms = timeout_ms;
+  snprintf(s->where, sizeof s->where, "%.110s", where);
   int rc = hello(s, err, errlen);
   if (rc) {
     close(s->fd);
@@ -357,6 +352,15 @@ int rt_app_socket_open(const char *spec, int connect_ms, int timeout_ms, bft_app
   app->ops = &s->ops;
   app->state = s;
   return 0;
+}
+
+int rt_app_socket_open(const char *spec, int connect_ms, int timeout_ms, bft_app *app, char *err, size_t errlen) {
+  if (strncmp(spec, "unix:", 5) != 0 || !spec[5])
+    return snprintf(err, errlen, "--app must be kv or unix:PATH, got '%s'", spec), BFT_E_INVAL;
+  char why[200];
+  int fd = connect_unix(spec + 5, connect_ms, why, sizeof why);
+  if (fd < 0) return snprintf(err, errlen, "application at %.110s: %s", spec, why), BFT_E_IO;
+  return rt_app_socket_attach(fd, spec, timeout_ms, app, err, errlen);
 }
 
 void rt_app_socket_close(bft_app *app) {

@@ -15,6 +15,8 @@
 
 /* spec: "unix:PATH". Connects (retrying until connect_ms), says HELLO, and fills app. */
 int rt_app_socket_open(const char *spec, int connect_ms, int timeout_ms, bft_app *app, char *err, size_t errlen);
+/* The same over a connected stream socket (taken over: closed on failure or by close). */
+int rt_app_socket_attach(int fd, const char *where, int timeout_ms, bft_app *app, char *err, size_t errlen);
 void rt_app_socket_close(bft_app *app);
 /* The connection's descriptor (for the replica to watch it between calls), or -1. */
 int rt_app_socket_fd(const bft_app *app);
