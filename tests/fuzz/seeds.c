@@ -156,7 +156,7 @@ static size_t app_frame(uint8_t *out, uint8_t type, const uint8_t *p, uint32_t l
   uint32_t fl = len + 1;
   for (int i = 0; i < 4; i++) out[i] = (uint8_t)(fl >> (8 * i));
   out[4] = type;
-  memcpy(out + 5, p, len);
+  if (len) memcpy(out + 5, p, len);
   return 5 + (size_t)len;
 }
 
