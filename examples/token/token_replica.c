@@ -73,7 +73,9 @@ int main(int argc, char **argv) {
       return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, on_term);
+    struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: a blocked accept() returns */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     int rc = bft_app_serve_unix(serve + 5, &app, &stop_serving);
     token_app_free(&app);
     return rc ? 1 : 0;
