@@ -135,6 +135,28 @@ int bft_client_sync_ledger(bft_client_sync *s, int replica, uint64_t from, uint6
                            uint32_t *served_by, char *detail, size_t detail_len);
 void bft_client_sync_close(bft_client_sync *s);
 
+/* ---- stale reads and one-shot exchanges ---------------------------------------------------- */
+
+/* A STALE read: the application's read-only query answered by ONE replica from its current
+ * state, not ordered and not agreed by a quorum. The answer is signed by that replica (checked
+ * here) and says at which ledger height it was given, but the replica may be behind, or faulty.
+ * For a linearizable read, submit an operation (it goes through consensus). */
+#define BFT_TAG_QUERY_REPLY "client/query-reply"
+typedef struct bft_client_query_reply {
+  uint32_t replica;
+  uint64_t height;       /* the replica's ledger head when it answered */
+  uint8_t status;        /* the application's status (BFT_KV_REJECTED: no query support) */
+  uint32_t result_len;
+  uint8_t result[BFT_MAX_REPLY_BYTES];
+} bft_client_query_reply;
+int bft_client_query_stale(const bft_cluster *c, uint32_t replica, const uint8_t *q, uint32_t len, uint32_t timeout_ms,
+                           bft_client_query_reply *out, char *err, size_t errlen);
+/* Send one frame of `kind` to a replica on a new connection and return the body of its answer
+ * of kind want_kind (malloc'd; the caller frees). 0 or a negative error with one line in err. */
+int bft_client_exchange(const bft_cluster *c, uint32_t replica, uint8_t kind, const uint8_t *body, uint32_t len,
+                        uint8_t want_kind, uint32_t timeout_ms, uint8_t **out, uint32_t *out_len, char *err,
+                        size_t errlen);
+
 /* ---- pure parts, exposed for unit tests -------------------------------------------------- */
 
 /* Reply matching for one outstanding request: one vote per replica (a newer reply from the

@@ -84,6 +84,8 @@ static const cli_cmd_def CLI_CMDS[] = {
     {"verify-ledger", BFT_CLI_VERIFY_LEDGER, 0, "verify-ledger"},
     {"heads", BFT_CLI_HEADS, 0, "heads"},
     {"evidence", BFT_CLI_EVIDENCE, 0, "evidence"},
+    {"exec", BFT_CLI_EXEC, 1, "exec OP"},
+    {"query", BFT_CLI_QUERY, 1, "query --stale QUERY"},
 };
 
 int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *err, size_t errlen) {
@@ -122,6 +124,10 @@ int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *er
         a->replica = (int)r;
       } else if ((m = opt_match(&o, "--no-permit-check", 0, &v)) != 0) {
         a->no_permit_check = 1;
+      } else if ((m = opt_match(&o, "--stale", 0, &v)) != 0) {
+        a->stale = 1;
+      } else if ((m = opt_match(&o, "--hex", 0, &v)) != 0) {
+        a->hex = 1;
       } else {
         return fail(err, errlen, "unknown option '%s'", arg);
       }
@@ -130,7 +136,7 @@ int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *er
     if (npos == (int)(sizeof pos / sizeof pos[0])) return fail(err, errlen, "too many arguments");
     pos[npos++] = arg;
   }
-  if (npos == 0) return fail(err, errlen, "no command given (put, get, del, cas, ledger, verify-ledger, heads, evidence)");
+  if (npos == 0) return fail(err, errlen, "no command given (put, get, del, cas, exec, query, ledger, verify-ledger, heads, evidence)");
   const cli_cmd_def *d = NULL;
   for (size_t i = 0; i < sizeof CLI_CMDS / sizeof CLI_CMDS[0]; i++)
     if (strcmp(pos[0], CLI_CMDS[i].name) == 0) d = &CLI_CMDS[i];
@@ -139,8 +145,19 @@ int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *er
     return fail(err, errlen, "'%s' takes %d argument%s: %s", d->name, d->nargs, d->nargs == 1 ? "" : "s", d->usage);
   a->cmd = d->cmd;
   if (have_from && a->cmd != BFT_CLI_LEDGER) return fail(err, errlen, "--from applies to 'ledger' only");
+  if (a->cmd == BFT_CLI_QUERY && !a->stale)
+    return fail(err, errlen, "'query' answers from one replica's current state, unordered: say so with --stale "
+                             "(for a linearizable read use 'exec' or 'get')");
+  if (a->stale && a->cmd != BFT_CLI_QUERY) return fail(err, errlen, "--stale applies to 'query' only");
+  if (a->hex && a->cmd != BFT_CLI_QUERY && a->cmd != BFT_CLI_EXEC) return fail(err, errlen, "--hex applies to 'exec' and 'query' only");
+  if (a->cmd == BFT_CLI_EXEC || a->cmd == BFT_CLI_QUERY) {
+    a->k = pos[1];
+    if (strlen(a->k) > (a->hex ? 2 * BFT_MAX_OP_BYTES : BFT_MAX_OP_BYTES))
+      return fail(err, errlen, "operation is longer than %d bytes", BFT_MAX_OP_BYTES);
+  }
   if (!a->config) return fail(err, errlen, "--config FILE is required");
   int is_op = a->cmd == BFT_CLI_PUT || a->cmd == BFT_CLI_GET || a->cmd == BFT_CLI_DEL || a->cmd == BFT_CLI_CAS;
+  if (a->cmd == BFT_CLI_EXEC && !a->key) return fail(err, errlen, "--key KEYFILE is required for 'exec'");
   if (is_op && !a->key) return fail(err, errlen, "--key KEYFILE is required for '%s'", d->name);
   if (is_op) {
     a->k = pos[1];

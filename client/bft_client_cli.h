@@ -18,7 +18,9 @@ enum bft_client_cmd {
   BFT_CLI_LEDGER,
   BFT_CLI_VERIFY_LEDGER,
   BFT_CLI_HEADS,
-  BFT_CLI_EVIDENCE
+  BFT_CLI_EVIDENCE,
+  BFT_CLI_EXEC,   /* exec OP: any application's operation, ordered */
+  BFT_CLI_QUERY   /* query --stale Q: one replica's read-only answer, unordered */
 };
 
 typedef struct bft_client_cli_args {
@@ -28,6 +30,8 @@ typedef struct bft_client_cli_args {
   uint64_t from;         /* ledger: first height (default 1) */
   int replica;           /* ledger commands: ask only this replica; -1 = any */
   int no_permit_check;   /* skip the local "is my key in the cluster file" check (tests) */
+  int stale;             /* query: --stale given (required: says what the answer is) */
+  int hex;               /* exec/query: the argument is hex-encoded bytes */
   const char *k, *value, *expected; /* borrowed from argv */
 } bft_client_cli_args;
 

@@ -23,6 +23,11 @@ static void cli_usage(FILE *f) {
           "  get KEY                  prints the value and a newline, nothing if KEY is absent\n"
           "  del KEY                  remove KEY; prints OK\n"
           "  cas KEY EXPECTED NEW     set NEW if the value is EXPECTED; prints OK or FAILED\n"
+          "  exec OP                  any application's operation (OP as text, or hex bytes with --hex),\n"
+          "                           ordered through consensus; prints the result; exit 1 unless status 0\n"
+          "  query --stale Q          the application's read-only query answered by ONE replica from its\n"
+          "                           current state: a STALE read, neither ordered nor agreed by a quorum\n"
+          "                           (signed by that replica; --replica I picks it, else the first up)\n"
           "  ledger [--from H]        one line per block: height, hash, prev, requests, state\n"
           "                           digest, certificate size (no --key needed)\n"
           "  verify-ledger            fetch the whole ledger and check the hash chain and every\n"
@@ -35,7 +40,9 @@ static void cli_usage(FILE *f) {
           "  --config FILE            cluster file (replica addresses and public keys)\n"
           "  --key KEYFILE            this client's private key file (mode 0600)\n"
           "  --timeout SEC            give up after SEC seconds (default 10)\n"
-          "  --replica I              ledger, verify-ledger, heads, evidence: ask replica I only\n"
+          "  --replica I              ledger, verify-ledger, heads, evidence, query: ask replica I only\n"
+          "  --stale                  query: acknowledge that the answer is a stale read\n"
+          "  --hex                    exec, query: the argument and the printed result are hex bytes\n"
           "  --no-permit-check        send even if the key is not in the cluster file (tests)\n"
           "  -h, --help               this text\n"
           "\n"
@@ -114,6 +121,97 @@ static int cli_run_op(cli_ctx *x, const bft_client_cli_args *a) {
   } else {
     fprintf(stderr, "bft-client: unexpected reply status %u\n", rp->status);
   }
+  free(rp);
+  return ex;
+}
+
+/* ---- any application: ordered operations and stale queries -------------------------------- */
+
+static int cli_op_bytes(const bft_client_cli_args *a, uint8_t *buf, uint32_t cap, uint32_t *len) {
+  size_t l = strlen(a->k);
+  if (!a->hex) {
+    if (l > cap) return -1;
+    memcpy(buf, a->k, l);
+    *len = (uint32_t)l;
+    return 0;
+  }
+  if (l % 2 || l / 2 > cap) return -1;
+  for (size_t i = 0; i < l / 2; i++) {
+    unsigned v;
+    if (sscanf(a->k + 2 * i, "%2x", &v) != 1) return -1;
+    buf[i] = (uint8_t)v;
+  }
+  *len = (uint32_t)(l / 2);
+  return 0;
+}
+
+static void cli_print_result(const bft_client_cli_args *a, const uint8_t *p, uint32_t len, FILE *f) {
+  if (a->hex) {
+    for (uint32_t i = 0; i < len; i++) fprintf(f, "%02x", p[i]);
+  } else {
+    fwrite(p, 1, len, f);
+  }
+  fputc('\n', f);
+}
+
+static int cli_run_exec(cli_ctx *x, const bft_client_cli_args *a) {
+  uint8_t *buf = malloc(BFT_MAX_OP_BYTES);
+  bft_client_reply *rp = malloc(sizeof *rp);
+  uint32_t len = 0;
+  int ex = 1;
+  if (!buf || !rp || cli_op_bytes(a, buf, BFT_MAX_OP_BYTES, &len) != 0) {
+    fprintf(stderr, "bft-client: %s\n", buf && rp ? "--hex needs an even number of hex digits" : "out of memory");
+    goto out;
+  }
+  int rc = bft_client_sync_submit(x->s, buf, len, rp);
+  if (rc == BFT_E_TIMEOUT) {
+    fprintf(stderr, "bft-client: cluster did not answer: %s\n", rp->detail);
+  } else if (rc) {
+    fprintf(stderr, "bft-client: %s%s%s\n", bft_strerror(rc), rp->detail[0] ? ": " : "", rp->detail);
+  } else if (rp->status == BFT_KV_REJECTED) {
+    fprintf(stderr, "bft-client: the cluster rejected the request: %.*s\n", (int)rp->result_len, (const char *)rp->result);
+  } else if (rp->status != 0) {
+    fprintf(stderr, "bft-client: status %u: ", rp->status);
+    cli_print_result(a, rp->result, rp->result_len, stderr);
+  } else {
+    cli_print_result(a, rp->result, rp->result_len, stdout);
+    ex = 0;
+  }
+out:
+  free(buf);
+  free(rp);
+  return ex;
+}
+
+static int cli_run_query(cli_ctx *x, const bft_client_cli_args *a) {
+  uint8_t *buf = malloc(BFT_MAX_OP_BYTES);
+  bft_client_query_reply *rp = malloc(sizeof *rp);
+  uint32_t len = 0;
+  int ex = 1;
+  if (!buf || !rp || cli_op_bytes(a, buf, BFT_MAX_OP_BYTES, &len) != 0) {
+    fprintf(stderr, "bft-client: %s\n", buf && rp ? "--hex needs an even number of hex digits" : "out of memory");
+    goto out;
+  }
+  char err[256] = "no replica";
+  int rc = -1;
+  for (uint32_t i = 0; i < x->cluster->n && rc != 0; i++) {
+    if (a->replica >= 0 && (uint32_t)a->replica != i) continue;
+    rc = bft_client_query_stale(x->cluster, i, buf, len, x->opt.timeout_ms, rp, err, sizeof err);
+  }
+  if (rc) {
+    fprintf(stderr, "bft-client: %s\n", err);
+  } else if (rp->status == BFT_KV_REJECTED) {
+    fprintf(stderr, "bft-client: replica %u refused the query: %.*s\n", rp->replica, (int)rp->result_len,
+            (const char *)rp->result);
+  } else {
+    fprintf(stderr, "bft-client: STALE read: replica %u at height %llu, not ordered, not agreed by a quorum\n",
+            rp->replica, (unsigned long long)rp->height);
+    if (rp->status != 0) fprintf(stdout, "status %u: ", rp->status);
+    cli_print_result(a, rp->result, rp->result_len, stdout);
+    ex = rp->status == 0 ? 0 : 1;
+  }
+out:
+  free(buf);
   free(rp);
   return ex;
 }
@@ -320,7 +418,8 @@ int main(int argc, char **argv) {
   x->opt.timeout_ms = (uint32_t)(a.timeout_s * 1000.0 + 0.5);
   if (x->opt.timeout_ms == 0) x->opt.timeout_ms = 1;
   /* heads asks each replica in turn; one that is down should not cost the whole timeout */
-  if ((a.cmd == BFT_CLI_HEADS || a.cmd == BFT_CLI_EVIDENCE) && x->opt.timeout_ms > 3000) x->opt.timeout_ms = 3000;
+  if ((a.cmd == BFT_CLI_HEADS || a.cmd == BFT_CLI_EVIDENCE || (a.cmd == BFT_CLI_QUERY && a.replica < 0)) &&
+      x->opt.timeout_ms > 3000) x->opt.timeout_ms = 3000;
   if (x->opt.ledger_request_ms > x->opt.timeout_ms) x->opt.ledger_request_ms = x->opt.timeout_ms;
   int rc = bft_client_sync_open(cluster, &kp, &x->opt, &x->s);
   if (rc) {
@@ -333,6 +432,8 @@ int main(int argc, char **argv) {
   case BFT_CLI_VERIFY_LEDGER: ex = cli_run_ledger(x, &a, 1); break;
   case BFT_CLI_HEADS: ex = cli_run_heads(x, &a); break;
   case BFT_CLI_EVIDENCE: ex = cli_run_evidence(x, &a, x->opt.timeout_ms); break;
+  case BFT_CLI_EXEC: ex = cli_run_exec(x, &a); break;
+  case BFT_CLI_QUERY: ex = cli_run_query(x, &a); break;
   default: ex = cli_run_op(x, &a); break;
   }
   bft_client_sync_close(x->s);

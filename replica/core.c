@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "protocols/kv.h"
+#include "replica/core_app.h"
 #include "replica/rt_limits.h"
 
 #define COMP "core"
@@ -18,8 +19,8 @@ static void put_le32(uint8_t *p, uint32_t v) {
 
 /* ---- failure: our own invariants, storage errors ------------------------------------------ */
 
-static int core_fail(rt_core *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int core_fail(rt_core *c, int rc, const char *fmt, ...) {
+#define core_fail rt_core_fail
+int rt_core_fail(rt_core *c, int rc, const char *fmt, ...) {
   if (!c->failed) {
     va_list ap;
     va_start(ap, fmt);
@@ -93,8 +94,6 @@ static int env_check_batch(void *ctx, const uint8_t *batch, uint32_t len) {
 
 /* ---- stepping ------------------------------------------------------------------------------ */
 
-static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
-                          uint32_t len, const uint8_t *cert, uint32_t cert_len, const bft_block *replayed);
 static void start_fetch(rt_core *c, uint32_t to, uint64_t seq, int force);
 
 static int apply_send(rt_core *c, const bft_action *a) {
@@ -218,7 +217,7 @@ static int apply_action(rt_core *c, const bft_action *a) {
       c->pull_pending = a->max_requests ? a->max_requests : 1;
       return 0;
     case BFT_ACT_COMMIT:
-      return execute_commit(c, a->seq, a->digest, a->data, a->len, a->cert, a->cert_len, NULL);
+      return rt_core_execute(c, a->seq, a->digest, a->data, a->len, a->cert, a->cert_len, NULL);
     case BFT_ACT_FETCH:
       start_fetch(c, a->to, a->seq, 0);
       return 0;
@@ -308,12 +307,13 @@ static int run_event(rt_core *c, const bft_event *ev) {
 
 int rt_core_answer_pulls(rt_core *c) {
   if (c->failed) return BFT_E_STATE;
+  if (c->nchecks && rt_core_run_checks(c) != 0 && c->failed) return BFT_E_STATE;
   return drain_pulls(c);
 }
 
 /* ---- execution ----------------------------------------------------------------------------- */
 
-static void compute_state_digest(rt_core *c, uint8_t out[BFT_DIGEST_LEN]) {
+void rt_core_state_digest(rt_core *c, uint8_t out[BFT_DIGEST_LEN]) {
   uint8_t a[BFT_DIGEST_LEN], s[BFT_DIGEST_LEN];
   c->app.ops->digest(c->app.state, a);
   rt_sessions_digest(&c->sessions, s);
@@ -346,7 +346,8 @@ static uint32_t select_requests(rt_core *c, const uint8_t *batch, uint32_t len, 
       continue;
     }
     rt_sessions_advance(&c->sessions, (uint32_t)client, r.seq, height);
-    c->bufs->xops[n] = (rt_app_op){r.op, r.op_len};
+    c->bufs->xops[n] = (bft_app_op){.client_key = c->sessions.pks[client], .client = (uint32_t)client,
+                                    .seq = r.seq, .op = r.op, .len = r.op_len};
     c->bufs->xclient[n] = (uint32_t)client;
     c->bufs->xseq[n] = r.seq;
     n++;
@@ -369,7 +370,7 @@ static int append_block(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGES
 
 /* Execute committed batch `seq`. replayed != NULL when re-executing our own ledger at start:
  * then nothing is appended or answered, and the state digest must match the block's. */
-static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
+int rt_core_execute(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *batch,
                           uint32_t len, const uint8_t *cert, uint32_t cert_len, const bft_block *replayed) {
   uint64_t head = replayed ? seq - 1 : c->ledger.head;
   if (seq <= head) {
@@ -385,25 +386,33 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
   if (memcmp(d, digest, BFT_DIGEST_LEN) != 0)
     return core_fail(c, BFT_E_BAD_DIGEST, "committed batch %llu does not match its digest", (unsigned long long)seq);
   uint32_t n = select_requests(c, batch, len, seq);
-  c->app.ops->execute(c->app.state, c->bufs->xops, n, c->bufs->xres, c->bufs->xarena);
-  for (uint32_t i = 0; i < n; i++)
-    rt_sessions_set_result(&c->sessions, c->bufs->xclient[i], c->bufs->xseq[i], c->bufs->xres[i].status, c->bufs->xres[i].data,
-                           c->bufs->xres[i].len);
-  compute_state_digest(c, c->state_digest);
+  if (replayed && seq <= c->app_skip_to) /* the application already holds this block */
+    return rt_core_replay_held(c, replayed);
+  int rc = rt_core_run_app(c, seq, n);
+  if (rc) return rc;
+  rt_core_state_digest(c, c->state_digest);
   /* Everything of these clients at or below their last executed seq can never run: drop it. */
   for (uint32_t i = 0; i < c->ntouched; i++)
     rt_pool_remove_upto(&c->pool, c->bufs->xtouched[i], c->sessions.s[c->bufs->xtouched[i]].last_seq);
   c->ctr.executed += n;
   if (replayed) {
-    if (memcmp(c->state_digest, replayed->state_digest, BFT_DIGEST_LEN) != 0)
-      return core_fail(c, BFT_E_BAD_DIGEST, "re-executing block %llu gives another state digest than the ledger records",
-                       (unsigned long long)seq);
+    if (memcmp(c->state_digest, replayed->state_digest, BFT_DIGEST_LEN) != 0) {
+      char ours[17], rec[17];
+      rt_short_hex16(ours, c->state_digest);
+      rt_short_hex16(rec, replayed->state_digest);
+      return core_fail(c, BFT_E_BAD_DIGEST,
+                       "application diverged at height %llu: re-executing our ledger gives state digest %s..., the "
+                       "block records %s... (application %s is not deterministic, or its state is not the one the "
+                       "ledger was built on)",
+                       (unsigned long long)seq, ours, rec, c->app.ops->name);
+    }
     if (c->io.committed) c->io.committed(c->io.ctx, replayed, 1);
     return 0;
   }
-  int rc = append_block(c, seq, digest, batch, len, cert, cert_len);
+  rc = append_block(c, seq, digest, batch, len, cert, cert_len);
   if (rc) return rc;
   c->ctr.commits++;
+  if (c->attest_on) rt_core_attest_own(c, seq);
   for (uint32_t i = 0; i < n; i++) c->io.replied(c->io.ctx, c->bufs->xclient[i]);
   rt_logf(c->log, RT_LOG_DEBUG, COMP, "event=commit height=%llu requests=%u", (unsigned long long)seq, n);
   return 0;
@@ -413,7 +422,7 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
 
 static int replay_block(void *arg, const bft_block *b) {
   rt_core *c = arg;
-  return execute_commit(c, b->height, b->batch_digest, b->batch, b->batch_len, b->cert, b->cert_len, b);
+  return rt_core_execute(c, b->height, b->batch_digest, b->batch, b->batch_len, b->cert, b->cert_len, b);
 }
 
 static int restore_record(void *arg, uint64_t off, const uint8_t *data, uint32_t len) {
@@ -476,11 +485,22 @@ static int alloc_buffers(rt_core *c, rt_core_bufs *lent) {
 
 static int init_modules(rt_core *c, const rt_core_config *cc) {
   int rc = alloc_buffers(c, cc->bufs);
-  if (!rc) rc = rt_kv_init(&c->kv, 0, 0);
+  if (!rc && !cc->app) rc = rt_kv_init(&c->kv, 0, 0);
   if (!rc) rc = rt_sessions_init(&c->sessions, c->cluster, 0);
   if (!rc) rc = rt_pool_init(&c->pool, c->cluster->nclients, cc->pool_max_requests, 0, 0);
   if (!rc) rc = rt_vcache_init(&c->vcache, cc->vcache_sets);
-  rt_kv_app(&c->app, &c->kv);
+  if (cc->app) c->app = *cc->app;
+  else rt_kv_app(&c->app, &c->kv);
+  if (!rc && c->app.ops->check) {
+    c->checks = calloc(RT_CHECK_MAX, sizeof *c->checks);
+    c->check_reasons = calloc(RT_CHECK_MAX, sizeof *c->check_reasons);
+    c->check_verdicts = calloc(RT_CHECK_MAX, 1);
+    if (!c->checks || !c->check_reasons || !c->check_verdicts) rc = BFT_E_NOMEM;
+  }
+  if (!rc && cc->attest_state) {
+    rc = rt_attest_init(&c->attest, c->cluster->n, c->cluster->f, c->self);
+    c->attest_on = rc == 0;
+  }
   return rc;
 }
 
@@ -498,6 +518,14 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
   if (torn) rt_logf(c->log, RT_LOG_WARN, COMP, "event=ledger_torn_tail truncated_bytes=%llu", (unsigned long long)torn);
   rt_logf(c->log, RT_LOG_INFO, COMP, "event=ledger_loaded head=%llu executed=%llu", (unsigned long long)c->ledger.head,
           (unsigned long long)c->ctr.executed);
+  if (c->app_height > c->ledger.head || c->app_mismatch) {
+    rc = rt_core_resync_app(c, err, errlen);
+    if (rc) return rc;
+  } else if (c->app_height) {
+    rt_logf(c->log, RT_LOG_INFO, COMP, "event=app_resumed app_height=%llu ledger_head=%llu re_executed=%llu",
+            (unsigned long long)c->app_height, (unsigned long long)c->ledger.head,
+            (unsigned long long)(c->ledger.head - c->app_height));
+  }
   bft_config_from_cluster(&c->cfg, c->cluster, c->self);
   if (cc->tuning) {
     const bft_engine_config *t = cc->tuning;
@@ -538,9 +566,12 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   c->engine = cc->engine_mem;
   c->compact_min = cc->wal_compact_bytes ? cc->wal_compact_bytes : RT_WAL_COMPACT_BYTES;
   c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
+  if (cc->app && !rt_app_valid(cc->app->ops, err, errlen)) return BFT_E_INVAL;
   int rc = init_modules(c, cc);
   if (rc) return snprintf(err, errlen, "out of memory"), rc;
-  compute_state_digest(c, c->state_digest);
+  c->app_height = c->app.ops->height ? c->app.ops->height(c->app.state) : 0;
+  c->app_skip_to = c->app_height;
+  rt_core_state_digest(c, c->state_digest);
   rc = open_storage(c, cc, err, errlen);
   if (rc) return rc;
   bft_engine_status st;
@@ -566,6 +597,16 @@ void rt_core_close(rt_core *c) {
   rt_pool_free(&c->pool);
   rt_sessions_free(&c->sessions);
   rt_kv_free(&c->kv);
+  for (uint32_t i = 0; i < c->nchecks; i++) free(c->checks[i].bytes);
+  free(c->checks);
+  free(c->check_reasons);
+  free(c->check_verdicts);
+  c->checks = NULL;
+  c->check_reasons = NULL;
+  c->check_verdicts = NULL;
+  c->nchecks = 0;
+  if (c->attest_on) rt_attest_free(&c->attest);
+  c->attest_on = 0;
   for (uint32_t i = 0; i < RT_EVIDENCE_MAX; i++) free(c->evidence[i].data);
   memset(c->evidence, 0, sizeof c->evidence);
   c->nevidence = 0;
@@ -668,7 +709,19 @@ int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, 
     out->outcome = RT_SUBMIT_RETRANSMIT;
     return 0;
   }
-  rc = rt_pool_add(&c->pool, d, (uint32_t)client, r.seq, req, len);
+  if (c->app.ops->check && !from_peer && !rt_pool_contains(&c->pool, d)) {
+    rc = rt_core_queue_check(c, d, (uint32_t)client, r.seq, req, len);
+    out->outcome = RT_SUBMIT_CHECKING;
+    if (!rc && !c->defer_pulls) rc = rt_core_run_checks(c);
+    return c->failed ? BFT_E_STATE : rc;
+  }
+  return rt_core_admit(c, d, (uint32_t)client, r.seq, req, len, from_peer, out);
+}
+
+/* A verified request (and checked, when the application checks) enters the pool. */
+int rt_core_admit(rt_core *c, const uint8_t d[BFT_DIGEST_LEN], uint32_t client, uint64_t seq,
+                         const uint8_t *req, uint32_t len, int from_peer, rt_submit *out) {
+  int rc = rt_pool_add(&c->pool, d, client, seq, req, len);
   if (rc == BFT_E_DUPLICATE) {
     c->ctr.req_dup++;
     out->outcome = RT_SUBMIT_DUPLICATE;
@@ -880,6 +933,8 @@ int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t
     }
     case WIRE_KIND_FETCH_REPLY:
       return rt_core_on_fetch_reply(c, from, body, len);
+    case WIRE_KIND_STATE_DIGEST:
+      return rt_core_on_state_digest(c, from, body, len);
     case WIRE_KIND_REQUEST: { /* forwarded by a backup */
       rt_submit out;
       return rt_core_submit(c, body, len, 1, &out);
@@ -915,6 +970,9 @@ int rt_core_sync(rt_core *c) {
   rc = rt_ledger_sync(&c->ledger);
   if (rc) return core_fail(c, rc, "fdatasync of the ledger failed: %s", bft_strerror(rc));
   if (dirty) c->ctr.syncs++;
+  /* Our state digests leave after the blocks they describe are durable. */
+  if (c->attest_on && rt_attest_due(&c->attest, c->io.now_ms(c->io.ctx), 0)) rt_core_attest_flush(c);
+  if (c->failed) return BFT_E_STATE;
   if (rt_wal_size(&c->wal) > c->wal_compact_at) {
     if (c->ops->compact) return compact_wal(c);
     rt_logf(c->log, RT_LOG_WARN, COMP, "event=wal_not_compacted bytes=%llu reason=\"engine %s has no compact()\"",

@@ -14,6 +14,7 @@
 
 #include "protocols/engine.h"
 #include "protocols/request.h"
+#include "replica/attest.h"
 #include "replica/kv_app.h"
 #include "replica/ledger_store.h"
 #include "replica/log.h"
@@ -37,6 +38,9 @@ typedef struct rt_io {
   /* Optional (may be NULL): block b was appended to the ledger (replayed = 1 while the ledger
    * is re-executed at open). For observers: the simulator's checks, metrics. */
   void (*committed)(void *ctx, const bft_block *b, int replayed);
+  /* Optional (may be NULL): the application's check() refused client `client`'s request seq;
+   * answer it with rt_core_encode_reject(pk, seq, reason). */
+  void (*rejected)(void *ctx, uint32_t client, const uint8_t pk[BFT_PK_LEN], uint64_t seq, const char *reason);
 } rt_io;
 
 /* The runtime's large scratch buffers (about 25 MiB of address space, little of it touched):
@@ -49,8 +53,8 @@ typedef struct rt_core_bufs {
   uint8_t *block_buf;    /* BFT_MAX_BLOCK_BYTES */
   uint8_t *scratch;      /* WIRE_FRAME_MAX_BODY: FETCH replies being built */
   /* execution scratch, BFT_MAX_BATCH_REQUESTS each */
-  rt_app_op *xops;
-  rt_app_result *xres;
+  bft_app_op *xops;
+  bft_app_result *xres;
   uint32_t *xclient;
   uint64_t *xseq;
   uint32_t *xtouched;
@@ -82,6 +86,8 @@ typedef struct rt_counters {
   uint64_t persists, syncs, compactions;
   uint64_t half_applied; /* engine steps that returned an error yet emitted actions (a contract bug) */
   uint64_t evidence, evidence_refused; /* equivocation evidence kept / refused as unverifiable */
+  uint64_t req_checked, req_app_rejected, queries; /* application check() and query() */
+  uint64_t app_skipped_blocks;                  /* ledger blocks the application already held at open */
 } rt_counters;
 
 /* Two conflicting signed engine messages from one replica (engine.h, BFT_ACT_EVIDENCE). */
@@ -111,7 +117,22 @@ typedef struct rt_core_config {
   rt_core_bufs *bufs;            /* lent scratch buffers, or NULL (the core allocates its own) */
   uint32_t pool_max_requests;    /* request pool bound; 0: RT_POOL_MAX_REQUESTS */
   uint32_t vcache_sets;          /* verified-request cache sets (power of two); 0: RT_VCACHE_SETS */
+  /* The replicated application (borrowed; must outlive the core), or NULL for the built-in
+   * key-value store (rt_core.kv). */
+  const bft_app *app;
+  /* 1: sign and exchange state digests after blocks, and stop on divergence (attest.h). */
+  int attest_state;
 } rt_core_config;
+
+/* Requests verified and waiting for the application's check() (run once per loop iteration
+ * for all of them: one call, one round trip for an application over a socket). */
+#define RT_CHECK_MAX BFT_MAX_BATCH_REQUESTS
+typedef struct rt_pending_check {
+  uint8_t *bytes;
+  uint32_t len, client;
+  uint64_t seq;
+  uint8_t digest[BFT_DIGEST_LEN];
+} rt_pending_check;
 
 typedef struct rt_core {
   const bft_cluster *cluster;
@@ -130,8 +151,18 @@ typedef struct rt_core {
   int own_engine;        /* engine memory allocated here */
   uint64_t compact_min;  /* smallest compaction threshold */
 
-  rt_kv kv;
-  rt_app app;
+  rt_kv kv;              /* the built-in application, when the config names none */
+  bft_app app;
+  uint64_t app_height;   /* the application's height when the core opened */
+  uint64_t app_skip_to;  /* while replaying the ledger: blocks up to here the app already holds */
+  int app_mismatch;      /* the application's state does not match our ledger: restore it */
+  rt_pending_check *checks;
+  uint32_t nchecks;
+  char (*check_reasons)[BFT_APP_MAX_REASON];
+  uint8_t *check_verdicts;
+  int attest_on;
+  rt_attest attest;
+  char app_err[480];
   rt_sessions sessions;
   rt_pool pool;
   rt_vcache vcache;
@@ -161,7 +192,7 @@ typedef struct rt_core {
   rt_counters ctr;
   rt_ratelimit rl_msg, rl_req, rl_sync;
   int failed; /* a fatal error happened: the process must stop */
-  char fail_msg[256];
+  char fail_msg[640];
 } rt_core;
 
 /* Outcome of a client request handed to rt_core_submit. */
@@ -173,7 +204,8 @@ enum rt_submit_outcome {
   RT_SUBMIT_NOT_PERMITTED,  /* client not in the cluster file: answer with a rejection */
   RT_SUBMIT_BAD_SIG,        /* signature does not verify: answer with a rejection */
   RT_SUBMIT_MALFORMED,      /* undecodable: nothing to answer */
-  RT_SUBMIT_BUSY            /* pool bound reached: dropped, the client retransmits */
+  RT_SUBMIT_BUSY,           /* pool bound reached: dropped, the client retransmits */
+  RT_SUBMIT_CHECKING        /* waiting for the application's check (io.rejected if refused) */
 };
 
 typedef struct rt_submit {
@@ -221,5 +253,18 @@ int rt_core_answer_pulls(rt_core *c);
  * compact the WAL if it grew past its bound. Non-zero means the process must stop. */
 int rt_core_sync(rt_core *c);
 void rt_core_status(const rt_core *c, bft_engine_status *st);
+/* Run the application's check() on every request waiting for it: the accepted enter the pool,
+ * the refused are answered through io.rejected. rt_core_answer_pulls calls it first. */
+int rt_core_run_checks(rt_core *c);
+/* A client QUERY (wire kind 0x18) answered from the current state, unordered (a stale read):
+ * the signed QUERY_REPLY body in out, its length, or a negative error (malformed: no answer).
+ *   QUERY       := u8 version(1) | u64 nonce | blob query
+ *   QUERY_REPLY := u8 version(1) | u32 replica | u64 nonce | u64 height | u8 status | blob result
+ *                  | sig[64]  (tag "client/query-reply") */
+#define RT_TAG_QUERY_REPLY "client/query-reply"
+int rt_core_query(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, uint32_t cap);
+void rt_short_hex16(char out[17], const uint8_t *d); /* first 8 bytes as hex */
+/* Stop the core with a fatal error (one line; the process must stop). Returns rc or BFT_E_STATE. */
+int rt_core_fail(rt_core *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

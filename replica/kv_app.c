@@ -170,6 +170,8 @@ static void kv_clear(rt_kv *kv) {
 }
 
 void rt_kv_free(rt_kv *kv) {
+  free(kv->restoring);
+  kv->restoring = NULL;
   if (kv->slots) kv_clear(kv);
   free(kv->slots);
   kv->slots = NULL;
@@ -177,54 +179,67 @@ void rt_kv_free(rt_kv *kv) {
 
 /* ---- operations ---------------------------------------------------------------------------- */
 
-static rt_app_result text_result(uint8_t status, const char *msg, uint8_t *arena) {
+static void text_result(bft_app_result *r, uint8_t status, const char *msg) {
   size_t l = strlen(msg);
-  memcpy(arena, msg, l);
-  return (rt_app_result){status, arena, (uint32_t)l};
+  memcpy(r->data, msg, l);
+  r->status = status;
+  r->len = (uint32_t)l;
 }
 
-static rt_app_result value_result(uint8_t status, const uint8_t *v, uint32_t vl, uint8_t *arena) {
-  if (vl) memcpy(arena, v, vl);
-  return (rt_app_result){status, arena, vl};
+static void value_result(bft_app_result *r, uint8_t status, const uint8_t *v, uint32_t vl) {
+  if (vl) memcpy(r->data, v, vl);
+  r->status = status;
+  r->len = vl;
 }
 
-static rt_app_result set_result(int rc, uint8_t *arena) {
-  if (rc == BFT_E_FULL) return text_result(BFT_KV_REJECTED, "key-value store full", arena);
-  if (rc) return text_result(BFT_KV_REJECTED, "replica out of memory", arena);
-  return (rt_app_result){BFT_KV_OK, arena, 0};
+static void set_result(bft_app_result *r, int rc) {
+  if (rc == BFT_E_FULL) text_result(r, BFT_KV_REJECTED, "key-value store full");
+  else if (rc) text_result(r, BFT_KV_REJECTED, "replica out of memory");
+  else value_result(r, BFT_KV_OK, NULL, 0);
 }
 
-static rt_app_result exec_one(rt_kv *kv, const uint8_t *p, uint32_t len, uint8_t *arena) {
+static void exec_one(rt_kv *kv, const uint8_t *p, uint32_t len, bft_app_result *res) {
   bft_kv_op op;
-  if (bft_kv_decode(p, len, &op) != 0) return text_result(BFT_KV_BAD_OP, "malformed operation", arena);
+  if (bft_kv_decode(p, len, &op) != 0) return text_result(res, BFT_KV_BAD_OP, "malformed operation");
   uint32_t vl = 0;
   const uint8_t *cur = rt_kv_lookup(kv, op.key, op.key_len, &vl);
   switch (op.opcode) {
     case BFT_KV_PUT:
-      return set_result(kv_set(kv, op.key, op.key_len, op.value, op.value_len), arena);
+      return set_result(res, kv_set(kv, op.key, op.key_len, op.value, op.value_len));
     case BFT_KV_GET:
-      return cur ? value_result(BFT_KV_OK, cur, vl, arena) : value_result(BFT_KV_NOT_FOUND, NULL, 0, arena);
+      return cur ? value_result(res, BFT_KV_OK, cur, vl) : value_result(res, BFT_KV_NOT_FOUND, NULL, 0);
     case BFT_KV_DEL:
-      if (!cur) return value_result(BFT_KV_NOT_FOUND, NULL, 0, arena);
+      if (!cur) return value_result(res, BFT_KV_NOT_FOUND, NULL, 0);
       remove_slot(kv, find_slot(kv, op.key, op.key_len, key_hash(kv, op.key, op.key_len)));
-      return value_result(BFT_KV_OK, NULL, 0, arena);
+      return value_result(res, BFT_KV_OK, NULL, 0);
     case BFT_KV_CAS:
       if (!cur || vl != op.expected_len || (vl && memcmp(cur, op.expected, vl) != 0))
-        return value_result(BFT_KV_CAS_FAILED, cur, cur ? vl : 0, arena);
-      return set_result(kv_set(kv, op.key, op.key_len, op.value, op.value_len), arena);
+        return value_result(res, BFT_KV_CAS_FAILED, cur, cur ? vl : 0);
+      return set_result(res, kv_set(kv, op.key, op.key_len, op.value, op.value_len));
     default:
-      return text_result(BFT_KV_BAD_OP, "unknown opcode", arena);
+      return text_result(res, BFT_KV_BAD_OP, "unknown opcode");
   }
 }
 
-static int kv_execute(void *app, const rt_app_op *ops, uint32_t n, rt_app_result *res, uint8_t *arena) {
+static int kv_execute(void *app, uint64_t height, const bft_app_op *ops, uint32_t n, bft_app_result *res) {
   rt_kv *kv = app;
-  for (uint32_t i = 0; i < n; i++)
-    res[i] = exec_one(kv, ops[i].op, ops[i].len, arena + RT_APP_ARENA_BYTES(i));
+  for (uint32_t i = 0; i < n; i++) exec_one(kv, ops[i].op, ops[i].len, &res[i]);
   return 0;
 }
 
-static void kv_digest(const void *app, uint8_t out[BFT_DIGEST_LEN]) {
+/* A stale read: a GET encoding answered from the current state. */
+static int kv_query(void *app, const uint8_t *q, uint32_t len, bft_app_result *res) {
+  rt_kv *kv = app;
+  bft_kv_op op;
+  if (bft_kv_decode(q, len, &op) != 0 || op.opcode != BFT_KV_GET) {
+    text_result(res, BFT_KV_BAD_OP, "a query is a get");
+    return 0;
+  }
+  exec_one(kv, q, len, res);
+  return 0;
+}
+
+static void kv_digest(void *app, uint8_t out[BFT_DIGEST_LEN]) {
   const rt_kv *kv = app;
   uint8_t cnt[8];
   for (int i = 0; i < 8; i++) cnt[i] = (uint8_t)(kv->count >> (8 * i));
@@ -246,8 +261,7 @@ static int entry_cmp(const void *a, const void *b) {
   return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
-static int kv_snapshot(const void *app, uint8_t **out, size_t *len) {
-  const rt_kv *kv = app;
+static int kv_encode(const rt_kv *kv, uint8_t **out, size_t *len) {
   const rt_kv_entry **v = malloc((kv->count ? kv->count : 1) * sizeof *v);
   size_t cap = 9 + kv->count * 8 + kv->bytes;
   uint8_t *buf = malloc(cap);
@@ -271,9 +285,9 @@ static int kv_snapshot(const void *app, uint8_t **out, size_t *len) {
   return 0;
 }
 
-static int kv_restore(void *app, const uint8_t *snap, size_t len) {
-  rt_kv *kv = app;
+static int kv_decode(rt_kv *kv, const uint8_t *snap, size_t len) {
   kv_clear(kv);
+  if (len == 0) return 0; /* no chunks: the initial, empty store */
   wire_reader r;
   wire_reader_init(&r, snap, len);
   uint8_t ver = wire_get_u8(&r);
@@ -300,15 +314,113 @@ static int kv_restore(void *app, const uint8_t *snap, size_t len) {
   return rc;
 }
 
-const rt_app_ops rt_kv_app_ops = {
+/* The snapshot is encoded whole at begin (a consistent copy while execution goes on) and
+ * handed out in chunks; a restore collects its chunks (bounded by the store's byte limit)
+ * and decodes them at end. */
+typedef struct kv_cursor {
+  uint8_t *buf;
+  size_t len, off;
+} kv_cursor;
+
+static int kv_snapshot_begin(void *app, void **cursor) {
+  kv_cursor *k = calloc(1, sizeof *k);
+  if (!k) return BFT_E_NOMEM;
+  int rc = kv_encode(app, &k->buf, &k->len);
+  if (rc) return free(k), rc;
+  *cursor = k;
+  return 0;
+}
+
+static int kv_snapshot_next(void *app, void *cursor, uint8_t *buf, uint32_t cap, uint32_t *len, int *done) {
+  kv_cursor *k = cursor;
+  size_t l = k->len - k->off < cap ? k->len - k->off : cap;
+  memcpy(buf, k->buf + k->off, l);
+  k->off += l;
+  *len = (uint32_t)l;
+  *done = k->off == k->len;
+  return 0;
+}
+
+static void kv_snapshot_end(void *app, void *cursor) {
+  kv_cursor *k = cursor;
+  if (!k) return;
+  free(k->buf);
+  free(k);
+}
+
+static int kv_restore_begin(void *app, uint64_t height) {
+  rt_kv *kv = app;
+  kv_clear(kv);
+  free(kv->restoring);
+  kv->restoring = NULL;
+  kv->restoring_len = kv->restoring_cap = 0;
+  kv->restore_active = 1;
+  return 0;
+}
+
+static int kv_restore_chunk(void *app, const uint8_t *p, uint32_t len) {
+  rt_kv *kv = app;
+  if (!kv->restore_active) return BFT_E_STATE;
+  if (kv->restoring_len + len > 9 + kv->max_keys * 8 + kv->max_bytes) return BFT_E_TOO_LARGE;
+  if (kv->restoring_len + len > kv->restoring_cap) {
+    size_t nc = kv->restoring_cap ? kv->restoring_cap * 2 : 1u << 16;
+    while (nc < kv->restoring_len + len) nc *= 2;
+    uint8_t *nb = realloc(kv->restoring, nc);
+    if (!nb) return BFT_E_NOMEM;
+    kv->restoring = nb;
+    kv->restoring_cap = nc;
+  }
+  memcpy(kv->restoring + kv->restoring_len, p, len);
+  kv->restoring_len += len;
+  return 0;
+}
+
+static int kv_restore_end(void *app) {
+  rt_kv *kv = app;
+  if (!kv->restore_active) return BFT_E_STATE;
+  int rc = kv_decode(kv, kv->restoring, kv->restoring_len);
+  free(kv->restoring);
+  kv->restoring = NULL;
+  kv->restoring_len = kv->restoring_cap = 0;
+  kv->restore_active = 0;
+  return rc;
+}
+
+const bft_app_ops rt_kv_app_ops = {
     .name = "kv",
     .execute = kv_execute,
     .digest = kv_digest,
-    .snapshot = kv_snapshot,
-    .restore = kv_restore,
+    .snapshot_begin = kv_snapshot_begin,
+    .snapshot_next = kv_snapshot_next,
+    .snapshot_end = kv_snapshot_end,
+    .restore_begin = kv_restore_begin,
+    .restore_chunk = kv_restore_chunk,
+    .restore_end = kv_restore_end,
+    .query = kv_query,
 };
 
-void rt_kv_app(rt_app *app, rt_kv *kv) {
+void rt_kv_app(bft_app *app, rt_kv *kv) {
   app->ops = &rt_kv_app_ops;
   app->state = kv;
+}
+
+int bft_app_kv_new(bft_app *out) {
+  if (bft_crypto_init() != 0) return BFT_E_CRYPTO;
+  rt_kv *kv = malloc(sizeof *kv);
+  if (!kv) return BFT_E_NOMEM;
+  int rc = rt_kv_init(kv, 0, 0);
+  if (rc) {
+    rt_kv_free(kv);
+    free(kv);
+    return rc;
+  }
+  rt_kv_app(out, kv);
+  return 0;
+}
+
+void bft_app_kv_free(bft_app *app) {
+  if (!app || !app->state) return;
+  rt_kv_free(app->state);
+  free(app->state);
+  app->state = NULL;
 }

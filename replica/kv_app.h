@@ -23,15 +23,18 @@ typedef struct rt_kv {
   uint64_t max_keys, max_bytes;
   uint8_t sum[BFT_DIGEST_LEN]; /* sum of entry hashes, little-endian 256-bit */
   uint8_t sipkey[16];   /* random per process: layout only, never results */
+  uint8_t *restoring;   /* chunks of a restore in progress */
+  size_t restoring_len, restoring_cap;
+  int restore_active;
 } rt_kv;
 
-extern const rt_app_ops rt_kv_app_ops;
+extern const bft_app_ops rt_kv_app_ops;
 
 /* 0 or BFT_E_NOMEM. max_keys/max_bytes 0 mean the RT_KV_MAX_* defaults. */
 int rt_kv_init(rt_kv *kv, uint64_t max_keys, uint64_t max_bytes);
 void rt_kv_free(rt_kv *kv);
 /* Bind the store as an rt_app. */
-void rt_kv_app(rt_app *app, rt_kv *kv);
+void rt_kv_app(bft_app *app, rt_kv *kv);
 /* Borrowed value of key, or NULL (tests and debugging). */
 const uint8_t *rt_kv_lookup(const rt_kv *kv, const uint8_t *key, uint32_t klen, uint32_t *vlen);
 

@@ -1,5 +1,6 @@
-/* bft-replica: command line of the networked replica. Parses and checks the arguments, then
- * hands over to replica.c. Exit codes: 0 after SIGINT/SIGTERM, 1 on a runtime or setup error,
+/* bft-replica: command line of the networked replica, a thin main over the embeddable replica
+ * (bft_replica.h, embed.c). Parses and checks the arguments, connects an application given
+ * with --app unix:PATH, then runs the replica. Exit codes: 0 after SIGINT/SIGTERM, 1 on a runtime or setup error,
  * 2 on bad arguments. */
 #include <errno.h>
 #include <getopt.h>
@@ -10,7 +11,9 @@
 #include <string.h>
 
 #include "protocols/engine.h"
+#include "replica/app_socket.h"
 #include "replica/byzantine.h"
+#include "replica/embed.h"
 #include "replica/log.h"
 #include "replica/replica.h"
 
@@ -26,7 +29,11 @@ static void usage(FILE *f) {
           "  --id I               this replica's id in the cluster file\n"
           "  --key KEYFILE        this replica's private key file (mode 0600; must match replica I)\n"
           "  --protocol NAME      consensus protocol: %s\n"
-          "  --data-dir DIR       folder for the WAL and the ledger\n"
+          "  --data-dir DIR       folder for the WAL and the ledger (created with its parents, mode 0700)\n"
+          "  --app APP            the replicated application: kv (default, the built-in key-value store)\n"
+          "                       or unix:PATH, an application in another process answering the\n"
+          "                       application socket protocol (docs/app-socket.md) at PATH\n"
+          "  --app-timeout SEC    an application over a socket must answer each call within (default %u)\n"
           "  --listen-client PORT also accept clients (and peers) on this port of the same host\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  -h, --help           this text\n"
@@ -45,7 +52,7 @@ static void usage(FILE *f) {
           "                       log line and its metrics. Modes:\n"
           "%s"
           "                       More than f faulty replicas void the protocol's guarantees.\n",
-          bft_engine_names(), RT_MAX_CONNS, RT_MAX_CONNS_PER_SOURCE, RT_CLIENT_IDLE_MS / 1000, RT_UNPROVEN_IDLE_MS / 1000,
+          bft_engine_names(), RT_APP_TIMEOUT_MS / 1000, RT_MAX_CONNS, RT_MAX_CONNS_PER_SOURCE, RT_CLIENT_IDLE_MS / 1000, RT_UNPROVEN_IDLE_MS / 1000,
           RT_FRAME_TIMEOUT_MS / 1000, RT_CONN_FAIL_BUDGET, rt_byz_help());
 }
 
@@ -71,7 +78,10 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
 }
 
 enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
-       OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE };
+       OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_APP, OPT_APP_TIMEOUT };
+
+static const char *g_app = "kv";
+static int g_app_timeout_ms = RT_APP_TIMEOUT_MS;
 
 static int parse_args(int argc, char **argv, rt_options *o) {
   static const struct option LONG[] = {
@@ -85,6 +95,8 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
       {"fail-budget", required_argument, NULL, OPT_FAIL_BUDGET},
       {"byzantine", required_argument, NULL, OPT_BYZANTINE},
+      {"app", required_argument, NULL, OPT_APP},
+      {"app-timeout", required_argument, NULL, OPT_APP_TIMEOUT},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
   unsigned long v;
@@ -111,6 +123,15 @@ static int parse_args(int argc, char **argv, rt_options *o) {
           return bad_args("--log-level must be debug, info, warn or error, got '%s'", optarg);
         break;
       case OPT_BYZANTINE: o->byzantine = optarg; break;
+      case OPT_APP:
+        if (strcmp(optarg, "kv") != 0 && (strncmp(optarg, "unix:", 5) != 0 || !optarg[5]))
+          return bad_args("--app must be kv or unix:PATH, got '%s'", optarg);
+        g_app = optarg;
+        break;
+      case OPT_APP_TIMEOUT:
+        if (parse_u32(optarg, 86400, &v) || v == 0) return bad_args("--app-timeout must be 1-86400 s, got '%s'", optarg);
+        g_app_timeout_ms = (int)v * 1000;
+        break;
       case OPT_MAX_CLIENTS:
         if (parse_u32(optarg, 1u << 20, &v) || v == 0) return bad_args("--max-clients must be 1-1048576, got '%s'", optarg);
         o->limits.max_clients = (uint32_t)v;
@@ -160,17 +181,27 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc == 1 ? 0 : rc;
   signal(SIGPIPE, SIG_IGN);
-  rt_replica *r = calloc(1, sizeof *r);
-  if (!r) return 1;
   char err[512] = "";
-  if (rt_replica_open(r, &o, err, sizeof err) != 0) {
+  bft_app app = {0};
+  if (strcmp(g_app, "kv") != 0) {
+    if (rt_app_socket_open(g_app, RT_APP_CONNECT_MS, g_app_timeout_ms, &app, err, sizeof err) != 0) {
+      fprintf(stderr, "bft-replica: %s\n", err);
+      return 1;
+    }
+    o.app = &app;
+    o.app_watch = 1;
+  }
+  o.handle_signals = 1;
+  bft_replica *r = NULL;
+  if (rt_embed_create(&o, &r, err, sizeof err) != 0) {
     fprintf(stderr, "bft-replica: %s\n", err);
-    rt_replica_close(r);
-    free(r);
+    rt_app_socket_close(&app);
     return 1;
   }
-  rc = rt_replica_run(r);
-  rt_replica_close(r);
-  free(r);
+  rc = bft_replica_run(r);
+  const char *why = bft_replica_error(r);
+  if (why) fprintf(stderr, "bft-replica: stopped: %s\n", why);
+  bft_replica_destroy(r);
+  rt_app_socket_close(&app);
   return rc;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "protocols/kv.h"
+#include "replica/app_socket.h"
 
 #define COMP_NET "net"
 #define COMP_RT "replica"
@@ -135,6 +136,15 @@ static void client_send(rt_replica *r, rt_conn *c, uint8_t kind, const uint8_t *
 static void send_cached_reply(rt_replica *r, rt_conn *c, uint32_t client) {
   int len = rt_core_encode_reply(&r->core, client, r->scratch, WIRE_FRAME_MAX_BODY);
   if (len > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)len);
+}
+
+/* The application's check() refused a request: a signed rejection with its reason. */
+static void io_rejected(void *ctx, uint32_t client, const uint8_t pk[BFT_PK_LEN], uint64_t seq, const char *reason) {
+  rt_replica *r = ctx;
+  rt_conn *c = r->client_conn[client];
+  if (!c) return;
+  int n = rt_core_encode_reject(&r->core, pk, seq, reason, r->scratch, WIRE_FRAME_MAX_BODY);
+  if (n > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)n);
 }
 
 static void io_replied(void *ctx, uint32_t client) {
@@ -543,9 +553,19 @@ static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h
     }
   } else if (h->kind == WIRE_KIND_EVIDENCE_GET) {
     serve_evidence(r, c);
+  } else if (h->kind == WIRE_KIND_QUERY) {
+    if (!c->verified && rt_source_refused(c->src, uv_now(r->loop))) {
+      offence(r, c, RT_OFF_BACKOFF, "query from a refused source on an unproven connection");
+      rc = -1;
+    } else {
+      int n = rt_core_query(&r->core, body, h->body_len, r->scratch, WIRE_FRAME_MAX_BODY);
+      if (n > 0) client_send(r, c, WIRE_KIND_QUERY_REPLY, r->scratch, (uint32_t)n);
+      else if (!r->core.failed) rc = -1, offence(r, c, RT_OFF_MALFORMED, "undecodable query");
+    }
   } else rc = -1;
   if (rc && h->sender != WIRE_SENDER_CLIENT) offence(r, c, RT_OFF_MALFORMED, "client frame with a replica's sender id");
-  else if (rc && h->kind != WIRE_KIND_REQUEST && h->kind != WIRE_KIND_LEDGER_GET && h->kind != WIRE_KIND_EVIDENCE_GET)
+  else if (rc && h->kind != WIRE_KIND_REQUEST && h->kind != WIRE_KIND_LEDGER_GET && h->kind != WIRE_KIND_EVIDENCE_GET &&
+           h->kind != WIRE_KIND_QUERY)
     offence(r, c, RT_OFF_MALFORMED, "frame kind a client may not send");
   check_core(r);
   return rc;
@@ -566,7 +586,8 @@ static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body)
       return on_hello_ack(r, c, h, body);
     case ROLE_UNKNOWN:
       if (h->kind == WIRE_KIND_HELLO) return on_hello(r, c, h, body);
-      if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET || h->kind == WIRE_KIND_EVIDENCE_GET) &&
+      if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET || h->kind == WIRE_KIND_EVIDENCE_GET ||
+           h->kind == WIRE_KIND_QUERY) &&
           h->sender == WIRE_SENDER_CLIENT) {
         c->role = ROLE_CLIENT;
         c->deadline_ms = 0;
@@ -846,6 +867,17 @@ static void on_metrics(uv_timer_t *t) {
   r->last_metrics_ms = now;
 }
 
+/* The application's socket became readable while no call was in flight: it died or talks out
+ * of turn. Either way the replica stops now, not at the next batch. */
+static void on_app_poll(uv_poll_t *h, int status, int events) {
+  rt_replica *r = h->data;
+  char why[400];
+  if (status == 0 && rt_app_socket_idle_check(r->app, why, sizeof why) == 0) return;
+  if (status < 0) snprintf(why, sizeof why, "application connection failed: %s", uv_strerror(status));
+  rt_core_fail(&r->core, BFT_E_IO, "%s", why);
+  check_core(r);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   rt_replica *r = s->data;
   rt_logf(&r->log, RT_LOG_INFO, COMP_RT, "event=shutdown signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -856,10 +888,13 @@ static void close_if_open(uv_handle_t *h) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+void rt_replica_stop(rt_replica *r) { begin_stop(r, 0); }
+
 static void begin_stop(rt_replica *r, int code) {
   if (r->stopping) return;
   r->stopping = 1;
   r->exit_code = code;
+  if (r->on_stop) r->on_stop(r->on_stop_arg);
   if (r->core_ready && !r->core.failed && rt_core_sync(&r->core) != 0) r->exit_code = 1;
   if (r->core.failed) {
     r->exit_code = 1;
@@ -873,6 +908,7 @@ static void begin_stop(rt_replica *r, int code) {
   close_if_open((uv_handle_t *)&r->prepare);
   close_if_open((uv_handle_t *)&r->sigint);
   close_if_open((uv_handle_t *)&r->sigterm);
+  if (r->app_watching) close_if_open((uv_handle_t *)&r->app_poll);
   while (r->conns) rt_conn_close(r->conns, "shutting down");
 }
 
@@ -913,10 +949,26 @@ static int load_identity(rt_replica *r, const rt_options *o, char *err, size_t e
   return 0;
 }
 
+/* mkdir -p with mode 0700 for every folder it creates. */
+int rt_mkdirs(const char *dir) {
+  char p[RT_PATH_MAX];
+  size_t l = strlen(dir);
+  if (l == 0 || l >= sizeof p) return -1;
+  memcpy(p, dir, l + 1);
+  for (size_t i = 1; i <= l; i++) {
+    if (p[i] != '/' && p[i] != 0) continue;
+    char keep = p[i];
+    p[i] = 0;
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
+    p[i] = keep;
+  }
+  return 0;
+}
+
 static int prepare_data_dir(rt_replica *r, const char *dir, char *err, size_t errlen) {
   struct stat st;
   if (stat(dir, &st) != 0) {
-    if (errno != ENOENT || mkdir(dir, 0700) != 0)
+    if (errno != ENOENT || rt_mkdirs(dir) != 0)
       return fail_open(err, errlen, BFT_E_IO, "cannot create data folder %s: %s", dir, strerror(errno));
   } else if (!S_ISDIR(st.st_mode)) {
     return fail_open(err, errlen, BFT_E_IO, "data folder %s is not a folder", dir);
@@ -976,6 +1028,9 @@ static int open_core(rt_replica *r, const rt_options *o, char *err, size_t errle
                        .data_dir = o->data_dir, .log = &r->log};
   cc.io = (rt_io){.ctx = r, .send = io_send, .broadcast = io_broadcast, .timer_set = io_timer_set,
                   .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now};
+  cc.app = o->app;
+  cc.attest_state = 1; /* signed state digests: a diverging application stops its replica */
+  cc.io.rejected = io_rejected;
   int rc = rt_core_open(&r->core, &cc, err, errlen);
   r->core_open = 1; /* partially opened state is released by rt_core_close */
   r->core_ready = rc == 0;
@@ -1016,13 +1071,23 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   r->client_conn = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->client_conn);
   r->key_fails = calloc(r->cluster->nclients ? r->cluster->nclients : 1, sizeof *r->key_fails);
   if (!r->key_fails) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
-  r->loop = malloc(sizeof *r->loop);
-  if (!r->scratch || !r->dirty || !r->client_conn || !r->loop) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
-  if (uv_loop_init(r->loop) != 0) {
-    free(r->loop);
-    r->loop = NULL;
-    return fail_open(err, errlen, BFT_E_IO, "cannot create the event loop");
+  r->handle_signals = o->handle_signals;
+  r->app = o->app;
+  r->app_watch = o->app_watch && o->app;
+  r->on_stop = o->on_stop;
+  r->on_stop_arg = o->on_stop_arg;
+  if (o->loop) {
+    r->loop = o->loop;
+  } else {
+    r->loop = malloc(sizeof *r->loop);
+    if (r->loop && uv_loop_init(r->loop) != 0) {
+      free(r->loop);
+      r->loop = NULL;
+      return fail_open(err, errlen, BFT_E_IO, "cannot create the event loop");
+    }
+    r->own_loop = r->loop != NULL;
   }
+  if (!r->scratch || !r->dirty || !r->client_conn || !r->loop) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   init_handles(r);
   if (o->byzantine && (rc = rt_byz_shell_open(&r->byz, r, o->byzantine, byz_enqueue, err, errlen)) != 0) return rc;
   if ((rc = open_core(r, o, err, errlen)) != 0) return rc;
@@ -1039,19 +1104,34 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   return 0;
 }
 
-int rt_replica_run(rt_replica *r) {
+int rt_replica_start(rt_replica *r) {
+  if (r->started) return 0;
+  r->started = 1;
   uv_prepare_start(&r->prepare, on_prepare);
   uv_timer_start(&r->sweep, on_sweep, RT_SWEEP_MS, RT_SWEEP_MS);
   uv_timer_start(&r->metrics, on_metrics, RT_METRICS_INTERVAL_MS, RT_METRICS_INTERVAL_MS);
-  uv_signal_start(&r->sigint, on_signal, SIGINT);
-  uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+  if (r->handle_signals) {
+    uv_signal_start(&r->sigint, on_signal, SIGINT);
+    uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+  }
   r->last_metrics_ms = uv_now(r->loop);
   rt_logf(&r->log, RT_LOG_DEBUG, COMP_RT, "event=timer_jitter_seed seed=%llu", (unsigned long long)r->prng);
   if (rt_core_start(&r->core) != 0) {
     begin_stop(r, 1);
-  } else {
-    for (uint32_t i = r->self + 1; i < r->cluster->n; i++) peer_dial(&r->peers[i]);
+    return 1;
   }
+  for (uint32_t i = r->self + 1; i < r->cluster->n; i++) peer_dial(&r->peers[i]);
+  int fd = r->app_watch ? rt_app_socket_fd(r->app) : -1;
+  if (fd >= 0 && uv_poll_init(r->loop, &r->app_poll, fd) == 0) {
+    r->app_watching = 1; /* initialised: closed in begin_stop */
+    r->app_poll.data = r;
+    uv_poll_start(&r->app_poll, UV_READABLE | UV_DISCONNECT, on_app_poll);
+  }
+  return 0;
+}
+
+int rt_replica_run(rt_replica *r) {
+  rt_replica_start(r);
   uv_run(r->loop, UV_RUN_DEFAULT);
   rt_logf(&r->log, RT_LOG_INFO, COMP_RT, "event=stopped exit_code=%d height=%llu", r->exit_code,
           (unsigned long long)r->core.ledger.head);
@@ -1063,13 +1143,15 @@ void rt_replica_close(rt_replica *r) {
   r->byz = NULL;
   if (r->loop && r->handles_ready) {
     if (!r->stopping) begin_stop(r, r->exit_code);
-    uv_run(r->loop, UV_RUN_DEFAULT); /* let every close callback run */
+    if (r->own_loop) uv_run(r->loop, UV_RUN_DEFAULT); /* let every close callback run */
   }
   if (r->loop) {
     for (int i = 0; i < r->nlisteners; i++) close_if_open((uv_handle_t *)&r->listeners[i]);
-    uv_run(r->loop, UV_RUN_DEFAULT);
-    uv_loop_close(r->loop);
-    free(r->loop);
+    if (r->own_loop) {
+      uv_run(r->loop, UV_RUN_DEFAULT);
+      uv_loop_close(r->loop);
+      free(r->loop);
+    }
   }
   if (r->core_open) rt_core_close(&r->core);
   for (uint32_t i = 0; r->cluster && i < r->cluster->n; i++) rt_outq_free(&r->peers[i].q);

@@ -40,6 +40,12 @@ typedef struct rt_options {
   int log_level;
   rt_net_limits limits;
   const char *byzantine;  /* --byzantine MODES, or NULL for an honest replica */
+  const bft_app *app;     /* the application (borrowed), or NULL for the key-value store */
+  uv_loop_t *loop;        /* a loop to run on (borrowed), or NULL for one of its own */
+  int handle_signals;     /* stop on SIGINT/SIGTERM */
+  int app_watch;          /* o.app is an application over a socket: watch its connection between calls */
+  void (*on_stop)(void *arg); /* called once, from the loop, when the replica begins to stop */
+  void *on_stop_arg;
 } rt_options;
 
 /* Why a connection or a frame was refused: counted, shown in the metrics line (off_<name>=N)
@@ -99,6 +105,12 @@ struct rt_replica {
   uv_timer_t sweep, metrics;
   uv_prepare_t prepare;
   uv_signal_t sigint, sigterm;
+  int own_loop, handle_signals, started;
+  uv_poll_t app_poll;     /* the application socket, watched between calls */
+  int app_watch, app_watching; /* wanted; app_poll initialised */
+  const bft_app *app;
+  void (*on_stop)(void *arg);
+  void *on_stop_arg;
   int handles_ready;
   rt_conn *conns;     /* every open connection */
   uint32_t nconns;
@@ -126,8 +138,14 @@ struct rt_replica {
 
 /* Everything up to a listening loop; on failure writes one line to err. */
 int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen);
-/* Run until a signal or a fatal error; returns the process exit code. */
+/* Start on the loop (timers, engine, dialing); the caller then runs the loop. 0 or 1. */
+int rt_replica_start(rt_replica *r);
+/* Start and run the loop until a signal or a fatal error; returns the process exit code. */
 int rt_replica_run(rt_replica *r);
+/* Begin a clean stop (from the loop's thread). */
+void rt_replica_stop(rt_replica *r);
 void rt_replica_close(rt_replica *r);
+/* mkdir -p, mode 0700 for each folder made. 0 or -1 (errno set). */
+int rt_mkdirs(const char *dir);
 
 #endif

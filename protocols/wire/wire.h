@@ -71,8 +71,11 @@ enum wire_kind {
   WIRE_KIND_LEDGER_BLOCKS = 0x13,  /* replica -> client */
   WIRE_KIND_EVIDENCE_GET = 0x14,   /* client -> replica: the equivocation evidence it holds */
   WIRE_KIND_EVIDENCE = 0x15,       /* replica -> client */
+  WIRE_KIND_QUERY = 0x18,          /* client -> replica: read-only application query (stale) */
+  WIRE_KIND_QUERY_REPLY = 0x19,    /* replica -> client: signed answer of one replica */
   WIRE_KIND_FETCH = 0x20,          /* replica -> replica: committed batches from a seq */
   WIRE_KIND_FETCH_REPLY = 0x21,
+  WIRE_KIND_STATE_DIGEST = 0x24,   /* replica -> replica: signed state digests after blocks */
   WIRE_KIND_ENGINE = 0x40,         /* 0x40..0x7F: consensus engine messages */
   WIRE_KIND_ENGINE_LAST = 0x7F
 };

@@ -150,6 +150,57 @@ static int engine_seeds(const char *dir) {
   return rc;
 }
 
+/* What an application answers after HELLO: EXECUTE (2 results + digest), CHECK, QUERY,
+ * SNAPSHOT_BEGIN/NEXT/END, RESTORE_BEGIN/CHUNK/END, framed as docs/app-socket.md says. */
+static size_t app_frame(uint8_t *out, uint8_t type, const uint8_t *p, uint32_t len) {
+  uint32_t fl = len + 1;
+  for (int i = 0; i < 4; i++) out[i] = (uint8_t)(fl >> (8 * i));
+  out[4] = type;
+  if (len) memcpy(out + 5, p, len);
+  return 5 + (size_t)len;
+}
+
+static int app_answer_seeds(const char *dir) {
+  static uint8_t buf[4096], body[1024];
+  size_t n = 0;
+  wire_writer w;
+  wire_writer_init(&w, body, sizeof body);
+  wire_put_u64(&w, 1);
+  wire_put_u32(&w, 2);
+  wire_put_u8(&w, 0);
+  wire_put_blob(&w, "ok", 2);
+  wire_put_u8(&w, 3);
+  wire_put_blob(&w, "", 0);
+  uint8_t d[32] = {9};
+  wire_put_fixed(&w, d, 32);
+  n += app_frame(buf + n, 0x82, body, (uint32_t)w.len);
+  wire_writer_init(&w, body, sizeof body);
+  wire_put_u32(&w, 2);
+  wire_put_u8(&w, 0);
+  wire_put_blob(&w, "", 0);
+  wire_put_u8(&w, 1);
+  wire_put_blob(&w, "no", 2);
+  n += app_frame(buf + n, 0x8A, body, (uint32_t)w.len);
+  wire_writer_init(&w, body, sizeof body);
+  wire_put_u8(&w, 0);
+  wire_put_blob(&w, "42", 2);
+  n += app_frame(buf + n, 0x8B, body, (uint32_t)w.len);
+  n += app_frame(buf + n, 0x84, NULL, 0);
+  wire_writer_init(&w, body, sizeof body);
+  wire_put_u8(&w, 1);
+  wire_put_blob(&w, "state", 5);
+  n += app_frame(buf + n, 0x85, body, (uint32_t)w.len);
+  n += app_frame(buf + n, 0x86, NULL, 0);
+  n += app_frame(buf + n, 0x87, NULL, 0);
+  n += app_frame(buf + n, 0x88, NULL, 0);
+  n += app_frame(buf + n, 0x89, d, 32);
+  if (save(dir, "app-all", buf, n)) return -1;
+  uint8_t err[16];
+  wire_writer_init(&w, body, sizeof body);
+  wire_put_blob(&w, "boom", 4);
+  return save(dir, "app-error", err, app_frame(err, 0x7F, body, (uint32_t)w.len));
+}
+
 int main(int argc, char **argv) {
   if (argc != 3 || bft_crypto_init() != 0) {
     fprintf(stderr, "usage: fuzz_seeds TARGET DIR\n");
@@ -159,6 +210,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "fuzz_frame") == 0) rc = frame_seeds(argv[2]);
   else if (strcmp(argv[1], "fuzz_cluster") == 0) rc = cluster_seeds(argv[2]);
   else if (strcmp(argv[1], "fuzz_engine") == 0) rc = engine_seeds(argv[2]);
+  else if (strcmp(argv[1], "fuzz_app_answer") == 0) rc = app_answer_seeds(argv[2]);
   if (rc) fprintf(stderr, "fuzz_seeds: cannot write seeds for %s into %s\n", argv[1], argv[2]);
   return rc ? 1 : 0;
 }

@@ -16,6 +16,7 @@ NET_CFG=$NET_DIR/keys/cluster.ini
 NET_T0=$SECONDS
 NET_PROTOCOL=${NET_PROTOCOL:-pbft}
 NET_REPLICA_ARGS=()  # extra bft-replica options for every replica started (e.g. limits)
+NET_REPLICA_BIN=${NET_REPLICA_BIN:-bft-replica} # or a program embedding the replica (same options)
 
 net_log() { printf '[%s +%ss] %s\n' "$NET_NAME" "$((SECONDS - NET_T0))" "$*"; }
 
@@ -111,7 +112,7 @@ net_make_cluster() {
 net_start_replica() {
   local id=$1 data=${2:-$NET_DIR/data-$1}
   mkdir -p "$data"
-  "$NET_BIN/bft-replica" --config "$NET_CFG" --id "$id" --key "$NET_DIR/keys/replica-$id.key" \
+  "$NET_BIN/$NET_REPLICA_BIN" --config "$NET_CFG" --id "$id" --key "$NET_DIR/keys/replica-$id.key" \
     --data-dir "$data" --protocol "$NET_PROTOCOL" ${NET_REPLICA_ARGS[@]+"${NET_REPLICA_ARGS[@]}"} \
     ${NET_REPLICA_EXTRA[$id]:-} >>"$NET_DIR/replica-$id.log" 2>&1 </dev/null &
   NET_REPLICA_PID[$id]=$!

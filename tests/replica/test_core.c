@@ -49,6 +49,43 @@ static void io_replied(void *ctx, uint32_t client) {
 }
 static uint64_t io_now(void *ctx) { return ((recorder *)ctx)->now; }
 
+/* An application of the test's own, given to the core instead of the built-in store: the kv
+ * store plus a height() that says where a state that outlived the core is, a count of execute
+ * calls, and a check() that refuses puts of key "bad". */
+static bft_app *g_app;
+static bft_app g_inner;
+static uint64_t g_height, g_executes, g_rejected;
+static char g_reason[BFT_APP_MAX_REASON];
+static int ext_execute(void *app, uint64_t h, const bft_app_op *ops, uint32_t n, bft_app_result *res) {
+  g_executes++;
+  g_height = h;
+  return g_inner.ops->execute(g_inner.state, h, ops, n, res);
+}
+static void ext_digest(void *app, uint8_t out[32]) { g_inner.ops->digest(g_inner.state, out); }
+static uint64_t ext_height(void *app) { return g_height; }
+static int ext_restore_begin(void *app, uint64_t h) {
+  g_height = h;
+  return g_inner.ops->restore_begin(g_inner.state, h);
+}
+static int ext_restore_chunk(void *app, const uint8_t *p, uint32_t l) { return g_inner.ops->restore_chunk(g_inner.state, p, l); }
+static int ext_restore_end(void *app) { return g_inner.ops->restore_end(g_inner.state); }
+static int ext_check(void *app, const bft_app_op *ops, uint32_t n, uint8_t *verdict, char (*reason)[BFT_APP_MAX_REASON]) {
+  for (uint32_t i = 0; i < n; i++) {
+    bft_kv_op op;
+    verdict[i] = bft_kv_decode(ops[i].op, ops[i].len, &op) != 0 || (op.key_len == 3 && memcmp(op.key, "bad", 3) == 0);
+    if (verdict[i]) snprintf(reason[i], BFT_APP_MAX_REASON, "key bad refused by client %u seq %llu", ops[i].client,
+                             (unsigned long long)ops[i].seq);
+  }
+  return 0;
+}
+static const bft_app_ops EXT_OPS = {.name = "ext", .execute = ext_execute, .digest = ext_digest, .height = ext_height,
+                                    .restore_begin = ext_restore_begin, .restore_chunk = ext_restore_chunk,
+                                    .restore_end = ext_restore_end, .check = ext_check};
+static void io_rejected(void *ctx, uint32_t client, const uint8_t pk[32], uint64_t seq, const char *reason) {
+  g_rejected++;
+  snprintf(g_reason, sizeof g_reason, "%s", reason);
+}
+
 typedef struct world {
   bft_cluster *cluster;
   bft_keypair replicas[4], clients[NCLIENTS], stranger;
@@ -60,9 +97,9 @@ typedef struct world {
 
 static int open_core(world *w) {
   rt_core_config cc = {.cluster = w->cluster, .kp = &w->replicas[0], .self = 0, .ops = &solo_engine_ops,
-                       .data_dir = w->dir, .log = &w->log};
+                       .data_dir = w->dir, .log = &w->log, .app = g_app};
   cc.io = (rt_io){.ctx = &w->rec, .send = io_send, .broadcast = io_broadcast, .timer_set = io_timer_set,
-                  .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now};
+                  .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now, .rejected = io_rejected};
   char err[256] = "";
   int rc = rt_core_open(&w->core, &cc, err, sizeof err);
   if (rc) fprintf(stderr, "open: %s\n", err);
@@ -444,6 +481,82 @@ static void test_wal_compaction(void **state) {
   assert_int_equal(w->core.ledger.head, 31);
 }
 
+/* An application whose state outlives the core (height() > 0): blocks it holds are not executed
+ * again; one ahead of the ledger, or with another state at its height, is restored to the
+ * initial state and the ledger re-executed; the digest always ends equal. */
+static void test_app_resync(void **state) {
+  world *w = *state;
+  rt_core_close(&w->core);
+  assert_int_equal(bft_app_kv_new(&g_inner), 0);
+  bft_app ext = {.ops = &EXT_OPS, .state = NULL};
+  g_app = &ext;
+  g_height = g_executes = 0;
+  assert_int_equal(open_core(w), 0);
+  for (uint64_t s = 1; s <= 6; s++) submit(w, &w->clients[0], s, BFT_KV_PUT, s % 2 ? "a" : "b", "v");
+  assert_int_equal(w->core.ledger.head, 6);
+  assert_int_equal(g_executes, 6);
+  assert_int_equal(rt_core_sync(&w->core), 0);
+  uint8_t digest[32];
+  memcpy(digest, w->core.state_digest, 32);
+  rt_core_close(&w->core);
+
+  assert_int_equal(open_core(w), 0); /* the application is at 6, like the ledger */
+  assert_int_equal(g_executes, 6);
+  assert_int_equal(w->core.ctr.app_skipped_blocks, 6);
+  assert_memory_equal(w->core.state_digest, digest, 32);
+  assert_int_equal(submit(w, &w->clients[0], 6, BFT_KV_PUT, "b", "v"), RT_SUBMIT_RETRANSMIT); /* sessions rebuilt */
+  rt_core_close(&w->core);
+
+  g_height = 9; /* ahead of the ledger: restored and re-executed */
+  assert_int_equal(open_core(w), 0);
+  assert_int_equal(g_executes, 12);
+  assert_memory_equal(w->core.state_digest, digest, 32);
+  rt_core_close(&w->core);
+
+  uint8_t rb[BFT_APP_MAX_RESULT], op[64]; /* another state at its height: restored too */
+  bft_kv_op kop = {.opcode = BFT_KV_PUT, .key = (const uint8_t *)"z", .key_len = 1};
+  int ol = bft_kv_encode(&kop, op, sizeof op);
+  bft_app_op o = {.client_key = w->clients[0].pk, .op = op, .len = (uint32_t)ol};
+  bft_app_result r = {.data = rb};
+  g_inner.ops->execute(g_inner.state, 6, &o, 1, &r);
+  g_height = 6;
+  assert_int_equal(open_core(w), 0);
+  assert_int_equal(g_executes, 18);
+  assert_memory_equal(w->core.state_digest, digest, 32);
+  uint32_t vl;
+  assert_null(rt_kv_lookup(g_inner.state, (const uint8_t *)"z", 1, &vl));
+  rt_core_close(&w->core);
+  g_app = NULL;
+  bft_app_kv_free(&g_inner);
+  assert_int_equal(open_core(w), 0); /* teardown closes it */
+}
+
+/* check(): requests are checked in one call per loop iteration (here at once, pulls not
+ * deferred); a refused one never enters the pool and its client is told why. */
+static void test_app_check(void **state) {
+  world *w = *state;
+  rt_core_close(&w->core);
+  assert_int_equal(bft_app_kv_new(&g_inner), 0);
+  bft_app ext = {.ops = &EXT_OPS, .state = NULL};
+  g_app = &ext;
+  g_height = g_executes = g_rejected = 0;
+  assert_int_equal(open_core(w), 0);
+  assert_int_equal(submit(w, &w->clients[1], 1, BFT_KV_PUT, "bad", "x"), RT_SUBMIT_CHECKING);
+  assert_int_equal(g_rejected, 1);
+  assert_string_equal(g_reason, "key bad refused by client 1 seq 1");
+  assert_int_equal(w->core.ledger.head, 0);
+  assert_int_equal(w->core.pool.count, 0);
+  assert_int_equal(submit(w, &w->clients[1], 2, BFT_KV_PUT, "good", "x"), RT_SUBMIT_CHECKING);
+  assert_int_equal(w->core.ledger.head, 1);
+  assert_int_equal(g_rejected, 1);
+  assert_int_equal(w->core.ctr.req_checked, 2);
+  assert_int_equal(w->core.ctr.req_app_rejected, 1);
+  rt_core_close(&w->core);
+  g_app = NULL;
+  bft_app_kv_free(&g_inner);
+  assert_int_equal(open_core(w), 0);
+}
+
 int main(void) {
   if (bft_crypto_init() != 0) return 1;
   const struct CMUnitTest tests[] = {
@@ -456,6 +569,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ledger_get, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wal_compaction, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_app_resync, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_app_check, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

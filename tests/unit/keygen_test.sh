@@ -22,6 +22,12 @@ grep -q '^id = test-1$' "$dir/k/cluster.ini" || fail "cluster id"
 # Public keys in the cluster file are those of the key files.
 pk=$(sed -n 's/^public_key = //p' "$dir/k/replica-2.key")
 grep -q "$pk" "$dir/k/cluster.ini" || fail "replica-2 public key not in cluster file"
+# Missing parents are created, each 0700 (the README's examples start from nothing).
+"$keygen" --replicas 4 --clients 1 --out "$dir/deep/er/keys" >/dev/null || fail "--out with missing parents"
+[ -f "$dir/deep/er/keys/cluster.ini" ] || fail "no cluster file under missing parents"
+for d in "$dir/deep" "$dir/deep/er" "$dir/deep/er/keys"; do
+  [ "$(stat -c %a "$d")" = 700 ] || fail "$d is not mode 700"
+done
 # No overwrite without --force; with --force it works.
 if "$keygen" --replicas 4 --clients 0 --out "$dir/k" 2>"$dir/err"; then fail "overwrote keys"; fi
 grep -q "exists; use --force" "$dir/err" || fail "overwrite message: $(cat "$dir/err")"
