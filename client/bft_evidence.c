@@ -17,6 +17,7 @@
 #include "protocols/ledger.h"
 #include "protocols/request.h"
 #include "protocols/wire/wire.h"
+#include "replica/snapshot.h"
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -153,4 +154,73 @@ int bft_evidence_print(const bft_cluster *c, uint32_t replica, const uint8_t *bo
     else ++*valid;
   }
   return wire_reader_finish(&r);
+}
+
+/* ---- the snapshot anchor of a pruned ledger (verify-ledger) -------------------------------- */
+
+int bft_snapmeta_fetch(const bft_cluster *c, uint32_t replica, uint32_t timeout_ms, uint8_t **body, uint32_t *len,
+                       char *err, size_t errlen) {
+  *body = NULL;
+  *len = 0;
+  uint64_t deadline = now_ms() + timeout_ms;
+  int fd = dial(&c->replicas[replica], deadline, err, errlen);
+  if (fd < 0) return fd;
+  uint8_t hdr[WIRE_FRAME_HEADER_LEN], q[12];
+  wire_writer w;
+  wire_writer_init(&w, q, sizeof q);
+  wire_put_u64(&w, 0);
+  wire_put_u32(&w, UINT32_MAX); /* the manifest and certificate of the newest certified snapshot */
+  wire_frame_header_encode(hdr, WIRE_KIND_SNAP_GET, WIRE_SENDER_CLIENT, (uint32_t)w.len);
+  int rc = io_all(fd, hdr, sizeof hdr, 1, deadline);
+  if (!rc) rc = io_all(fd, q, w.len, 1, deadline);
+  if (!rc) rc = io_all(fd, hdr, sizeof hdr, 0, deadline);
+  wire_frame_header h;
+  if (!rc && (wire_frame_header_decode(hdr, sizeof hdr, &h) != 0 || h.kind != WIRE_KIND_SNAP_META)) rc = BFT_E_MALFORMED;
+  uint8_t *b = NULL;
+  if (!rc && !(b = malloc(h.body_len ? h.body_len : 1))) rc = BFT_E_NOMEM;
+  if (!rc) rc = io_all(fd, b, h.body_len, 0, deadline);
+  close(fd);
+  if (rc) {
+    free(b);
+    snprintf(err, errlen, "no snapshot answer from replica %u: %s", replica,
+             rc == BFT_E_TIMEOUT ? "timed out" : rc == BFT_E_MALFORMED ? "unexpected answer" : bft_strerror(rc));
+    return rc;
+  }
+  *body = b;
+  *len = h.body_len;
+  return 0;
+}
+
+static int anchor_verify(void *ctx, uint32_t signer, const uint8_t *msg, uint32_t len, const uint8_t sig[BFT_SIG_LEN]) {
+  const bft_cluster *c = ctx;
+  if (signer >= c->n) return BFT_E_UNKNOWN_SENDER;
+  return bft_verify(c->replicas[signer].pk, c->id, RT_SNAP_TAG, msg, len, sig);
+}
+
+int bft_snapmeta_anchor(const bft_cluster *c, const uint8_t *body, uint32_t len, bft_anchor *a, char *err,
+                        size_t errlen) {
+  memset(a, 0, sizeof *a);
+  wire_reader r;
+  wire_reader_init(&r, body, len);
+  uint64_t height = wire_get_u64(&r);
+  uint32_t ml, cl;
+  const uint8_t *m = wire_get_blob(&r, &ml, RT_SNAP_MANIFEST_MAX);
+  const uint8_t *cert = wire_get_blob(&r, &cl, RT_SNAP_CERT_MAX);
+  a->base = wire_get_u64(&r);
+  if (wire_reader_finish(&r) != 0) return snprintf(err, errlen, "malformed snapshot answer"), BFT_E_MALFORMED;
+  if (height == 0) return 0;
+  rt_snap_stmt cst, mst;
+  uint64_t plen;
+  uint32_t nch;
+  const uint8_t *cd;
+  if (rt_snap_cert_verify(cert, cl, c->n, c->f, anchor_verify, (void *)c, &cst) != 0)
+    return snprintf(err, errlen, "the snapshot certificate at %llu does not verify", (unsigned long long)height),
+           BFT_E_BAD_CERT;
+  if (rt_snap_manifest_decode(m, ml, &mst, &plen, &nch, &cd) != 0 || memcmp(&cst, &mst, sizeof cst) != 0 ||
+      cst.height != height)
+    return snprintf(err, errlen, "the snapshot manifest at %llu is not the certified one", (unsigned long long)height),
+           BFT_E_BAD_CERT;
+  a->height = height;
+  memcpy(a->block_hash, cst.block_hash, BFT_DIGEST_LEN);
+  return 0;
 }

@@ -111,7 +111,15 @@ typedef struct rt_core_config {
   rt_core_bufs *bufs;            /* lent scratch buffers, or NULL (the core allocates its own) */
   uint32_t pool_max_requests;    /* request pool bound; 0: RT_POOL_MAX_REQUESTS */
   uint32_t vcache_sets;          /* verified-request cache sets (power of two); 0: RT_VCACHE_SETS */
+  /* Snapshots (replica/durable.h): every snapshot_every blocks (0: RT_SNAP_EVERY_DEFAULT,
+   * UINT32_MAX: none); retain_blocks below the newest certified snapshot kept in the ledger
+   * plus one (0: keep every block). In memory mode snapshots need snap_mem and snapcert_mem. */
+  uint32_t snapshot_every;
+  uint64_t retain_blocks;
+  rt_memfile *snap_mem, *snapcert_mem;
 } rt_core_config;
+
+struct rt_durable;
 
 typedef struct rt_core {
   const bft_cluster *cluster;
@@ -157,6 +165,9 @@ typedef struct rt_core {
   uint64_t evidence_bytes;
   uint64_t evidence_per[BFT_MAX_REPLICAS];
   uint64_t evidence_logged_view[BFT_MAX_REPLICAS]; /* view + 1 of the last log line per offender */
+
+  struct rt_durable *dur; /* snapshots, certificates, pruning, snapshot transfer */
+  char data_dir[RT_PATH_MAX];
 
   rt_counters ctr;
   rt_ratelimit rl_msg, rl_req, rl_sync;
@@ -221,5 +232,14 @@ int rt_core_answer_pulls(rt_core *c);
  * compact the WAL if it grew past its bound. Non-zero means the process must stop. */
 int rt_core_sync(rt_core *c);
 void rt_core_status(const rt_core *c, bft_engine_status *st);
+
+/* For replica/durable.c and statexfer.c. */
+int rt_core_fail(rt_core *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void rt_core_state_digest(rt_core *c, uint8_t out[BFT_DIGEST_LEN]);
+/* Re-initialise the engine at cfg.committed = the ledger head (after a snapshot was installed):
+ * timers cancelled, init, our WAL replayed through restore(), start. */
+int rt_core_reset_engine(rt_core *c);
+/* Ask `to` for blocks from our head + 1. */
+void rt_core_fetch(rt_core *c, uint32_t to);
 
 #endif

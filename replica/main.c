@@ -41,6 +41,9 @@ static void usage(FILE *f) {
           "  --fail-budget N             failed signature checks per connection before it is closed (default %u)\n"
           "\n"
           "Security testing:\n"
+          "  --snapshot-every K   snapshot the application every K blocks (default 1024; 0: never)\n"
+          "  --retain-blocks N    prune the ledger below the newest certified snapshot, keeping N blocks\n"
+          "                       below it (default: keep every block)\n"
           "  --byzantine MODES    misbehave on purpose (MODE[,MODE...]); the replica says so in its first\n"
           "                       log line and its metrics. Modes:\n"
           "%s"
@@ -71,7 +74,7 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
 }
 
 enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
-       OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE };
+       OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_SNAP_EVERY, OPT_RETAIN };
 
 static int parse_args(int argc, char **argv, rt_options *o) {
   static const struct option LONG[] = {
@@ -85,6 +88,8 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
       {"fail-budget", required_argument, NULL, OPT_FAIL_BUDGET},
       {"byzantine", required_argument, NULL, OPT_BYZANTINE},
+      {"snapshot-every", required_argument, NULL, OPT_SNAP_EVERY},
+      {"retain-blocks", required_argument, NULL, OPT_RETAIN},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
   unsigned long v;
@@ -111,6 +116,14 @@ static int parse_args(int argc, char **argv, rt_options *o) {
           return bad_args("--log-level must be debug, info, warn or error, got '%s'", optarg);
         break;
       case OPT_BYZANTINE: o->byzantine = optarg; break;
+      case OPT_SNAP_EVERY:
+        if (parse_u32(optarg, 1u << 30, &v)) return bad_args("--snapshot-every must be 0 (off) to 2^30 blocks, got '%s'", optarg);
+        o->snapshot_every = v ? (uint32_t)v : UINT32_MAX;
+        break;
+      case OPT_RETAIN:
+        if (parse_u32(optarg, 1u << 30, &v)) return bad_args("--retain-blocks must be 0 to 2^30, got '%s'", optarg);
+        o->retain_blocks = (uint64_t)v + 1;
+        break;
       case OPT_MAX_CLIENTS:
         if (parse_u32(optarg, 1u << 20, &v) || v == 0) return bad_args("--max-clients must be 1-1048576, got '%s'", optarg);
         o->limits.max_clients = (uint32_t)v;

@@ -40,6 +40,8 @@ typedef struct rt_options {
   int log_level;
   rt_net_limits limits;
   const char *byzantine;  /* --byzantine MODES, or NULL for an honest replica */
+  uint32_t snapshot_every; /* --snapshot-every K (0: default; UINT32_MAX: off) */
+  uint64_t retain_blocks;  /* --retain-blocks N + 1 (0: keep every block) */
 } rt_options;
 
 /* Why a connection or a frame was refused: counted, shown in the metrics line (off_<name>=N)
