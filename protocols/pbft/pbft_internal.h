@@ -142,6 +142,10 @@ typedef struct pbft_state {
   int chain_valid;
   uint64_t chain_seq[BFT_MAX_WINDOW];   /* chain after recent seqs, for restarts */
   uint8_t chain_ring[BFT_MAX_WINDOW][BFT_DIGEST_LEN];
+  /* Digests of the batches delivered recently, also while the chain is unknown (a replica that
+   * installed a snapshot): a stable checkpoint below `committed` then re-derives the chain. */
+  uint64_t dig_seq[BFT_MAX_WINDOW];
+  uint8_t dig_ring[BFT_MAX_WINDOW][BFT_DIGEST_LEN];
   uint64_t delivered_max;               /* highest seq ever delivered (survives restarts) */
   uint64_t kick_tag;
 
