@@ -494,6 +494,43 @@ static int init_modules(rt_core *c, const rt_core_config *cc) {
   return rc;
 }
 
+/* cfg.head_*: the batch digests of the ledger's last blocks (up to one window) and the head's
+ * certificate, for an engine whose records lag the ledger (see rt_core_sync: ledger first). */
+static int set_head_hints(rt_core *c) {
+  c->cfg.head_digests = NULL;
+  c->cfg.head_count = c->cfg.head_cert_len = 0;
+  c->cfg.head_cert = NULL;
+  free(c->hint_digs);
+  free(c->hint_cert);
+  c->hint_digs = NULL;
+  c->hint_cert = NULL;
+  uint64_t n = c->ledger.head - c->ledger.base;
+  uint32_t w = c->cfg.window ? c->cfg.window : 1;
+  if (n > w) n = w;
+  if (n == 0) return 0;
+  c->hint_digs = malloc(n * BFT_DIGEST_LEN);
+  if (!c->hint_digs) return BFT_E_NOMEM;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t h = c->ledger.head - n + 1 + i;
+    uint32_t len;
+    bft_block b;
+    int rc = rt_ledger_read(&c->ledger, h, c->bufs->block_buf, BFT_MAX_BLOCK_BYTES, &len);
+    if (!rc) rc = bft_block_decode(c->bufs->block_buf, len, &b);
+    if (rc) return rc;
+    memcpy(c->hint_digs + i * BFT_DIGEST_LEN, b.batch_digest, BFT_DIGEST_LEN);
+    if (h == c->ledger.head) {
+      c->hint_cert = malloc(b.cert_len ? b.cert_len : 1);
+      if (!c->hint_cert) return BFT_E_NOMEM;
+      memcpy(c->hint_cert, b.cert, b.cert_len);
+      c->cfg.head_cert = c->hint_cert;
+      c->cfg.head_cert_len = b.cert_len;
+    }
+  }
+  c->cfg.head_digests = (const uint8_t(*)[BFT_DIGEST_LEN])c->hint_digs;
+  c->cfg.head_count = (uint32_t)n;
+  return 0;
+}
+
 static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t errlen) {
   const char *dir = cc->data_dir;
   int mem = cc->wal_mem && cc->ledger_mem;
@@ -520,6 +557,7 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
     if (t->timeout_ms) c->cfg.timeout_ms = t->timeout_ms;
   }
   c->cfg.committed = c->ledger.head;
+  if ((rc = set_head_hints(c)) != 0) return snprintf(err, errlen, "cannot read the ledger's head: %s", bft_strerror(rc)), rc;
   if ((rc = bft_engine_config_check(&c->cfg)) != 0)
     return snprintf(err, errlen, "engine configuration refused: %s", bft_strerror(rc)), rc;
   if ((rc = c->ops->init(c->engine, &c->cfg, &c->env)) != 0)
@@ -597,6 +635,9 @@ void rt_core_close(rt_core *c) {
   c->own_bufs = 0;
   if (c->own_engine) free(c->engine);
   c->own_engine = 0;
+  free(c->hint_digs);
+  free(c->hint_cert);
+  c->hint_digs = c->hint_cert = NULL;
   c->engine = NULL;
   if (c->dur) rt_dur_free(c->dur);
   free(c->dur);
@@ -937,14 +978,17 @@ static int compact_wal(rt_core *c) {
 int rt_core_sync(rt_core *c) {
   if (c->failed) return BFT_E_STATE;
   int dirty = rt_recfile_dirty(&c->wal.f) || rt_ledger_dirty(&c->ledger);
-  int rc = rt_wal_sync(&c->wal);
-  if (rc)
-    return core_fail(c, rc, "fsync of %s failed: %s", c->wal.f.path,
-                     c->wal.f.last_errno ? strerror(c->wal.f.last_errno) : bft_strerror(rc));
-  rc = rt_ledger_sync(&c->ledger);
+  /* The ledger first: the engine's records (WAL) never claim a delivery whose block a crash
+   * could lose (its bytes may exist nowhere else once every replica crashed); records lagging
+   * the ledger are caught up at open from cfg.head_* (set_head_hints). */
+  int rc = rt_ledger_sync(&c->ledger);
   if (rc)
     return core_fail(c, rc, "fsync of %s failed: %s", c->ledger.f.path,
                      c->ledger.f.last_errno ? strerror(c->ledger.f.last_errno) : bft_strerror(rc));
+  rc = rt_wal_sync(&c->wal);
+  if (rc)
+    return core_fail(c, rc, "fsync of %s failed: %s", c->wal.f.path,
+                     c->wal.f.last_errno ? strerror(c->wal.f.last_errno) : bft_strerror(rc));
   if (dirty) c->ctr.syncs++;
   if ((rc = rt_dur_after_sync(c)) != 0) return rc;
   if (rt_wal_size(&c->wal) > c->wal_compact_at) {
@@ -966,6 +1010,7 @@ int rt_core_reset_engine(rt_core *c) {
   if (rc) return core_fail(c, rc, "fsync of %s failed: %s", c->wal.f.path, strerror(c->wal.f.last_errno));
   for (uint32_t t = 0; t < BFT_MAX_TIMERS; t++) c->io.timer_cancel(c->io.ctx, t);
   c->cfg.committed = c->ledger.head;
+  if ((rc = set_head_hints(c)) != 0) return core_fail(c, rc, "cannot read the ledger's head: %s", bft_strerror(rc));
   if ((rc = c->ops->init(c->engine, &c->cfg, &c->env)) != 0)
     return core_fail(c, rc, "engine %s refused to re-initialise at %llu: %s", c->ops->name,
                      (unsigned long long)c->ledger.head, bft_strerror(rc));

@@ -167,6 +167,7 @@ typedef struct rt_core {
   uint64_t evidence_logged_view[BFT_MAX_REPLICAS]; /* view + 1 of the last log line per offender */
 
   struct rt_durable *dur; /* snapshots, certificates, pruning, snapshot transfer */
+  uint8_t *hint_digs, *hint_cert; /* cfg.head_* given to the engine's init */
   char data_dir[RT_PATH_MAX];
 
   rt_counters ctr;

@@ -372,7 +372,7 @@ int rt_recfile_append(rt_recfile *f, const uint8_t *data, uint32_t len, uint64_t
   if (off) *off = f->size;
   f->size += RT_RECORD_HEADER + len;
   /* A memory file takes every append at once, so a simulated crash can tear it anywhere. */
-  if (f->mem || f->wlen >= RT_RECFILE_FLUSH_AT) return flush_buffer(f);
+  if (f->mem || (!f->hold && f->wlen >= RT_RECFILE_FLUSH_AT)) return flush_buffer(f);
   return 0;
 }
 

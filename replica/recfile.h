@@ -39,6 +39,7 @@ typedef struct rt_recfile {
   int last_errno;    /* errno of the last failed write or sync (0: none), for the fatal line */
   uint64_t nsyncs;   /* syncs of this file so far (the injected-failure hook counts them) */
   uint64_t fail_sync_at; /* test hook: the sync with this number fails with ENOSPC (0: never) */
+  int hold;          /* 1: appends reach the file only at a sync (never early, at 1 MiB) */
 } rt_recfile;
 
 /* Test hook for the disk-full path: BFT_TEST_FAIL_SYNC="NAME:N" makes the N-th sync (N >= 1)

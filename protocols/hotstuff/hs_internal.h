@@ -114,6 +114,9 @@ typedef struct hs_state {
   uint64_t root_view;
   uint8_t root_hash[BFT_DIGEST_LEN];
   uint64_t delivered_max; /* highest height ever delivered (persisted; survives restarts) */
+  int head_hint;          /* the driver's ledger head block (cfg.head_cert at init): its view and hash */
+  uint64_t head_hint_view;
+  uint8_t head_hint_hash[BFT_DIGEST_LEN];
   uint64_t last_payload;  /* height of the last delivered block that held requests */
   uint64_t ring_height[HS_RING]; /* ring_*[h % HS_RING]: committed block at height h */
   uint64_t ring_view[HS_RING];

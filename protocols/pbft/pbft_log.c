@@ -351,7 +351,7 @@ int pbft_restore_record(pbft_state *s, const uint8_t *rec, uint32_t len) {
 
 /* ---- delivery ---------------------------------------------------------------------------- */
 
-static void chain_step(uint8_t chain[BFT_DIGEST_LEN], const uint8_t digest[BFT_DIGEST_LEN]) {
+void pbft_chain_step(uint8_t chain[BFT_DIGEST_LEN], const uint8_t digest[BFT_DIGEST_LEN]) {
   bft_digest_ctx c;
   bft_digest_init(&c);
   bft_digest_update(&c, CHAIN_TAG, sizeof CHAIN_TAG - 1);
@@ -394,7 +394,7 @@ int pbft_deliver_one(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t
                      const uint8_t *cert, uint32_t cert_len, bft_actions *out) {
   uint8_t digest[BFT_DIGEST_LEN];
   bft_digest(digest, batch, len);
-  if (s->chain_valid) chain_step(s->chain, digest);
+  if (s->chain_valid) pbft_chain_step(s->chain, digest);
   s->committed = seq;
   s->dig_seq[seq % s->cfg.window] = seq;
   memcpy(s->dig_ring[seq % s->cfg.window], digest, BFT_DIGEST_LEN);
@@ -499,7 +499,7 @@ int pbft_make_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT_DIGES
     memcpy(ch, digest, BFT_DIGEST_LEN);
     uint64_t q = seq + 1;
     for (; q <= s->committed && s->dig_seq[q % s->cfg.window] == q; q++) {
-      chain_step(ch, s->dig_ring[q % s->cfg.window]);
+      pbft_chain_step(ch, s->dig_ring[q % s->cfg.window]);
       s->chain_seq[q % s->cfg.window] = q;
       memcpy(s->chain_ring[q % s->cfg.window], ch, BFT_DIGEST_LEN);
     }
