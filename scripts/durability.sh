@@ -86,7 +86,7 @@ check_counters() { # every counter key holds at least its last acknowledged valu
   done
 }
 
-trap 'stop_writers; net_cleanup' EXIT
+trap 'rc=$?; stop_writers; (exit $rc); net_cleanup' EXIT
 net_start_all
 net_wait_ready 60
 for ((round = 1; round <= ROUNDS; round++)); do

@@ -95,6 +95,7 @@ static int hs_start(void *state, bft_actions *out) {
     s->root_view = s->head_hint_view;
     s->root_valid = 1;
   }
+  hs_tree_refresh(s); /* blocks restored from our records hang from the root again */
   /* Never back into a view we voted in; the QC we hold shows where the cluster was. */
   s->view = s->voted_view > s->high.view + 1 ? s->voted_view : s->high.view + 1;
   /* Behind our own records (the ledger lags what we delivered), or root unknown. */
