@@ -592,6 +592,7 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   if (cc->snapshot_every == UINT32_MAX || ((cc->wal_mem || cc->ledger_mem) && !(cc->snap_mem && cc->snapcert_mem)))
     c->dur->snap_every = 0;
   c->dur->retain = cc->retain_blocks ? cc->retain_blocks - 1 : RT_RETAIN_ALL;
+  c->dur->no_transfer = cc->snapshot_no_transfer;
   c->dur->store = (rt_snap_store){.dir = cc->wal_mem ? NULL : c->data_dir, .mem = cc->snap_mem,
                                   .cert_mem = cc->snapcert_mem};
   if (!cc->wal_mem) {

@@ -116,6 +116,7 @@ typedef struct rt_core_config {
    * plus one (0: keep every block). In memory mode snapshots need snap_mem and snapcert_mem. */
   uint32_t snapshot_every;
   uint64_t retain_blocks;
+  int snapshot_no_transfer;      /* 1: never fetch a snapshot (the simulator checks every block) */
   rt_memfile *snap_mem, *snapcert_mem;
 } rt_core_config;
 

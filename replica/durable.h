@@ -50,6 +50,7 @@ typedef struct rt_durable {
   rt_snap_store store;
   uint32_t snap_every;    /* 0: no snapshots */
   uint64_t retain;        /* RT_RETAIN_ALL or blocks kept below the newest certified snapshot */
+  int no_transfer;        /* never fetch a snapshot from peers */
   rt_snap pending;        /* captured at its block, written at the next sync */
   int have_pending;
   uint64_t loaded;        /* height of the snapshot restored at open (0: none) */

@@ -82,7 +82,7 @@ static void ask_elsewhere(rt_core *c, const char *why) {
 void rt_xfer_consider(rt_core *c, uint32_t from, uint64_t peer_head, int blocks_useful) {
   rt_durable *d = c->dur;
   rt_xfer *x = &d->x;
-  if (x->active || !d->snap_every || from >= c->cluster->n || from >= 64) return;
+  if (x->active || !d->snap_every || d->no_transfer || from >= c->cluster->n || from >= 64) return;
   if (peer_head <= c->ledger.head) return;
   /* Blocks serve a replica a little behind; a snapshot one whose blocks the peer pruned, or one
    * far behind (an empty folder among them). */
