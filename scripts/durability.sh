@@ -74,6 +74,7 @@ kill_all_replicas() { # SIGKILL, all at once
   for id in "${!NET_REPLICA_PID[@]}"; do pids+=("${NET_REPLICA_PID[$id]}"); done
   kill -KILL "${pids[@]}" 2>/dev/null || true
   for id in "${!NET_REPLICA_PID[@]}"; do net_kill_replica "$id" KILL; done
+  NET_PIDS=() # all gone and reaped: never signal a pid the system may reuse
 }
 
 check_counters() { # every counter key holds at least its last acknowledged value
@@ -86,7 +87,7 @@ check_counters() { # every counter key holds at least its last acknowledged valu
   done
 }
 
-trap 'rc=$?; stop_writers; (exit $rc); net_cleanup' EXIT
+trap 'rc=$?; set +e; stop_writers; (exit $rc); net_cleanup' EXIT
 net_start_all
 net_wait_ready 60
 for ((round = 1; round <= ROUNDS; round++)); do
