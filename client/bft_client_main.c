@@ -61,6 +61,8 @@ typedef struct cli_ctx {
   uint8_t state[BFT_DIGEST_LEN], batch[BFT_DIGEST_LEN]; /* heads: of the head block */
   uint64_t failed_height;
   char why[256];
+  bft_anchor anchor; /* verify-ledger of a pruned ledger */
+  int anchored;
 } cli_ctx;
 
 /* ---- key-value operations ---------------------------------------------------------------- */
@@ -245,13 +247,62 @@ static int cli_print_block(void *arg, uint64_t height, const uint8_t *p, uint32_
 
 static int cli_verify_block(void *arg, uint64_t height, const uint8_t *p, uint32_t len) {
   cli_ctx *x = arg;
+  bft_block b;
+  if (x->blocks == 0 && x->anchor.base > 0 && x->anchor.height > x->anchor.base && bft_block_decode(p, len, &b) == 0)
+    memcpy(x->prev, b.prev_hash, BFT_DIGEST_LEN); /* pinned by the anchor below, through the hash chain */
   if (bft_block_verify(x->cluster, p, len, x->prev, height, x->why, sizeof x->why) != 0) {
     x->failed_height = height;
     return 1;
   }
   bft_block_hash(p, len, x->prev);
+  if (x->anchor.height == height) {
+    if (memcmp(x->prev, x->anchor.block_hash, BFT_DIGEST_LEN) != 0) {
+      x->failed_height = height;
+      snprintf(x->why, sizeof x->why, "its hash is not the one the snapshot certificate attests");
+      return 1;
+    }
+    x->anchored = 1;
+  }
   x->blocks++;
   return 0;
+}
+
+/* A replica's certified snapshot: where its ledger starts and the block hash f+1 replicas
+ * attest there. 0 (x->anchor filled, height 0 when none), or 1 after printing why not. */
+static int cli_anchor(cli_ctx *x, uint32_t replica) {
+  uint8_t *body = NULL;
+  uint32_t len = 0;
+  char err[256] = "";
+  int rc = bft_snapmeta_fetch(x->cluster, replica, x->opt.timeout_ms, &body, &len, err, sizeof err);
+  if (!rc) rc = bft_snapmeta_anchor(x->cluster, body, len, &x->anchor, err, sizeof err);
+  free(body);
+  if (rc) {
+    printf("FAILED: replica %u: %s\n", replica, err);
+    return 1;
+  }
+  if (x->anchor.base > 0 && x->anchor.height < x->anchor.base) {
+    printf("FAILED: replica %u pruned its ledger below %llu without a certified snapshot there\n", replica,
+           (unsigned long long)x->anchor.base);
+    return 1;
+  }
+  if (x->anchor.base > 0 && x->anchor.height == x->anchor.base) {
+    memcpy(x->prev, x->anchor.block_hash, BFT_DIGEST_LEN); /* the ledger starts right after the snapshot */
+    x->anchored = 1;
+  }
+  return 0;
+}
+
+/* Where replica i's ledger starts (0 unless pruned; 0 when it cannot tell). */
+static uint64_t ledger_base(cli_ctx *x, uint32_t i) {
+  uint8_t *body = NULL;
+  uint32_t len = 0;
+  char err[256];
+  bft_anchor a = {0};
+  uint32_t t = x->opt.timeout_ms < 2000 ? x->opt.timeout_ms : 2000;
+  if (bft_snapmeta_fetch(x->cluster, i, t, &body, &len, err, sizeof err) == 0)
+    (void)bft_snapmeta_anchor(x->cluster, body, len, &a, err, sizeof err); /* base only: no trust needed */
+  free(body);
+  return a.base;
 }
 
 static int cli_run_ledger(cli_ctx *x, const bft_client_cli_args *a, int verify) {
@@ -260,7 +311,15 @@ static int cli_run_ledger(cli_ctx *x, const bft_client_cli_args *a, int verify) 
   char detail[BFT_CLIENT_DETAIL_MAX];
   memcpy(x->prev, x->cluster->id, BFT_DIGEST_LEN); /* block 1 links to the cluster id */
   uint64_t from = verify ? 1 : a->from;
-  int rc = bft_client_sync_ledger(x->s, a->replica, from, BFT_CLIENT_LEDGER_HEAD,
+  int replica = a->replica;
+  if (verify) { /* a pruned ledger is verified from its certified snapshot on (one replica's) */
+    if (replica < 0) replica = 0;
+    if (cli_anchor(x, (uint32_t)replica) != 0) return 1;
+    if (x->anchor.base > 0) from = x->anchor.base + 1;
+  } else if (replica >= 0 && ledger_base(x, (uint32_t)replica) >= from) {
+    from = ledger_base(x, (uint32_t)replica) + 1; /* pruned below: from where it starts */
+  }
+  int rc = bft_client_sync_ledger(x->s, replica, from, BFT_CLIENT_LEDGER_HEAD,
                                   verify ? cli_verify_block : cli_print_block, x, &head, &by, detail,
                                   sizeof detail);
   if (x->failed_height) {
@@ -275,7 +334,18 @@ static int cli_run_ledger(cli_ctx *x, const bft_client_cli_args *a, int verify) 
     fprintf(stderr, "bft-client: cannot read the ledger: %s\n", detail[0] ? detail : bft_strerror(rc));
     return 1;
   }
-  if (verify) {
+  if (verify && x->anchor.base > 0 && !x->anchored) {
+    printf("FAILED: replica %u's ledger (from %llu) does not contain its certified snapshot's block %llu\n", by,
+           (unsigned long long)from, (unsigned long long)x->anchor.height);
+    return 1;
+  }
+  if (verify && x->anchor.base > 0) {
+    char hh[2 * BFT_DIGEST_LEN + 1];
+    bft_hex_encode(hh, x->prev, BFT_DIGEST_LEN);
+    printf("OK: %llu blocks verified (from replica %u; blocks %llu-%llu, anchored by the certified snapshot at %llu; "
+           "head hash %s)\n", (unsigned long long)x->blocks, by, (unsigned long long)from, (unsigned long long)head,
+           (unsigned long long)x->anchor.height, hh);
+  } else if (verify) {
     char hh[2 * BFT_DIGEST_LEN + 1];
     bft_hex_encode(hh, x->prev, BFT_DIGEST_LEN);
     if (x->blocks == 0) printf("OK: 0 blocks verified (the ledger of replica %u is empty)\n", by);
@@ -313,7 +383,8 @@ static int cli_run_heads(cli_ctx *x, const bft_client_cli_args *a) {
     uint64_t head = 0;
     char detail[BFT_CLIENT_DETAIL_MAX] = "";
     x->blocks = 0;
-    int rc = bft_client_sync_ledger(x->s, (int)i, 1, 1, cli_head_block, x, &head, NULL, detail, sizeof detail);
+    uint64_t first = ledger_base(x, i) + 1;
+    int rc = bft_client_sync_ledger(x->s, (int)i, first, first, cli_head_block, x, &head, NULL, detail, sizeof detail);
     if (rc == 0 && head > 0) {
       x->blocks = 0;
       rc = bft_client_sync_ledger(x->s, (int)i, head, head, cli_head_block, x, NULL, NULL, detail, sizeof detail);

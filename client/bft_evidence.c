@@ -18,6 +18,7 @@
 #include "protocols/ledger.h"
 #include "protocols/request.h"
 #include "protocols/wire/wire.h"
+#include "replica/snapshot.h"
 
 int bft_evidence_fetch(const bft_cluster *c, uint32_t replica, uint32_t timeout_ms, uint8_t **body, uint32_t *len,
                        char *err, size_t errlen) {
@@ -79,4 +80,56 @@ int bft_evidence_print(const bft_cluster *c, uint32_t replica, const uint8_t *bo
     else ++*valid;
   }
   return wire_reader_finish(&r);
+}
+
+/* ---- the snapshot anchor of a pruned ledger (verify-ledger) -------------------------------- */
+
+int bft_snapmeta_fetch(const bft_cluster *c, uint32_t replica, uint32_t timeout_ms, uint8_t **body, uint32_t *len,
+                       char *err, size_t errlen) {
+  *body = NULL;
+  *len = 0;
+  uint8_t q[12];
+  wire_writer w;
+  wire_writer_init(&w, q, sizeof q);
+  wire_put_u64(&w, 0);
+  wire_put_u32(&w, UINT32_MAX); /* the manifest and certificate of the newest certified snapshot */
+  char why[160] = "";
+  int rc = bft_client_exchange(c, replica, WIRE_KIND_SNAP_GET, q, (uint32_t)w.len, WIRE_KIND_SNAP_META, timeout_ms,
+                               body, len, why, sizeof why);
+  if (rc) snprintf(err, errlen, "no snapshot answer from replica %u: %s", replica, why[0] ? why : bft_strerror(rc));
+  return rc;
+}
+
+static int anchor_verify(void *ctx, uint32_t signer, const uint8_t *msg, uint32_t len, const uint8_t sig[BFT_SIG_LEN]) {
+  const bft_cluster *c = ctx;
+  if (signer >= c->n) return BFT_E_UNKNOWN_SENDER;
+  return bft_verify(c->replicas[signer].pk, c->id, RT_SNAP_TAG, msg, len, sig);
+}
+
+int bft_snapmeta_anchor(const bft_cluster *c, const uint8_t *body, uint32_t len, bft_anchor *a, char *err,
+                        size_t errlen) {
+  memset(a, 0, sizeof *a);
+  wire_reader r;
+  wire_reader_init(&r, body, len);
+  uint64_t height = wire_get_u64(&r);
+  uint32_t ml, cl;
+  const uint8_t *m = wire_get_blob(&r, &ml, RT_SNAP_MANIFEST_MAX);
+  const uint8_t *cert = wire_get_blob(&r, &cl, RT_SNAP_CERT_MAX);
+  a->base = wire_get_u64(&r);
+  if (wire_reader_finish(&r) != 0) return snprintf(err, errlen, "malformed snapshot answer"), BFT_E_MALFORMED;
+  if (height == 0) return 0;
+  rt_snap_stmt cst, mst;
+  uint64_t plen;
+  uint32_t nch;
+  const uint8_t *cd;
+  if (rt_snap_cert_verify(cert, cl, c->n, c->f, anchor_verify, (void *)c, &cst) != 0)
+    return snprintf(err, errlen, "the snapshot certificate at %llu does not verify", (unsigned long long)height),
+           BFT_E_BAD_CERT;
+  if (rt_snap_manifest_decode(m, ml, &mst, &plen, &nch, &cd) != 0 || memcmp(&cst, &mst, sizeof cst) != 0 ||
+      cst.height != height)
+    return snprintf(err, errlen, "the snapshot manifest at %llu is not the certified one", (unsigned long long)height),
+           BFT_E_BAD_CERT;
+  a->height = height;
+  memcpy(a->block_hash, cst.block_hash, BFT_DIGEST_LEN);
+  return 0;
 }

@@ -96,6 +96,15 @@ typedef struct bft_engine_config {
    * precommit timeouts a fraction of it, each growing linearly with the round. */
   uint32_t timeout_ms;
   uint64_t committed;           /* ledger head already executed by the driver (0 = fresh) */
+  /* What the driver's ledger says about its last blocks, for init() only (the pointers are not
+   * valid afterwards; an engine keeps what it needs): the batch digests of blocks
+   * committed-head_count+1 .. committed, and the commit certificate of block `committed`.
+   * A driver makes its ledger durable before its WAL, so after a crash the engine's records
+   * may lag the ledger by the blocks of one group commit; these let it resume there. */
+  const uint8_t (*head_digests)[BFT_DIGEST_LEN];
+  uint32_t head_count;
+  const uint8_t *head_cert;
+  uint32_t head_cert_len;
 } bft_engine_config;
 
 /* Fill a config with the defaults (batch 64, window 32, K 8, timeout 1000 ms) for n, self. */

@@ -9,6 +9,7 @@
 
 #include "protocols/kv.h"
 #include "replica/core_app.h"
+#include "replica/durable.h"
 #include "replica/rt_limits.h"
 
 #define COMP "core"
@@ -410,6 +411,7 @@ int rt_core_execute(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LE
     return 0;
   }
   rc = append_block(c, seq, digest, batch, len, cert, cert_len);
+  if (!rc) rc = rt_dur_on_commit(c, seq);
   if (rc) return rc;
   c->ctr.commits++;
   if (c->attest_on) rt_core_attest_own(c, seq);
@@ -422,6 +424,12 @@ int rt_core_execute(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LE
 
 static int replay_block(void *arg, const bft_block *b) {
   rt_core *c = arg;
+  int skip = rt_dur_replay_skip(c, b); /* covered by the snapshot restored at open */
+  if (skip < 0) return skip;
+  if (skip) {
+    if (c->io.committed) c->io.committed(c->io.ctx, b, 1);
+    return 0;
+  }
   return rt_core_execute(c, b->height, b->batch_digest, b->batch, b->batch_len, b->cert, b->cert_len, b);
 }
 
@@ -504,17 +512,57 @@ static int init_modules(rt_core *c, const rt_core_config *cc) {
   return rc;
 }
 
+/* cfg.head_*: the batch digests of the ledger's last blocks (up to one window) and the head's
+ * certificate, for an engine whose records lag the ledger (see rt_core_sync: ledger first). */
+static int set_head_hints(rt_core *c) {
+  c->cfg.head_digests = NULL;
+  c->cfg.head_count = c->cfg.head_cert_len = 0;
+  c->cfg.head_cert = NULL;
+  free(c->hint_digs);
+  free(c->hint_cert);
+  c->hint_digs = NULL;
+  c->hint_cert = NULL;
+  uint64_t n = c->ledger.head - c->ledger.base;
+  uint32_t w = c->cfg.window ? c->cfg.window : 1;
+  if (n > w) n = w;
+  if (n == 0) return 0;
+  c->hint_digs = malloc(n * BFT_DIGEST_LEN);
+  if (!c->hint_digs) return BFT_E_NOMEM;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t h = c->ledger.head - n + 1 + i;
+    uint32_t len;
+    bft_block b;
+    int rc = rt_ledger_read(&c->ledger, h, c->bufs->block_buf, BFT_MAX_BLOCK_BYTES, &len);
+    if (!rc) rc = bft_block_decode(c->bufs->block_buf, len, &b);
+    if (rc) return rc;
+    memcpy(c->hint_digs + i * BFT_DIGEST_LEN, b.batch_digest, BFT_DIGEST_LEN);
+    if (h == c->ledger.head) {
+      c->hint_cert = malloc(b.cert_len ? b.cert_len : 1);
+      if (!c->hint_cert) return BFT_E_NOMEM;
+      memcpy(c->hint_cert, b.cert, b.cert_len);
+      c->cfg.head_cert = c->hint_cert;
+      c->cfg.head_cert_len = b.cert_len;
+    }
+  }
+  c->cfg.head_digests = (const uint8_t(*)[BFT_DIGEST_LEN])c->hint_digs;
+  c->cfg.head_count = (uint32_t)n;
+  return 0;
+}
+
 static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t errlen) {
   const char *dir = cc->data_dir;
   int mem = cc->wal_mem && cc->ledger_mem;
   uint64_t torn = 0;
-  int rc = mem ? rt_ledger_open_mem(&c->ledger, cc->ledger_mem, c->cluster->id, replay_block, c, &torn, err, errlen)
-               : rt_ledger_open(&c->ledger, dir, c->cluster->id, replay_block, c, &torn, err, errlen);
+  int rc = rt_dur_open(c, err, errlen);
+  if (rc) return rc;
+  rc = rt_ledger_open_trusting(&c->ledger, dir, mem ? cc->ledger_mem : NULL, c->cluster->id, c->dur->loaded,
+                               replay_block, c, &torn, err, errlen);
   if (rc) {
     if (c->failed) snprintf(err, errlen, "%s/ledger: %s", dir, c->fail_msg);
     return rc;
   }
   c->ledger_open = 1;
+  if ((rc = rt_dur_after_ledger(c, err, errlen)) != 0) return rc;
   if (torn) rt_logf(c->log, RT_LOG_WARN, COMP, "event=ledger_torn_tail truncated_bytes=%llu", (unsigned long long)torn);
   rt_logf(c->log, RT_LOG_INFO, COMP, "event=ledger_loaded head=%llu executed=%llu", (unsigned long long)c->ledger.head,
           (unsigned long long)c->ctr.executed);
@@ -539,6 +587,7 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
     return snprintf(err, errlen, "engine %s runs at most %u replicas; the cluster file has %u", c->ops->name,
                     c->ops->max_replicas, c->cfg.n),
            BFT_E_INVAL;
+  if ((rc = set_head_hints(c)) != 0) return snprintf(err, errlen, "cannot read the ledger's head: %s", bft_strerror(rc)), rc;
   if ((rc = bft_engine_config_check(&c->cfg)) != 0)
     return snprintf(err, errlen, "engine configuration refused: %s", bft_strerror(rc)), rc;
   if ((rc = c->ops->init(c->engine, &c->cfg, &c->env)) != 0)
@@ -567,6 +616,21 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   c->compact_min = cc->wal_compact_bytes ? cc->wal_compact_bytes : RT_WAL_COMPACT_BYTES;
   c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
   if (cc->app && !rt_app_valid(cc->app->ops, err, errlen)) return BFT_E_INVAL;
+  snprintf(c->data_dir, sizeof c->data_dir, "%s", cc->data_dir ? cc->data_dir : "mem");
+  c->dur = calloc(1, sizeof *c->dur);
+  if (!c->dur) return snprintf(err, errlen, "out of memory"), BFT_E_NOMEM;
+  c->dur->snap_every = cc->snapshot_every ? cc->snapshot_every : RT_SNAP_EVERY_DEFAULT;
+  if (cc->snapshot_every == UINT32_MAX || ((cc->wal_mem || cc->ledger_mem) && !(cc->snap_mem && cc->snapcert_mem)))
+    c->dur->snap_every = 0;
+  c->dur->retain = cc->retain_blocks ? cc->retain_blocks - 1 : RT_RETAIN_ALL;
+  c->dur->no_transfer = cc->snapshot_no_transfer;
+  c->dur->store = (rt_snap_store){.dir = cc->wal_mem ? NULL : c->data_dir, .mem = cc->snap_mem,
+                                  .cert_mem = cc->snapcert_mem};
+  if (!cc->wal_mem) {
+    char p[RT_PATH_MAX + 8];
+    snprintf(p, sizeof p, "%s/snap", c->data_dir);
+    c->dur->store.fail_sync_at = rt_fail_sync_at(p);
+  }
   int rc = init_modules(c, cc);
   if (rc) return snprintf(err, errlen, "out of memory"), rc;
   c->app_height = c->app.ops->height ? c->app.ops->height(c->app.state) : 0;
@@ -615,7 +679,13 @@ void rt_core_close(rt_core *c) {
   c->own_bufs = 0;
   if (c->own_engine) free(c->engine);
   c->own_engine = 0;
+  free(c->hint_digs);
+  free(c->hint_cert);
+  c->hint_digs = c->hint_cert = NULL;
   c->engine = NULL;
+  if (c->dur) rt_dur_free(c->dur);
+  free(c->dur);
+  c->dur = NULL;
 }
 
 void rt_core_status(const rt_core *c, bft_engine_status *st) { c->ops->status(c->engine, st); }
@@ -779,7 +849,7 @@ int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, 
   int rc = wire_reader_finish(&r);
   if (rc) return rc;
   if (cap < 12) return BFT_E_FULL;
-  if (from == 0) from = 1;
+  if (from <= c->ledger.base) from = c->ledger.base + 1; /* pruned below: from the snapshot on */
   if (max > BFT_LEDGER_MAX_BLOCKS_PER_REPLY) max = BFT_LEDGER_MAX_BLOCKS_PER_REPLY;
   wire_writer w;
   wire_writer_init(&w, out, cap);
@@ -910,6 +980,7 @@ int rt_core_on_fetch_reply(rt_core *c, uint32_t from, const uint8_t *body, uint3
    * brought nothing new) does not settle the one in flight: its answer is still on the way. */
   if (!advanced && count && first < c->fetch_seq) return 0;
   c->fetch_active = 0;
+  rt_xfer_consider(c, from, peer_head, advanced > 0 || (count && first == c->ledger.head + 1));
   if (advanced && peer_head > c->ledger.head) start_fetch(c, from, c->ledger.head + 1, 1);
   if (advanced)
     rt_logf(c->log, RT_LOG_INFO, COMP, "event=synced from=%u blocks=%u head=%llu peer_head=%llu", from, advanced,
@@ -925,6 +996,7 @@ int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t
   if (kind >= WIRE_KIND_ENGINE && kind <= WIRE_KIND_ENGINE_LAST) return rt_core_on_message(c, from, kind, body, len);
   switch (kind) {
     case WIRE_KIND_FETCH: {
+      if (!rt_dur_allow_request(c, from)) return 0;
       int n = rt_core_blocks(c, body, len, c->bufs->scratch, WIRE_FRAME_MAX_BODY);
       if (n < 0) return n;
       c->io.send(c->io.ctx, from, WIRE_KIND_FETCH_REPLY, c->bufs->scratch, (uint32_t)n);
@@ -935,6 +1007,11 @@ int rt_core_on_peer_frame(rt_core *c, uint32_t from, uint8_t kind, const uint8_t
       return rt_core_on_fetch_reply(c, from, body, len);
     case WIRE_KIND_STATE_DIGEST:
       return rt_core_on_state_digest(c, from, body, len);
+    case WIRE_KIND_SNAP_ATTEST:
+    case WIRE_KIND_SNAP_GET:
+    case WIRE_KIND_SNAP_META:
+    case WIRE_KIND_SNAP_CHUNK:
+      return rt_xfer_on_frame(c, from, kind, body, len);
     case WIRE_KIND_REQUEST: { /* forwarded by a backup */
       rt_submit out;
       return rt_core_submit(c, body, len, 1, &out);
@@ -965,14 +1042,22 @@ static int compact_wal(rt_core *c) {
 int rt_core_sync(rt_core *c) {
   if (c->failed) return BFT_E_STATE;
   int dirty = rt_recfile_dirty(&c->wal.f) || rt_ledger_dirty(&c->ledger);
-  int rc = rt_wal_sync(&c->wal);
-  if (rc) return core_fail(c, rc, "fdatasync of the WAL failed: %s", bft_strerror(rc));
-  rc = rt_ledger_sync(&c->ledger);
-  if (rc) return core_fail(c, rc, "fdatasync of the ledger failed: %s", bft_strerror(rc));
+  /* The ledger first: the engine's records (WAL) never claim a delivery whose block a crash
+   * could lose (its bytes may exist nowhere else once every replica crashed); records lagging
+   * the ledger are caught up at open from cfg.head_* (set_head_hints). */
+  int rc = rt_ledger_sync(&c->ledger);
+  if (rc)
+    return core_fail(c, rc, "fsync of %s failed: %s", c->ledger.f.path,
+                     c->ledger.f.last_errno ? strerror(c->ledger.f.last_errno) : bft_strerror(rc));
+  rc = rt_wal_sync(&c->wal);
+  if (rc)
+    return core_fail(c, rc, "fsync of %s failed: %s", c->wal.f.path,
+                     c->wal.f.last_errno ? strerror(c->wal.f.last_errno) : bft_strerror(rc));
   if (dirty) c->ctr.syncs++;
   /* Our state digests leave after the blocks they describe are durable. */
   if (c->attest_on && rt_attest_due(&c->attest, c->io.now_ms(c->io.ctx), 0)) rt_core_attest_flush(c);
   if (c->failed) return BFT_E_STATE;
+  if ((rc = rt_dur_after_sync(c)) != 0) return rc;
   if (rt_wal_size(&c->wal) > c->wal_compact_at) {
     if (c->ops->compact) return compact_wal(c);
     rt_logf(c->log, RT_LOG_WARN, COMP, "event=wal_not_compacted bytes=%llu reason=\"engine %s has no compact()\"",
@@ -980,4 +1065,42 @@ int rt_core_sync(rt_core *c) {
     c->wal_compact_at *= 2;
   }
   return 0;
+}
+
+/* ---- re-initialising the engine after a snapshot install ------------------------------------ */
+
+void rt_core_fetch(rt_core *c, uint32_t to) { start_fetch(c, to, c->ledger.head + 1, 1); }
+
+int rt_core_reset_engine(rt_core *c) {
+  if (c->failed) return BFT_E_STATE;
+  int rc = rt_wal_sync(&c->wal);
+  if (rc) return core_fail(c, rc, "fsync of %s failed: %s", c->wal.f.path, strerror(c->wal.f.last_errno));
+  for (uint32_t t = 0; t < BFT_MAX_TIMERS; t++) c->io.timer_cancel(c->io.ctx, t);
+  c->cfg.committed = c->ledger.head;
+  if ((rc = set_head_hints(c)) != 0) return core_fail(c, rc, "cannot read the ledger's head: %s", bft_strerror(rc));
+  if ((rc = c->ops->init(c->engine, &c->cfg, &c->env)) != 0)
+    return core_fail(c, rc, "engine %s refused to re-initialise at %llu: %s", c->ops->name,
+                     (unsigned long long)c->ledger.head, bft_strerror(rc));
+  /* Our promises (votes, locks) are in the WAL: replayed exactly as at a restart. */
+  int mem = c->wal.f.mem != NULL;
+  rt_memfile *wm = c->wal.f.mem;
+  char dir[RT_PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", c->data_dir);
+  rt_wal_close(&c->wal);
+  c->wal_open = 0;
+  char err[256] = "";
+  uint64_t torn = 0;
+  rc = mem ? rt_wal_open_mem(&c->wal, wm, restore_record, c, &torn, err, sizeof err)
+           : rt_wal_open(&c->wal, dir, restore_record, c, &torn, err, sizeof err);
+  if (rc) return core_fail(c, rc, "reopening the WAL: %s", err);
+  c->wal_open = 1;
+  c->fetch_active = 0;
+  c->pull_pending = 0;
+  rt_pool_new_epoch(&c->pool);
+  bft_engine_status st;
+  c->ops->status(c->engine, &st);
+  c->epoch_view = st.epoch;
+  rt_logf(c->log, RT_LOG_INFO, COMP, "event=engine_reset committed=%llu wal_records=%llu",
+          (unsigned long long)c->ledger.head, (unsigned long long)c->wal.records);
+  return rt_core_start(c);
 }

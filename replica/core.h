@@ -122,7 +122,16 @@ typedef struct rt_core_config {
   const bft_app *app;
   /* 1: sign and exchange state digests after blocks, and stop on divergence (attest.h). */
   int attest_state;
+  /* Snapshots (replica/durable.h): every snapshot_every blocks (0: RT_SNAP_EVERY_DEFAULT,
+   * UINT32_MAX: none); retain_blocks below the newest certified snapshot kept in the ledger
+   * plus one (0: keep every block). In memory mode snapshots need snap_mem and snapcert_mem. */
+  uint32_t snapshot_every;
+  uint64_t retain_blocks;
+  int snapshot_no_transfer;      /* 1: never fetch a snapshot (the simulator checks every block) */
+  rt_memfile *snap_mem, *snapcert_mem;
 } rt_core_config;
+
+struct rt_durable;
 
 /* Requests verified and waiting for the application's check() (run once per loop iteration
  * for all of them: one call, one round trip for an application over a socket). */
@@ -188,6 +197,10 @@ typedef struct rt_core {
   uint64_t evidence_bytes;
   uint64_t evidence_per[BFT_MAX_REPLICAS];
   uint64_t evidence_logged_view[BFT_MAX_REPLICAS]; /* view + 1 of the last log line per offender */
+
+  struct rt_durable *dur; /* snapshots, certificates, pruning, snapshot transfer */
+  uint8_t *hint_digs, *hint_cert; /* cfg.head_* given to the engine's init */
+  char data_dir[RT_PATH_MAX];
 
   rt_counters ctr;
   rt_ratelimit rl_msg, rl_req, rl_sync;
@@ -266,5 +279,13 @@ int rt_core_query(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, u
 void rt_short_hex16(char out[17], const uint8_t *d); /* first 8 bytes as hex */
 /* Stop the core with a fatal error (one line; the process must stop). Returns rc or BFT_E_STATE. */
 int rt_core_fail(rt_core *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* For replica/durable.c and statexfer.c. */
+void rt_core_state_digest(rt_core *c, uint8_t out[BFT_DIGEST_LEN]);
+/* Re-initialise the engine at cfg.committed = the ledger head (after a snapshot was installed):
+ * timers cancelled, init, our WAL replayed through restore(), start. */
+int rt_core_reset_engine(rt_core *c);
+/* Ask `to` for blocks from our head + 1. */
+void rt_core_fetch(rt_core *c, uint32_t to);
 
 #endif

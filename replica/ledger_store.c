@@ -15,14 +15,14 @@ typedef struct open_ctx {
 } open_ctx;
 
 static int index_push(rt_ledger *l, uint64_t off) {
-  if (l->head == l->offs_cap) {
+  if (l->head - l->base == l->offs_cap) {
     uint64_t cap = l->offs_cap ? l->offs_cap * 2 : 1024;
     uint64_t *n = realloc(l->offs, cap * sizeof *n);
     if (!n) return BFT_E_NOMEM;
     l->offs = n;
     l->offs_cap = cap;
   }
-  l->offs[l->head] = off;
+  l->offs[l->head - l->base] = off;
   return 0;
 }
 
@@ -41,6 +41,7 @@ static int check_block(const rt_ledger *l, const uint8_t *p, uint32_t len, bft_b
                     (unsigned long long)b->height),
            BFT_E_BAD_DIGEST;
   uint8_t d[BFT_DIGEST_LEN];
+  if (b->height <= l->trust_upto) return 0;
   bft_digest(d, b->batch, b->batch_len);
   if (memcmp(d, b->batch_digest, BFT_DIGEST_LEN) != 0)
     return snprintf(why, whylen, "block %llu batch digest mismatch", (unsigned long long)b->height),
@@ -51,6 +52,16 @@ static int check_block(const rt_ledger *l, const uint8_t *p, uint32_t len, bft_b
 static int on_record(void *arg, uint64_t off, const uint8_t *data, uint32_t len) {
   open_ctx *c = arg;
   rt_ledger *l = c->l;
+  if (len > 0 && data[0] == RT_LEDGER_BASE_TAG) { /* only as the first record */
+    if (off != 0 || len != 1 + 8 + BFT_DIGEST_LEN)
+      return snprintf(c->why, sizeof c->why, "misplaced base record"), BFT_E_MALFORMED;
+    uint64_t base = 0;
+    for (int i = 0; i < 8; i++) base |= (uint64_t)data[1 + i] << (8 * i);
+    l->base = l->head = base;
+    memcpy(l->base_hash, data + 9, BFT_DIGEST_LEN);
+    memcpy(l->head_hash, data + 9, BFT_DIGEST_LEN);
+    return 0;
+  }
   bft_block b;
   int rc = check_block(l, data, len, &b, c->why, sizeof c->why);
   if (rc) return rc;
@@ -65,11 +76,13 @@ static int on_record(void *arg, uint64_t off, const uint8_t *data, uint32_t len)
 }
 
 static int ledger_open(rt_ledger *l, const char *dir, rt_memfile *mem, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
-                       rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
+                       uint64_t trust_upto, rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
   memset(l, 0, sizeof *l);
   l->f.fd = -1;
+  l->trust_upto = trust_upto;
   memcpy(l->cluster_id, cluster_id, BFT_CLUSTER_ID_LEN);
   memcpy(l->head_hash, cluster_id, BFT_DIGEST_LEN);
+  memcpy(l->base_hash, cluster_id, BFT_DIGEST_LEN);
   l->enc = malloc(BFT_MAX_BLOCK_BYTES);
   if (!l->enc) return snprintf(err, errlen, "out of memory"), BFT_E_NOMEM;
   char path[RT_PATH_MAX];
@@ -91,12 +104,17 @@ static int ledger_open(rt_ledger *l, const char *dir, rt_memfile *mem, const uin
 
 int rt_ledger_open(rt_ledger *l, const char *dir, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
                    rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
-  return ledger_open(l, dir, NULL, cluster_id, fn, arg, torn, err, errlen);
+  return ledger_open(l, dir, NULL, cluster_id, 0, fn, arg, torn, err, errlen);
+}
+
+int rt_ledger_open_trusting(rt_ledger *l, const char *dir, rt_memfile *mem, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                            uint64_t trust_upto, rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
+  return ledger_open(l, mem ? "mem:" : dir, mem, cluster_id, trust_upto, fn, arg, torn, err, errlen);
 }
 
 int rt_ledger_open_mem(rt_ledger *l, rt_memfile *mem, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
                        rt_block_fn fn, void *arg, uint64_t *torn, char *err, size_t errlen) {
-  return ledger_open(l, "mem:", mem, cluster_id, fn, arg, torn, err, errlen);
+  return ledger_open(l, "mem:", mem, cluster_id, 0, fn, arg, torn, err, errlen);
 }
 
 int rt_ledger_append(rt_ledger *l, bft_block *b) {
@@ -114,8 +132,49 @@ int rt_ledger_append(rt_ledger *l, bft_block *b) {
 }
 
 int rt_ledger_read(rt_ledger *l, uint64_t height, uint8_t *buf, uint32_t cap, uint32_t *len) {
-  if (height == 0 || height > l->head) return BFT_E_INVAL;
-  return rt_recfile_read(&l->f, l->offs[height - 1], buf, cap, len);
+  if (height <= l->base || height > l->head) return BFT_E_INVAL;
+  return rt_recfile_read(&l->f, l->offs[height - l->base - 1], buf, cap, len);
+}
+
+int rt_ledger_rebase(rt_ledger *l, uint64_t base, const uint8_t hash[BFT_DIGEST_LEN]) {
+  if (base < l->base || rt_recfile_dirty(&l->f)) return BFT_E_STATE;
+  uint64_t keep = base < l->head ? l->head - base : 0;
+  if (keep > UINT32_MAX - 1) return BFT_E_TOO_LARGE;
+  const uint8_t **recs = calloc(keep + 1, sizeof *recs);
+  uint32_t *lens = calloc(keep + 1, sizeof *lens);
+  uint8_t baserec[1 + 8 + BFT_DIGEST_LEN];
+  int rc = (!recs || !lens) ? BFT_E_NOMEM : 0;
+  baserec[0] = RT_LEDGER_BASE_TAG;
+  for (int i = 0; i < 8; i++) baserec[1 + i] = (uint8_t)(base >> (8 * i));
+  memcpy(baserec + 9, hash, BFT_DIGEST_LEN);
+  if (!rc) {
+    recs[0] = baserec;
+    lens[0] = sizeof baserec;
+  }
+  for (uint64_t i = 0; i < keep && !rc; i++) { /* the blocks kept, read back from the file */
+    uint8_t *buf = malloc(BFT_MAX_BLOCK_BYTES);
+    if (!buf) rc = BFT_E_NOMEM;
+    else rc = rt_ledger_read(l, base + 1 + i, buf, BFT_MAX_BLOCK_BYTES, &lens[1 + i]);
+    recs[1 + i] = buf;
+  }
+  if (!rc) rc = rt_recfile_rewrite(&l->f, recs, lens, (uint32_t)(keep + 1));
+  if (!rc) { /* the new index: records follow one another from offset 0 */
+    uint64_t off = RT_RECORD_HEADER + sizeof baserec;
+    for (uint64_t i = 0; i < keep; i++) {
+      l->offs[i] = off;
+      off += RT_RECORD_HEADER + lens[1 + i];
+    }
+    l->base = base;
+    memcpy(l->base_hash, hash, BFT_DIGEST_LEN);
+    if (keep == 0) {
+      l->head = base;
+      memcpy(l->head_hash, hash, BFT_DIGEST_LEN);
+    }
+  }
+  for (uint64_t i = 0; i < keep; i++) free((void *)recs[1 + i]);
+  free(recs);
+  free(lens);
+  return rc;
 }
 
 int rt_ledger_sync(rt_ledger *l) { return rt_recfile_sync(&l->f); }

@@ -48,6 +48,9 @@ static void usage(FILE *f) {
           "  --fail-budget N             failed signature checks per connection before it is closed (default %u)\n"
           "\n"
           "Security testing:\n"
+          "  --snapshot-every K   snapshot the application every K blocks (default 1024; 0: never)\n"
+          "  --retain-blocks N    prune the ledger below the newest certified snapshot, keeping N blocks\n"
+          "                       below it (default: keep every block)\n"
           "  --byzantine MODES    misbehave on purpose (MODE[,MODE...]); the replica says so in its first\n"
           "                       log line and its metrics. Modes:\n"
           "%s"
@@ -78,7 +81,8 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
 }
 
 enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
-       OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_APP, OPT_APP_TIMEOUT };
+       OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_APP, OPT_APP_TIMEOUT,
+       OPT_SNAP_EVERY, OPT_RETAIN };
 
 static const char *g_app = "kv";
 static int g_app_timeout_ms = RT_APP_TIMEOUT_MS;
@@ -97,6 +101,8 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       {"byzantine", required_argument, NULL, OPT_BYZANTINE},
       {"app", required_argument, NULL, OPT_APP},
       {"app-timeout", required_argument, NULL, OPT_APP_TIMEOUT},
+      {"snapshot-every", required_argument, NULL, OPT_SNAP_EVERY},
+      {"retain-blocks", required_argument, NULL, OPT_RETAIN},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
   unsigned long v;
@@ -131,6 +137,14 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       case OPT_APP_TIMEOUT:
         if (parse_u32(optarg, 86400, &v) || v == 0) return bad_args("--app-timeout must be 1-86400 s, got '%s'", optarg);
         g_app_timeout_ms = (int)v * 1000;
+        break;
+      case OPT_SNAP_EVERY:
+        if (parse_u32(optarg, 1u << 30, &v)) return bad_args("--snapshot-every must be 0 (off) to 2^30 blocks, got '%s'", optarg);
+        o->snapshot_every = v ? (uint32_t)v : UINT32_MAX;
+        break;
+      case OPT_RETAIN:
+        if (parse_u32(optarg, 1u << 30, &v)) return bad_args("--retain-blocks must be 0 to 2^30, got '%s'", optarg);
+        o->retain_blocks = (uint64_t)v + 1;
         break;
       case OPT_MAX_CLIENTS:
         if (parse_u32(optarg, 1u << 20, &v) || v == 0) return bad_args("--max-clients must be 1-1048576, got '%s'", optarg);

@@ -307,6 +307,7 @@ static int set_path(rt_recfile *f, const char *path, uint32_t max_record, uint64
     return BFT_E_INVAL;
   }
   snprintf(f->path, sizeof f->path, "%s", path);
+  f->fail_sync_at = rt_fail_sync_at(path);
   return 0;
 }
 
@@ -371,20 +372,36 @@ int rt_recfile_append(rt_recfile *f, const uint8_t *data, uint32_t len, uint64_t
   if (off) *off = f->size;
   f->size += RT_RECORD_HEADER + len;
   /* A memory file takes every append at once, so a simulated crash can tear it anywhere. */
-  if (f->mem || f->wlen >= RT_RECFILE_FLUSH_AT) return flush_buffer(f);
+  if (f->mem || (!f->hold && f->wlen >= RT_RECFILE_FLUSH_AT)) return flush_buffer(f);
   return 0;
 }
 
 int rt_recfile_dirty(const rt_recfile *f) { return f->synced != f->size; }
 
+uint64_t rt_fail_sync_at(const char *path) {
+  const char *spec = getenv(RT_FAIL_SYNC_ENV);
+  if (!spec || !path) return 0;
+  const char *colon = strrchr(spec, ':');
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (!colon || (size_t)(colon - spec) != strlen(base) || strncmp(spec, base, (size_t)(colon - spec)) != 0) return 0;
+  return strtoull(colon + 1, NULL, 10);
+}
+
 int rt_recfile_sync(rt_recfile *f) {
   if (!rt_recfile_dirty(f)) return 0;
   int rc = flush_buffer(f);
-  if (rc) return rc;
+  if (rc) return f->last_errno = errno, rc;
+  f->nsyncs++;
+  if (f->fail_sync_at && f->nsyncs == f->fail_sync_at) {
+    f->last_errno = ENOSPC; /* injected: what a full disk answers */
+    return BFT_E_IO;
+  }
   if (f->mem) {
     f->mem->synced = f->mem->len;
     f->mem->syncs++;
   } else if (fdatasync(f->fd) != 0) {
+    f->last_errno = errno;
     return BFT_E_IO;
   }
   f->synced = f->size;
@@ -452,6 +469,7 @@ int rt_recfile_rewrite(rt_recfile *f, const uint8_t *const *recs, const uint32_t
   if (!rc && rename(tmp, f->path) != 0) rc = BFT_E_IO;
   if (!rc) rc = fsync_dir_of(f->path);
   if (rc) {
+    f->last_errno = errno;
     close(fd);
     unlink(tmp);
     return rc;

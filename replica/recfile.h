@@ -36,7 +36,18 @@ typedef struct rt_recfile {
   uint8_t *wbuf;     /* appends not yet written */
   size_t wlen, wcap;
   char path[RT_PATH_MAX];
+  int last_errno;    /* errno of the last failed write or sync (0: none), for the fatal line */
+  uint64_t nsyncs;   /* syncs of this file so far (the injected-failure hook counts them) */
+  uint64_t fail_sync_at; /* test hook: the sync with this number fails with ENOSPC (0: never) */
+  int hold;          /* 1: appends reach the file only at a sync (never early, at 1 MiB) */
 } rt_recfile;
+
+/* Test hook for the disk-full path: BFT_TEST_FAIL_SYNC="NAME:N" makes the N-th sync (N >= 1)
+ * of every record file whose name (last path component) is NAME fail as if the disk were
+ * full (ENOSPC). Read when a file is opened; no effect when unset. */
+#define RT_FAIL_SYNC_ENV "BFT_TEST_FAIL_SYNC"
+/* The N of RT_FAIL_SYNC_ENV for a file of this path, or 0. Also used by the snapshot store. */
+uint64_t rt_fail_sync_at(const char *path);
 
 /* Called for each good record during open; a non-zero return stops the scan with that code. */
 typedef int (*rt_record_fn)(void *arg, uint64_t off, const uint8_t *data, uint32_t len);

@@ -2,6 +2,7 @@
  * and clients, engine timers, the per-iteration group commit and coalesced flush, metrics,
  * signals. Everything protocol- or storage-related is in core.c. */
 #include "replica/replica.h"
+#include "replica/durable.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -562,10 +563,13 @@ static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h
       if (n > 0) client_send(r, c, WIRE_KIND_QUERY_REPLY, r->scratch, (uint32_t)n);
       else if (!r->core.failed) rc = -1, offence(r, c, RT_OFF_MALFORMED, "undecodable query");
     }
+  } else if (h->kind == WIRE_KIND_SNAP_GET) { /* the certified snapshot anchoring a pruned ledger */
+    int n = rt_xfer_meta(&r->core, 0, r->scratch, WIRE_FRAME_MAX_BODY);
+    if (n >= 0) client_send(r, c, WIRE_KIND_SNAP_META, r->scratch, (uint32_t)n);
   } else rc = -1;
   if (rc && h->sender != WIRE_SENDER_CLIENT) offence(r, c, RT_OFF_MALFORMED, "client frame with a replica's sender id");
   else if (rc && h->kind != WIRE_KIND_REQUEST && h->kind != WIRE_KIND_LEDGER_GET && h->kind != WIRE_KIND_EVIDENCE_GET &&
-           h->kind != WIRE_KIND_QUERY)
+           h->kind != WIRE_KIND_QUERY && h->kind != WIRE_KIND_SNAP_GET)
     offence(r, c, RT_OFF_MALFORMED, "frame kind a client may not send");
   check_core(r);
   return rc;
@@ -587,7 +591,7 @@ static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body)
     case ROLE_UNKNOWN:
       if (h->kind == WIRE_KIND_HELLO) return on_hello(r, c, h, body);
       if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET || h->kind == WIRE_KIND_EVIDENCE_GET ||
-           h->kind == WIRE_KIND_QUERY) &&
+           h->kind == WIRE_KIND_QUERY || h->kind == WIRE_KIND_SNAP_GET) &&
           h->sender == WIRE_SENDER_CLIENT) {
         c->role = ROLE_CLIENT;
         c->deadline_ms = 0;
@@ -899,6 +903,9 @@ static void begin_stop(rt_replica *r, int code) {
   if (r->core.failed) {
     r->exit_code = 1;
     rt_logf(&r->log, RT_LOG_ERROR, COMP_RT, "event=stopping reason=\"%s\"", r->core.fail_msg);
+    /* Replies leave only after the sync that made them durable succeeded (on_prepare), so a
+     * failed sync stops us before anything it covers was acknowledged. */
+    fprintf(stderr, "fatal: %s — stopping; nothing acknowledged was lost\n", r->core.fail_msg);
   }
   for (int i = 0; i < r->nlisteners; i++) close_if_open((uv_handle_t *)&r->listeners[i]);
   for (uint32_t i = 0; i < BFT_MAX_TIMERS; i++) close_if_open((uv_handle_t *)&r->engine_timers[i]);
@@ -1025,7 +1032,8 @@ static void init_handles(rt_replica *r) {
 
 static int open_core(rt_replica *r, const rt_options *o, char *err, size_t errlen) {
   rt_core_config cc = {.cluster = r->cluster, .kp = &r->kp, .self = r->self, .ops = r->ops,
-                       .data_dir = o->data_dir, .log = &r->log};
+                       .data_dir = o->data_dir, .log = &r->log, .snapshot_every = o->snapshot_every,
+                       .retain_blocks = o->retain_blocks};
   cc.io = (rt_io){.ctx = r, .send = io_send, .broadcast = io_broadcast, .timer_set = io_timer_set,
                   .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now};
   cc.app = o->app;

@@ -46,6 +46,8 @@ typedef struct rt_options {
   int app_watch;          /* o.app is an application over a socket: watch its connection between calls */
   void (*on_stop)(void *arg); /* called once, from the loop, when the replica begins to stop */
   void *on_stop_arg;
+  uint32_t snapshot_every; /* --snapshot-every K (0: default; UINT32_MAX: off) */
+  uint64_t retain_blocks;  /* --retain-blocks N + 1 (0: keep every block) */
 } rt_options;
 
 /* Why a connection or a frame was refused: counted, shown in the metrics line (off_<name>=N)

@@ -25,7 +25,11 @@ int rt_wal_open(rt_wal *w, const char *dir, rt_record_fn fn, void *arg, uint64_t
   }
   w->records = 0;
   wal_open_ctx c = {w, fn, arg};
-  return rt_recfile_open(&w->f, path, RT_WAL_MAX_RECORD, count_record, &c, torn, err, errlen);
+  int rc = rt_recfile_open(&w->f, path, RT_WAL_MAX_RECORD, count_record, &c, torn, err, errlen);
+  /* Nothing of the WAL reaches the file before the ledger's blocks of the same group commit
+   * (rt_core_sync syncs the ledger first): a record must not claim a block a crash loses. */
+  w->f.hold = 1;
+  return rc;
 }
 
 int rt_wal_open_mem(rt_wal *w, rt_memfile *mem, rt_record_fn fn, void *arg, uint64_t *torn, char *err,

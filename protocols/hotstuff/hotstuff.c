@@ -56,6 +56,17 @@ static int hs_init(void *state, const bft_engine_config *cfg, const bft_engine_e
   hs_genesis_hash(cfg->cluster_id, s->genesis);
   hs_qc_genesis(s, &s->high);
   hs_qc_genesis(s, &s->locked);
+  /* The committed root from the driver's ledger, for when our records lag it (a crash between
+   * the ledger's sync and the WAL's): the certificate's first header is the head block's. */
+  uint8_t parent[BFT_DIGEST_LEN], bd[BFT_DIGEST_LEN];
+  if (cfg->committed > 0 && cfg->head_cert &&
+      hs_cert_first(cfg->head_cert, cfg->head_cert_len, &s->head_hint_view, parent, bd) == 0) {
+    hs_block_hash(s->head_hint_view, cfg->committed, parent, bd, s->head_hint_hash);
+    s->head_hint = 1;
+  }
+  s->cfg.head_digests = NULL; /* borrowed for init only */
+  s->cfg.head_cert = NULL;
+  s->cfg.head_count = s->cfg.head_cert_len = 0;
   return 0;
 }
 
@@ -78,7 +89,13 @@ static int hs_start(void *state, bft_actions *out) {
     memcpy(s->root_hash, s->ring_hash[i], BFT_DIGEST_LEN);
     s->root_view = s->ring_view[i];
     s->root_valid = 1;
+  } else if (s->head_hint) { /* our records lag the ledger: its head block is the root */
+    hs_ring_put(s, s->committed, s->head_hint_view, s->head_hint_hash);
+    memcpy(s->root_hash, s->head_hint_hash, BFT_DIGEST_LEN);
+    s->root_view = s->head_hint_view;
+    s->root_valid = 1;
   }
+  hs_tree_refresh(s); /* blocks restored from our records hang from the root again */
   /* Never back into a view we voted in; the QC we hold shows where the cluster was. */
   s->view = s->voted_view > s->high.view + 1 ? s->voted_view : s->high.view + 1;
   /* Behind our own records (the ledger lags what we delivered), or root unknown. */

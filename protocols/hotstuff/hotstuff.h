@@ -66,7 +66,10 @@ enum hs_record {
   HS_REC_VOTE = 2,     /* u64 view | u64 height | hash | sig: written before the vote leaves */
   HS_REC_LOCK = 3,     /* qc */
   HS_REC_HIGH = 4,     /* qc */
-  HS_REC_COMMIT = 5    /* u64 height | u64 view | hash: a delivered block */
+  HS_REC_COMMIT = 5,   /* u64 height | u64 view | hash: a delivered block */
+  HS_REC_BLOCK = 6     /* block encoding (as in BLOCK): a block we vote for, written before the
+                        * vote, so a QC'd block survives a crash of every replica (f+1 correct
+                        * voters hold it); compaction keeps those above the committed root */
 };
 
 extern const bft_engine_ops hs_engine_ops;

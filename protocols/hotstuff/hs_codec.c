@@ -184,6 +184,16 @@ int hs_persist_vote(hs_state *s, bft_actions *out) {
   return bft_act_persist(out, rec, (uint32_t)w.len);
 }
 
+int hs_persist_block(hs_state *s, const hs_block *b, bft_actions *out) {
+  (void)s;
+  uint8_t *tmp = bft_actions_alloc(out, 1 + HS_BLOCK_MSG_MAX);
+  if (!tmp) return BFT_E_FULL;
+  tmp[0] = HS_REC_BLOCK;
+  int n = hs_encode_block(b, tmp + 1, HS_BLOCK_MSG_MAX);
+  if (n < 0) return n;
+  return bft_act_persist(out, tmp, (uint32_t)n + 1);
+}
+
 int hs_persist_qc(hs_state *s, uint8_t type, const hs_qc *qc, bft_actions *out) {
   uint8_t rec[1 + HS_QC_ENC_MAX];
   (void)s;
@@ -232,7 +242,10 @@ int hs_compact_records(hs_state *s, bft_actions *out) {
     wire_put_fixed(&w, s->ring_hash[h % HS_RING], BFT_DIGEST_LEN);
   }
   if (w.err) return w.err;
-  return bft_act_persist(out, s->scratch, (uint32_t)w.len);
+  HS_TRY(bft_act_persist(out, s->scratch, (uint32_t)w.len));
+  for (uint32_t i = 0; i < HS_MAX_BLOCKS; i++) /* the blocks above the root: a QC'd one may exist nowhere else */
+    if (s->blocks[i].used && s->blocks[i].height > s->committed) HS_TRY(hs_persist_block(s, &s->blocks[i], out));
+  return 0;
 }
 
 void hs_ring_put(hs_state *s, uint64_t height, uint64_t view, const uint8_t hash[BFT_DIGEST_LEN]) {
@@ -283,6 +296,19 @@ int hs_restore_record(hs_state *s, const uint8_t *rec, uint32_t len) {
     case HS_REC_HIGH:
       if (restore_qc(&r, &s->high)) return BFT_E_MALFORMED;
       break;
+    case HS_REC_BLOCK: { /* back into the tree if still above the committed root */
+      hs_blockmsg m;
+      int rc = hs_decode_block(rec + 1, len - 1, &m);
+      if (rc) return rc;
+      if (m.height <= s->committed) return 0;
+      uint8_t bd[BFT_DIGEST_LEN], hash[BFT_DIGEST_LEN];
+      bft_digest(bd, m.batch, m.batch_len);
+      hs_block_hash(m.view, m.height, m.parent, bd, hash);
+      bft_qc js;
+      bft_qc_from_view(&m.jsigs, &js);
+      (void)hs_insert(s, &m, &js, hash, s->cfg.self, NULL); /* NULL: tree full; peers serve it */
+      return 0;
+    }
     case HS_REC_COMMIT: {
       uint64_t h = wire_get_u64(&r), v = wire_get_u64(&r);
       uint8_t hash[BFT_DIGEST_LEN];

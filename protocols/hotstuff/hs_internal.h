@@ -114,6 +114,9 @@ typedef struct hs_state {
   uint64_t root_view;
   uint8_t root_hash[BFT_DIGEST_LEN];
   uint64_t delivered_max; /* highest height ever delivered (persisted; survives restarts) */
+  int head_hint;          /* the driver's ledger head block (cfg.head_cert at init): its view and hash */
+  uint64_t head_hint_view;
+  uint8_t head_hint_hash[BFT_DIGEST_LEN];
   uint64_t last_payload;  /* height of the last delivered block that held requests */
   uint64_t ring_height[HS_RING]; /* ring_*[h % HS_RING]: committed block at height h */
   uint64_t ring_view[HS_RING];
@@ -199,6 +202,8 @@ void hs_vote_body(uint8_t out[HS_STMT_LEN - 4], uint64_t view, uint64_t height, 
 int hs_decode_block(const uint8_t *p, uint32_t len, hs_blockmsg *b);
 /* Encode block slot b as a PROPOSAL/BLOCK payload; returns the length or BFT_E_FULL. */
 int hs_encode_block(const hs_block *b, uint8_t *buf, uint32_t cap);
+/* HS_REC_BLOCK for b (before our vote for it leaves). */
+int hs_persist_block(hs_state *s, const hs_block *b, bft_actions *out);
 int hs_decode_tmo(const uint8_t *p, uint32_t len, hs_tmomsg *t);
 void hs_put_qc(wire_writer *w, const hs_qc *qc);
 void hs_get_qc(wire_reader *r, hs_qc *qc);

@@ -45,7 +45,9 @@ int hs_cast_vote(hs_state *s, hs_block *b, bft_actions *out) {
   s->lv_height = b->height;
   memcpy(s->lv_hash, b->hash, BFT_DIGEST_LEN);
   s->env.sign(s->env.ctx, HS_TAG_VOTE, st, (uint32_t)n, s->lv_sig);
-  /* Persist before the vote (or the proposal that goes with a leader's vote) leaves. */
+  /* Persist before the vote (or the proposal that goes with a leader's vote) leaves: the
+   * block too, so that a QC for it never outlives every copy of it. */
+  HS_TRY(hs_persist_block(s, b, out));
   HS_TRY(hs_persist_vote(s, out));
   uint32_t to = hs_leader(s, b->view + 1);
   if (to != s->cfg.self) {

@@ -59,6 +59,37 @@ static int pbft_init(void *state, const bft_engine_config *cfg, const bft_engine
   s->q = bft_quorum(cfg);
   s->committed = cfg->committed;
   s->chain_valid = cfg->committed == 0;
+  /* The ledger's last batch digests: our DELIVERED records may lag the ledger by one group
+   * commit (the driver syncs the ledger first); start() steps the chain over them. */
+  s->hint_count = cfg->head_digests && cfg->head_count <= cfg->window ? cfg->head_count : 0;
+  if (s->hint_count > cfg->committed) s->hint_count = (uint32_t)cfg->committed;
+  for (uint32_t i = 0; i < s->hint_count; i++) memcpy(s->hint_dig[i], cfg->head_digests[i], BFT_DIGEST_LEN);
+  s->cfg.head_digests = NULL; /* borrowed for init only */
+  s->cfg.head_cert = NULL;
+  s->cfg.head_count = s->cfg.head_cert_len = 0;
+  return 0;
+}
+
+/* Chain at `committed` from the newest chain we recorded at or below it (or the stable
+ * checkpoint), stepped over the ledger's digests after it; 1 when found. */
+static int chain_from_hints(pbft_state *s) {
+  uint32_t L = s->cfg.window;
+  uint64_t first = s->committed - s->hint_count + 1; /* hint_dig[0] is block `first` */
+  for (uint64_t q = s->committed; q + 1 >= first && q > 0; q--) {
+    const uint8_t *base = NULL;
+    if (s->chain_seq[q % L] == q) base = s->chain_ring[q % L];
+    else if (q == s->h) base = s->h_digest;
+    if (!base) continue;
+    uint8_t ch[BFT_DIGEST_LEN];
+    memcpy(ch, base, BFT_DIGEST_LEN);
+    for (uint64_t k = q + 1; k <= s->committed; k++) {
+      pbft_chain_step(ch, s->hint_dig[k - first]);
+      s->chain_seq[k % L] = k;
+      memcpy(s->chain_ring[k % L], ch, BFT_DIGEST_LEN);
+    }
+    memcpy(s->chain, ch, BFT_DIGEST_LEN);
+    return 1;
+  }
   return 0;
 }
 
@@ -82,6 +113,8 @@ static int pbft_start(void *state, bft_actions *out) {
     s->chain_valid = 1;
   } else if (s->committed == s->h) {
     memcpy(s->chain, s->h_digest, BFT_DIGEST_LEN);
+    s->chain_valid = 1;
+  } else if (s->hint_count && chain_from_hints(s)) {
     s->chain_valid = 1;
   }
   /* A restarted primary never re-uses a sequence number it pre-prepared in this view. */

@@ -150,6 +150,12 @@ typedef struct pbft_state {
   int chain_valid;
   uint64_t chain_seq[BFT_MAX_WINDOW];   /* chain after recent seqs, for restarts */
   uint8_t chain_ring[BFT_MAX_WINDOW][BFT_DIGEST_LEN];
+  /* Digests of the batches delivered recently, also while the chain is unknown (a replica that
+   * installed a snapshot): a stable checkpoint below `committed` then re-derives the chain. */
+  uint64_t dig_seq[BFT_MAX_WINDOW];
+  uint32_t hint_count; /* cfg.head_digests at init: digests of the ledger's last blocks */
+  uint8_t hint_dig[BFT_MAX_WINDOW][BFT_DIGEST_LEN];
+  uint8_t dig_ring[BFT_MAX_WINDOW][BFT_DIGEST_LEN];
   uint64_t delivered_max;               /* highest seq ever delivered (survives restarts) */
   uint64_t kick_tag;
 
@@ -360,5 +366,8 @@ int pbft_reject(pbft_state *s, int rc);
     int rc_ = (x);         \
     if (rc_ < 0) return rc_; \
   } while (0)
+
+/* chain := BLAKE2b(chain || digest), the history digest checkpoints sign */
+void pbft_chain_step(uint8_t chain[BFT_DIGEST_LEN], const uint8_t digest[BFT_DIGEST_LEN]);
 
 #endif

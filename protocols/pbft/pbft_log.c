@@ -351,7 +351,7 @@ int pbft_restore_record(pbft_state *s, const uint8_t *rec, uint32_t len) {
 
 /* ---- delivery ---------------------------------------------------------------------------- */
 
-static void chain_step(uint8_t chain[BFT_DIGEST_LEN], const uint8_t digest[BFT_DIGEST_LEN]) {
+void pbft_chain_step(uint8_t chain[BFT_DIGEST_LEN], const uint8_t digest[BFT_DIGEST_LEN]) {
   bft_digest_ctx c;
   bft_digest_init(&c);
   bft_digest_update(&c, CHAIN_TAG, sizeof CHAIN_TAG - 1);
@@ -394,8 +394,10 @@ int pbft_deliver_one(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t
                      const uint8_t *cert, uint32_t cert_len, bft_actions *out) {
   uint8_t digest[BFT_DIGEST_LEN];
   bft_digest(digest, batch, len);
-  if (s->chain_valid) chain_step(s->chain, digest);
+  if (s->chain_valid) pbft_chain_step(s->chain, digest);
   s->committed = seq;
+  s->dig_seq[seq % s->cfg.window] = seq;
+  memcpy(s->dig_ring[seq % s->cfg.window], digest, BFT_DIGEST_LEN);
   /* A chain we could not follow (restart behind our own records) resumes at a checkpoint
    * that 2f+1 replicas proved. */
   if (!s->chain_valid && seq == s->h && s->h > 0) {
@@ -490,6 +492,21 @@ int pbft_make_stable(pbft_state *s, uint64_t seq, const uint8_t digest[BFT_DIGES
   if (s->committed == seq && !s->chain_valid) {
     memcpy(s->chain, digest, BFT_DIGEST_LEN);
     s->chain_valid = 1;
+  } else if (s->committed > seq && !s->chain_valid && s->committed - seq < s->cfg.window) {
+    /* Delivered past the proved checkpoint without knowing the chain (after a snapshot
+     * install): step it forward from the proof over the digests we delivered since. */
+    uint8_t ch[BFT_DIGEST_LEN];
+    memcpy(ch, digest, BFT_DIGEST_LEN);
+    uint64_t q = seq + 1;
+    for (; q <= s->committed && s->dig_seq[q % s->cfg.window] == q; q++) {
+      pbft_chain_step(ch, s->dig_ring[q % s->cfg.window]);
+      s->chain_seq[q % s->cfg.window] = q;
+      memcpy(s->chain_ring[q % s->cfg.window], ch, BFT_DIGEST_LEN);
+    }
+    if (q > s->committed) {
+      memcpy(s->chain, ch, BFT_DIGEST_LEN);
+      s->chain_valid = 1;
+    }
   }
   if (s->next_seq < seq) s->next_seq = seq;
   PBFT_TRY(pbft_persist_snapshot(s, out));

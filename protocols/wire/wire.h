@@ -76,6 +76,10 @@ enum wire_kind {
   WIRE_KIND_FETCH = 0x20,          /* replica -> replica: committed batches from a seq */
   WIRE_KIND_FETCH_REPLY = 0x21,
   WIRE_KIND_STATE_DIGEST = 0x24,   /* replica -> replica: signed state digests after blocks */
+  WIRE_KIND_SNAP_ATTEST = 0x22,    /* replica -> replicas: signed snapshot attestation */
+  WIRE_KIND_SNAP_GET = 0x23,       /* replica (or client, manifest only) -> replica */
+  WIRE_KIND_SNAP_META = 0x25,      /* manifest and certificate of a certified snapshot */
+  WIRE_KIND_SNAP_CHUNK = 0x26,     /* one chunk of a snapshot's payload */
   WIRE_KIND_ENGINE = 0x40,         /* 0x40..0x7F: consensus engine messages */
   WIRE_KIND_ENGINE_LAST = 0x7F
 };

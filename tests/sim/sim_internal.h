@@ -67,6 +67,7 @@ typedef struct sim_node {
   rt_core core;
   rt_crypto crypto;
   rt_memfile wal, ledger; /* the disk: survives crashes */
+  rt_memfile snap, snapcert; /* the newest snapshot and certificate (replaced atomically) */
   void *engine_mem;
   rt_core_bufs *bufs;
   sim_timer timers[BFT_MAX_TIMERS];

@@ -269,6 +269,11 @@ int sim_node_start(sim_ctx *S, sim_node *nd) {
       .vcache_sets = 256, /* a forgotten digest costs one more (fast) verify; memory stays small */
       .wal_compact_bytes = SIM_COMPACT_BYTES,
       .tuning = &tuning,
+      /* snapshots every 16 blocks: a restart loads the newest and re-executes only what follows */
+      .snap_mem = &nd->snap,
+      .snapcert_mem = &nd->snapcert,
+      .snapshot_every = 16,
+      .snapshot_no_transfer = 1,
   };
   char err[256] = "";
   /* No clearing of the engine memory: init owns it, and after a crash it holds a scribble, so
@@ -313,6 +318,8 @@ void sim_node_free(sim_node *nd) {
   nd->byz_buf = NULL;
   rt_memfile_free(&nd->wal);
   rt_memfile_free(&nd->ledger);
+  rt_memfile_free(&nd->snap);
+  rt_memfile_free(&nd->snapcert);
   free(nd->executed);
   nd->executed = NULL;
 }
