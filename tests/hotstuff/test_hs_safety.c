@@ -185,8 +185,9 @@ static void test_vote_once_per_view_across_restart(void **state) {
   h_free(h);
 }
 
-/* A leader that proposes two blocks for one view: the second is refused and counted, and the
- * replica's single vote of that view stays the first. */
+/* A leader that proposes two blocks for one view: the second is refused, counted and reported
+ * with the first as evidence (both signed proposals), and the replica's single vote of that
+ * view stays the first. */
 static void test_equivocating_leader(void **state) {
   (void)state;
   harness *h = h_new(4, 0);
@@ -202,11 +203,34 @@ static void test_equivocating_leader(void **state) {
   t_make_with(&b, 1, 1, g, batch, blen);
   assert_int_equal(t_propose(h, lead(1), R, &a, NULL), 0);
   uint32_t nrec = h->r[R].nrec;
-  assert_int_equal(t_propose(h, lead(1), R, &b, NULL), BFT_E_DUPLICATE);
+  /* The second is not voted for, but both signed proposals are reported as evidence. */
+  assert_int_equal(t_propose(h, lead(1), R, &b, NULL), 0);
   assert_int_equal(h->r[R].nrec, nrec);
+  assert_int_equal(h->r[R].evidence, 1);
+  assert_int_equal(h->r[R].ev_offender, lead(1));
+  assert_int_equal(h->r[R].ev_kind, HS_MSG_PROPOSAL);
+  /* What anyone with the cluster's keys checks (the runtime and bft-client evidence do the
+   * same): two different messages, each signed by the leader under the proposal tag. */
+  wire_reader rd;
+  wire_reader_init(&rd, h->r[R].ev_data, h->r[R].ev_len);
+  uint32_t l1, l2;
+  const uint8_t *m1 = wire_get_blob(&rd, &l1, BFT_MAX_ENGINE_MSG);
+  const uint8_t *m2 = wire_get_blob(&rd, &l2, BFT_MAX_ENGINE_MSG);
+  assert_int_equal(wire_reader_finish(&rd), 0);
+  assert_true(l1 != l2 || memcmp(m1, m2, l1) != 0);
+  assert_int_equal(bft_engine_check_message(h->ops, &h->r[R].cfg, &h->r[R].env, lead(1), HS_MSG_PROPOSAL, m1, l1), 0);
+  assert_int_equal(bft_engine_check_message(h->ops, &h->r[R].cfg, &h->r[R].env, lead(1), HS_MSG_PROPOSAL, m2, l2), 0);
+  /* Once per leader and view: a third block of view 1 is refused without more evidence. */
+  t_block c;
+  uint8_t g2[32];
+  memcpy(g2, g, 32);
+  g2[0] ^= 1;
+  t_make(&c, 1, 1, g2);
+  assert_int_equal(t_propose(h, lead(1), R, &c, NULL), BFT_E_DUPLICATE);
+  assert_int_equal(h->r[R].evidence, 1);
   bft_engine_status st;
   h_status(h, R, &st);
-  assert_int_equal(st.equivocations, 1);
+  assert_int_equal(st.equivocations, 2);
   assert_int_equal(t_voted_view(h, R), 1);
   h_free(h);
 }
