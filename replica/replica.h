@@ -11,6 +11,7 @@
 
 #include "replica/admit.h"
 #include "replica/byz_shell.h"
+#include "replica/byz_twin.h"
 #include "replica/core.h"
 #include "replica/net.h"
 
@@ -89,6 +90,7 @@ struct rt_replica {
   const bft_engine_ops *ops;
   rt_log log;
   rt_byz_shell *byz; /* --byzantine: falsifies what we send (NULL: honest) */
+  rt_byz_twin *twin; /* --byzantine equivocate: copy B (r->core is copy A), or NULL */
   rt_core core;
   int core_open, core_ready;
   int lock_fd;
@@ -129,5 +131,10 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
 /* Run until a signal or a fatal error; returns the process exit code. */
 int rt_replica_run(rt_replica *r);
 void rt_replica_close(rt_replica *r);
+/* For the faulty-replica modes (byz_twin.c): a frame for peer `to` through the replica's own
+ * send path (falsified by the other --byzantine modes, if any), and the cached reply of `core`
+ * for client index `client` to the connection its last request came on. */
+void rt_replica_send_peer(rt_replica *r, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len);
+void rt_replica_reply(rt_replica *r, rt_core *core, uint32_t client);
 
 #endif
