@@ -16,9 +16,9 @@ static const struct {
 
 const char *rt_byz_help(void) {
   return "                         equivocate         two honest copies of the replica under its one key, each\n"
-         "                                            talking to part of the cluster (one correct replica, the\n"
-         "                                            last other id, hears both) and fed different client\n"
-         "                                            requests (by seq parity): conflicting proposals and votes\n"
+         "                                            talking to part of the cluster (replica ID-1 hears both)\n"
+         "                                            and fed different client requests (by seq parity):\n"
+         "                                            conflicting proposals and votes\n"
          "                         silent             receives everything, sends nothing\n"
          "                         delay:MS           holds every frame MS ms (a slow leader just under the timeout)\n"
          "                         drop-to:ID[+ID..]  drops every frame to those replicas\n"
@@ -114,11 +114,12 @@ void rt_byz_describe(const rt_byz_config *c, char *buf, size_t cap) {
 }
 
 uint32_t rt_byz_twin_reach(uint32_t n, uint32_t self, uint32_t peer) {
-  if (n < 2 || self >= n || peer >= n || peer == self) return 0;
-  uint32_t m = n - 1;                       /* the other replicas */
-  uint32_t k = peer < self ? peer : peer - 1; /* peer's rank among them */
-  if (k == m - 1) return RT_BYZ_TWIN_A | RT_BYZ_TWIN_B; /* the bridge */
-  return k < m / 2 ? RT_BYZ_TWIN_A : RT_BYZ_TWIN_B;
+  if (n < 3 || self >= n || peer >= n || peer == self) return 0;
+  uint32_t bridge = (self + n - 1) % n;
+  if (peer == bridge) return RT_BYZ_TWIN_A | RT_BYZ_TWIN_B;
+  /* rank among the n - 2 others, counted from the one after self, in rotation order */
+  uint32_t k = (peer + n - self - 1) % n;
+  return k < (n - 2 + 1) / 2 ? RT_BYZ_TWIN_A : RT_BYZ_TWIN_B;
 }
 
 void rt_byz_init(rt_byz *b, const rt_byz_config *cfg, const bft_engine_ops *ops, uint32_t n, uint32_t self,

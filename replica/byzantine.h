@@ -47,9 +47,12 @@ void rt_byz_describe(const rt_byz_config *c, char *buf, size_t cap);
 const char *rt_byz_help(void);
 
 /* Equivocation (Twins): which copies of faulty replica `self` speak with replica `peer` (bit 0:
- * copy A, bit 1: copy B; 0 for self). Of the other replicas in id order, the last is the bridge
- * that hears both copies (so conflicting statements reach a correct replica and are detected
- * there), the first half of the rest talks to copy A, the others to copy B. Needs n >= 4. */
+ * copy A, bit 1: copy B; 0 for self). The bridge, which hears both copies so that conflicting
+ * statements reach a correct replica and are detected there, is replica self-1 (mod n): the
+ * leader just before self in the round-robin order every engine uses (PBFT views, HotStuff terms,
+ * Tendermint heights), so both copies hear the proposals they vote on before their own turn,
+ * and both gather the quorum to lead it. Of the others, counted from self+1 on, the first half
+ * talk to copy A, the rest to copy B. Needs n >= 4. */
 #define RT_BYZ_TWIN_A 1u
 #define RT_BYZ_TWIN_B 2u
 uint32_t rt_byz_twin_reach(uint32_t n, uint32_t self, uint32_t peer);

@@ -48,18 +48,22 @@ static void test_parse(void **state) {
   }
 }
 
-/* The twin split: the last other replica hears both copies, the rest are halved between them,
- * every other replica is reached by at least one copy, and each copy reaches a quorum with
- * itself (2f+1: its own half, the bridge and itself) only together with correct replicas. */
+/* The twin split: the replica before self in the rotation hears both copies, the rest are
+ * halved between them, and every other replica is reached by at least one copy. */
 static void test_twin_split(void **state) {
   (void)state;
   assert_int_equal(rt_byz_twin_reach(4, 0, 0), 0);
   assert_int_equal(rt_byz_twin_reach(4, 0, 1), RT_BYZ_TWIN_A);
   assert_int_equal(rt_byz_twin_reach(4, 0, 2), RT_BYZ_TWIN_B);
   assert_int_equal(rt_byz_twin_reach(4, 0, 3), RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
-  assert_int_equal(rt_byz_twin_reach(4, 3, 0), RT_BYZ_TWIN_A);
-  assert_int_equal(rt_byz_twin_reach(4, 3, 1), RT_BYZ_TWIN_B);
-  assert_int_equal(rt_byz_twin_reach(4, 3, 2), RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(4, 2, 3), RT_BYZ_TWIN_A);
+  assert_int_equal(rt_byz_twin_reach(4, 2, 0), RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(4, 2, 1), RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 2), RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 4), RT_BYZ_TWIN_A);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 6), RT_BYZ_TWIN_A);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 0), RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 1), RT_BYZ_TWIN_B);
   for (uint32_t n = 4; n <= 16; n++)
     for (uint32_t self = 0; self < n; self++) {
       uint32_t a = 0, b = 0, both = 0;
