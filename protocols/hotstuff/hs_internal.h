@@ -28,7 +28,7 @@
 #define HS_SYNC_GAP 4           /* a QC this far above our head: also FETCH committed blocks */
 #define HS_VIEW_AHEAD 100000    /* messages of views further ahead are refused (window) */
 #define HS_LEADER_TERM 16       /* consecutive views one leader holds (round robin by terms) */
-#define HS_PROP_KEEP 4          /* first signed proposals kept (latest view per leader) as evidence */
+#define HS_PROP_KEEP 8          /* signed proposals kept (latest (leader, view) pairs) as evidence */
 
 #define HS_STMT_LEN (8 + 8 + BFT_DIGEST_LEN + 4)
 #define HS_HEADER_LEN (8 + BFT_DIGEST_LEN + BFT_DIGEST_LEN) /* in a certificate: height implied */
@@ -94,6 +94,7 @@ typedef struct hs_kept_prop { /* a leader's first signed proposal of a view, for
   uint8_t reported; /* evidence for (from, view) already emitted */
   uint32_t from;
   uint64_t view;
+  uint8_t hash[BFT_DIGEST_LEN]; /* the block it proposes */
   uint32_t len; /* payload and signature */
   uint8_t msg[HS_BLOCK_MSG_MAX + BFT_SIG_LEN];
 } hs_kept_prop;
@@ -146,7 +147,7 @@ typedef struct hs_state {
   uint64_t announced; /* highest QC view an idle leader broadcast in a TIMEOUT */
   uint64_t seen_view[BFT_MAX_REPLICAS]; /* latest proposal per leader, for equivocation */
   uint8_t seen_hash[BFT_MAX_REPLICAS][BFT_DIGEST_LEN];
-  hs_kept_prop kept[HS_PROP_KEEP]; /* the signed proposals behind seen_* (a bounded subset) */
+  hs_kept_prop kept[HS_PROP_KEEP]; /* the latest signed proposals accepted, for evidence */
   uint32_t kept_next;
   int has_cand;          /* a proposal of `cand_view` we may still vote for */
   uint64_t cand_view;

@@ -235,6 +235,43 @@ static void test_equivocating_leader(void **state) {
   h_free(h);
 }
 
+/* The other copy of an equivocating leader, stuck behind, proposes for a view the replica has
+ * left (it already took the leader's next view): still reported, with the kept first proposal. */
+static void test_late_conflicting_proposal(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0);
+  uint8_t g[32], rq[512], batch[1024];
+  t_genesis(h, g);
+  uint32_t rl = (uint32_t)bft_request_encode(&h->client, h->cluster_id, 5, (const uint8_t *)"z", 1, rq, sizeof rq);
+  bft_batch_writer bw;
+  bft_batch_begin(&bw, batch, sizeof batch);
+  assert_int_equal(bft_batch_add(&bw, rq, rl), 0);
+  uint32_t blen = bft_batch_end(&bw);
+  t_block a, a2, b;
+  t_qc qa;
+  t_make(&a, 1, 1, g);
+  t_qc_of(h, &a, Q, 3, &qa);
+  t_make(&a2, 2, 2, a.hash);
+  t_make_with(&b, 1, 1, g, batch, blen);
+  assert_int_equal(lead(1), lead(2));
+  assert_int_equal(t_propose(h, lead(1), R, &a, NULL), 0);
+  assert_int_equal(t_propose(h, lead(2), R, &a2, &qa), 0);
+  assert_int_equal(t_voted_view(h, R), 2);
+  assert_int_equal(h->r[R].evidence, 0);
+  assert_int_equal(t_propose(h, lead(1), R, &b, NULL), 0);
+  assert_int_equal(h->r[R].evidence, 1);
+  assert_int_equal(h->r[R].ev_offender, lead(1));
+  assert_int_equal(h->r[R].ev_kind, HS_MSG_PROPOSAL);
+  assert_int_equal(t_voted_view(h, R), 2);
+  bft_engine_status st;
+  h_status(h, R, &st);
+  assert_int_equal(st.equivocations, 1);
+  /* The same proposal again (a retransmission) is no evidence. */
+  assert_int_not_equal(t_propose(h, lead(2), R, &a2, &qa), 0);
+  assert_int_equal(h->r[R].evidence, 1);
+  h_free(h);
+}
+
 /* A validly signed proposal of a view far ahead (its leader's; a faulty one's, say) is not
  * voted for from here, and must not hide the proposal of the current view either: R still
  * votes for the real one (once a far proposal became the candidate, only a later view could
@@ -265,6 +302,7 @@ int main(void) {
       cmocka_unit_test(test_commit_on_three_chain),
       cmocka_unit_test(test_vote_once_per_view_across_restart),
       cmocka_unit_test(test_equivocating_leader),
+      cmocka_unit_test(test_late_conflicting_proposal),
       cmocka_unit_test(test_far_future_proposal_does_not_hide_the_current_one),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
