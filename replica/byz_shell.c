@@ -117,6 +117,8 @@ void rt_byz_shell_send(rt_byz_shell *b, uint32_t to, uint8_t kind, const uint8_t
   if (rt_byz_replay(&b->byz, &rto, &rkind, &rbody, &rlen)) out(b, rto, rkind, rbody, rlen);
 }
 
+uint32_t rt_byz_shell_modes(const rt_byz_shell *b) { return b->byz.cfg.modes; }
+
 void rt_byz_shell_describe(const rt_byz_shell *b, char *buf, size_t cap) {
   char modes[160];
   rt_byz_describe(&b->byz.cfg, modes, sizeof modes);

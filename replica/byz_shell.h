@@ -19,6 +19,8 @@ int rt_byz_shell_open(rt_byz_shell **b, struct rt_replica *r, const char *spec, 
                       size_t errlen);
 /* One frame for peer `to` (a broadcast is sent once per peer). */
 void rt_byz_shell_send(rt_byz_shell *b, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len);
+/* The enum rt_byz_mode bits in force. */
+uint32_t rt_byz_shell_modes(const rt_byz_shell *b);
 /* "byzantine=MODES byz_dropped=.. ..." for the metrics line. */
 void rt_byz_shell_describe(const rt_byz_shell *b, char *buf, size_t cap);
 /* Frees everything (the timer handle once the loop has closed it). */

@@ -9,13 +9,17 @@ static const struct {
   const char *name;
   uint32_t bit;
 } MODES[] = {
-    {"silent", RT_BYZ_SILENT},   {"delay", RT_BYZ_DELAY},   {"drop-to", RT_BYZ_DROP_TO},   {"corrupt", RT_BYZ_CORRUPT},
+    {"equivocate", RT_BYZ_EQUIVOCATE}, {"silent", RT_BYZ_SILENT},   {"delay", RT_BYZ_DELAY},   {"drop-to", RT_BYZ_DROP_TO},   {"corrupt", RT_BYZ_CORRUPT},
     {"bad-sig", RT_BYZ_BAD_SIG}, {"replay", RT_BYZ_REPLAY}, {"withhold", RT_BYZ_WITHHOLD},
 };
 #define NMODES (sizeof MODES / sizeof MODES[0])
 
 const char *rt_byz_help(void) {
-  return "                         silent             receives everything, sends nothing\n"
+  return "                         equivocate         two honest copies of the replica under its one key, each\n"
+         "                                            talking to part of the cluster (replica ID-1 hears both)\n"
+         "                                            and fed different client requests (by seq parity):\n"
+         "                                            conflicting proposals and votes\n"
+         "                         silent             receives everything, sends nothing\n"
          "                         delay:MS           holds every frame MS ms (a slow leader just under the timeout)\n"
          "                         drop-to:ID[+ID..]  drops every frame to those replicas\n"
          "                         corrupt            changes a field (view/seq +-1, a byte) of half its engine\n"
@@ -67,7 +71,7 @@ static int parse_one(const char *tok, uint32_t n, uint32_t self, rt_byz_config *
     out->modes |= bit;
     return 0;
   }
-  snprintf(err, errlen, "unknown --byzantine mode '%.*s' (silent, delay:MS, drop-to:IDS, corrupt, bad-sig, replay, withhold)",
+  snprintf(err, errlen, "unknown --byzantine mode '%.*s' (equivocate, silent, delay:MS, drop-to:IDS, corrupt, bad-sig, replay, withhold)",
            (int)nl, tok);
   return BFT_E_INVAL;
 }
@@ -107,6 +111,15 @@ void rt_byz_describe(const rt_byz_config *c, char *buf, size_t cap) {
           first = 0;
         }
   }
+}
+
+uint32_t rt_byz_twin_reach(uint32_t n, uint32_t self, uint32_t peer) {
+  if (n < 3 || self >= n || peer >= n || peer == self) return 0;
+  uint32_t bridge = (self + n - 1) % n;
+  if (peer == bridge) return RT_BYZ_TWIN_A | RT_BYZ_TWIN_B;
+  /* rank among the n - 2 others, counted from the one after self, in rotation order */
+  uint32_t k = (peer + n - self - 1) % n;
+  return k < (n - 2 + 1) / 2 ? RT_BYZ_TWIN_A : RT_BYZ_TWIN_B;
 }
 
 void rt_byz_init(rt_byz *b, const rt_byz_config *cfg, const bft_engine_ops *ops, uint32_t n, uint32_t self,

@@ -4,9 +4,10 @@
  * to do with each outgoing frame and carries it out (delays are the shell's: it holds frames).
  *
  * The replica keeps running the honest runtime and engine; only its output is falsified, so the
- * modes need no protocol-specific attack code and stay meaningful as engines change. (Equivocation
- * needs two honest engines under one key, each speaking to part of the cluster: the simulator's
- * twins; see tests/sim.) */
+ * modes need no protocol-specific attack code and stay meaningful as engines change. Equivocation
+ * needs two honest engines under one key, each speaking to part of the cluster (Twins): the
+ * split is decided here (rt_byz_twin_reach, rt_byz_twin_side), carried out by replica/byz_twin.c
+ * in bft-replica and by the simulator's twin plans in tests/sim. */
 #ifndef RT_BYZANTINE_H
 #define RT_BYZANTINE_H
 
@@ -23,7 +24,8 @@ enum rt_byz_mode {
   RT_BYZ_CORRUPT = 1u << 3,  /* a field of half of the engine messages changed, validly signed */
   RT_BYZ_BAD_SIG = 1u << 4,  /* engine messages leave with a broken signature */
   RT_BYZ_REPLAY = 1u << 5,   /* old signed engine messages resent to random replicas */
-  RT_BYZ_WITHHOLD = 1u << 6  /* never serves data: FETCH replies, engine messages of class DATA */
+  RT_BYZ_WITHHOLD = 1u << 6, /* never serves data: FETCH replies, engine messages of class DATA */
+  RT_BYZ_EQUIVOCATE = 1u << 7 /* two honest copies under one key (byz_twin.c); no frame is changed here */
 };
 
 #define RT_BYZ_RING 32u                  /* old engine messages kept for replay */
@@ -36,13 +38,27 @@ typedef struct rt_byz_config {
   uint64_t drop_to;  /* replica ids, one bit each */
 } rt_byz_config;
 
-/* "MODE[,MODE...]" with MODE one of silent, delay:MS, drop-to:ID[+ID...], corrupt, bad-sig,
- * replay, withhold. 0, or BFT_E_INVAL with one line in err. */
+/* "MODE[,MODE...]" with MODE one of equivocate, silent, delay:MS, drop-to:ID[+ID...], corrupt,
+ * bad-sig, replay, withhold. 0, or BFT_E_INVAL with one line in err. */
 int rt_byz_parse(const char *spec, uint32_t n, uint32_t self, rt_byz_config *out, char *err, size_t errlen);
 /* The modes in the form rt_byz_parse reads. */
 void rt_byz_describe(const rt_byz_config *c, char *buf, size_t cap);
 /* One line per mode, for --help. */
 const char *rt_byz_help(void);
+
+/* Equivocation (Twins): which copies of faulty replica `self` speak with replica `peer` (bit 0:
+ * copy A, bit 1: copy B; 0 for self). The bridge, which hears both copies so that conflicting
+ * statements reach a correct replica and are detected there, is replica self-1 (mod n): the
+ * leader just before self in the round-robin order every engine uses (PBFT views, HotStuff terms,
+ * Tendermint heights), so both copies hear the proposals they vote on before their own turn,
+ * and both gather the quorum to lead it. Of the others, counted from self+1 on, the first half
+ * talk to copy A, the rest to copy B. Needs n >= 4. */
+#define RT_BYZ_TWIN_A 1u
+#define RT_BYZ_TWIN_B 2u
+uint32_t rt_byz_twin_reach(uint32_t n, uint32_t self, uint32_t peer);
+/* The copy (0: A, 1: B) that is handed a client request of sequence number seq: the copies see
+ * different requests, so as leader they propose different batches for the same slot. */
+static inline uint32_t rt_byz_twin_side(uint64_t seq) { return (uint32_t)(seq & 1u); }
 
 typedef struct rt_byz_old { /* an engine message kept for replay */
   uint8_t kind;

@@ -93,8 +93,7 @@ static void peer_enqueue(rt_replica *r, rt_peer *p, rt_frame *f) {
 /* The faulty-replica shell hands its frames back through here. */
 static void byz_enqueue(rt_replica *r, uint32_t to, rt_frame *f) { peer_enqueue(r, &r->peers[to], f); }
 
-static void io_send(void *ctx, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len) {
-  rt_replica *r = ctx;
+void rt_replica_send_peer(rt_replica *r, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len) {
   if (to >= r->cluster->n || to == r->self) return;
   if (r->byz) {
     rt_byz_shell_send(r->byz, to, kind, body, len);
@@ -106,11 +105,17 @@ static void io_send(void *ctx, uint32_t to, uint8_t kind, const uint8_t *body, u
   rt_frame_unref(f);
 }
 
+static void io_send(void *ctx, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len) {
+  rt_replica *r = ctx;
+  if (r->twin) rt_byz_twin_send(r->twin, 0, to, kind, body, len); /* copy A of an equivocating replica */
+  else rt_replica_send_peer(r, to, kind, body, len);
+}
+
 static void io_broadcast(void *ctx, uint8_t kind, const uint8_t *body, uint32_t len) {
   rt_replica *r = ctx;
   if (r->byz) { /* falsified per destination */
     for (uint32_t i = 0; i < r->cluster->n; i++)
-      if (i != r->self) rt_byz_shell_send(r->byz, i, kind, body, len);
+      if (i != r->self) io_send(r, i, kind, body, len);
     return;
   }
   rt_frame *f = rt_frame_new(kind, r->self, body, len);
@@ -134,8 +139,8 @@ static void client_send(rt_replica *r, rt_conn *c, uint8_t kind, const uint8_t *
   }
 }
 
-static void send_cached_reply(rt_replica *r, rt_conn *c, uint32_t client) {
-  int len = rt_core_encode_reply(&r->core, client, r->scratch, WIRE_FRAME_MAX_BODY);
+static void send_cached_reply(rt_replica *r, rt_core *core, rt_conn *c, uint32_t client) {
+  int len = rt_core_encode_reply(core, client, r->scratch, WIRE_FRAME_MAX_BODY);
   if (len > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)len);
 }
 
@@ -148,11 +153,12 @@ static void io_rejected(void *ctx, uint32_t client, const uint8_t pk[BFT_PK_LEN]
   if (n > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)n);
 }
 
-static void io_replied(void *ctx, uint32_t client) {
-  rt_replica *r = ctx;
+void rt_replica_reply(rt_replica *r, rt_core *core, uint32_t client) {
   rt_conn *c = r->client_conn[client];
-  if (c) send_cached_reply(r, c, client);
+  if (c) send_cached_reply(r, core, c, client);
 }
+
+static void io_replied(void *ctx, uint32_t client) { rt_replica_reply(ctx, &((rt_replica *)ctx)->core, client); }
 
 /* ---- engine timers -------------------------------------------------------------------------- */
 
@@ -475,7 +481,9 @@ static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, 
   /* Everything a peer may send is handled by the core, exactly as in the simulator. A frame
    * that is not an engine message and does not decode closes the connection (the peer redials);
    * an engine message that fails its checks is only counted (votes are judged one by one). */
-  if (rt_core_on_peer_frame(&r->core, c->peer, h->kind, body, h->body_len) == BFT_E_MALFORMED &&
+  int rc = r->twin ? rt_byz_twin_on_peer_frame(r->twin, c->peer, h->kind, body, h->body_len)
+                   : rt_core_on_peer_frame(&r->core, c->peer, h->kind, body, h->body_len);
+  if (rc == BFT_E_MALFORMED &&
       !(h->kind >= WIRE_KIND_ENGINE && h->kind <= WIRE_KIND_ENGINE_LAST)) {
     p->rejected++;
     r->offences[RT_OFF_MALFORMED]++;
@@ -505,7 +513,8 @@ static int on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uin
     }
   }
   rt_submit out;
-  rt_core_submit(&r->core, body, len, 0, &out);
+  rt_core *core = r->twin ? rt_byz_twin_core_for(r->twin, body, len) : &r->core; /* equivocate: by seq parity */
+  rt_core_submit(core, body, len, 0, &out);
   if (out.client >= 0) {
     map_client(r, (uint32_t)out.client, c);
     if (!c->verified) {
@@ -515,7 +524,7 @@ static int on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uin
   }
   switch (out.outcome) {
     case RT_SUBMIT_RETRANSMIT:
-      send_cached_reply(r, c, (uint32_t)out.client);
+      send_cached_reply(r, core, c, (uint32_t)out.client);
       return 0;
     case RT_SUBMIT_MALFORMED:
       offence(r, c, RT_OFF_MALFORMED, "undecodable request");
@@ -767,6 +776,7 @@ static void on_prepare(uv_prepare_t *h) {
   rt_replica *r = h->data;
   if (r->stopping) return;
   if (rt_core_answer_pulls(&r->core) != 0 || rt_core_sync(&r->core) != 0) return begin_stop(r, 1);
+  if (r->twin && rt_byz_twin_prepare(r->twin) != 0) return begin_stop(r, 1);
   while (r->ndirty) {
     rt_conn *c = r->dirty[--r->ndirty];
     c->dirty = 0;
@@ -863,8 +873,9 @@ static void on_metrics(uv_timer_t *t) {
           (unsigned long long)k->pulled_requests, r->nclient_conns, r->nhandshakes,
           (unsigned long long)r->conns_refused, (unsigned long long)r->handshakes_failed, off);
   if (r->byz) {
-    char b[512];
+    char b[768];
     rt_byz_shell_describe(r->byz, b, sizeof b);
+    if (r->twin) rt_byz_twin_describe(r->twin, b + strlen(b), sizeof b - strlen(b));
     rt_logf(&r->log, RT_LOG_WARN, "metrics", "event=byzantine_metrics %s", b);
   }
   r->last_commits = k->commits;
@@ -909,6 +920,7 @@ static void begin_stop(rt_replica *r, int code) {
   }
   for (int i = 0; i < r->nlisteners; i++) close_if_open((uv_handle_t *)&r->listeners[i]);
   for (uint32_t i = 0; i < BFT_MAX_TIMERS; i++) close_if_open((uv_handle_t *)&r->engine_timers[i]);
+  rt_byz_twin_stop(r->twin);
   for (uint32_t i = 0; i < r->cluster->n; i++) close_if_open((uv_handle_t *)&r->peers[i].redial);
   close_if_open((uv_handle_t *)&r->sweep);
   close_if_open((uv_handle_t *)&r->metrics);
@@ -1099,6 +1111,9 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   init_handles(r);
   if (o->byzantine && (rc = rt_byz_shell_open(&r->byz, r, o->byzantine, byz_enqueue, err, errlen)) != 0) return rc;
   if ((rc = open_core(r, o, err, errlen)) != 0) return rc;
+  if (r->byz && (rt_byz_shell_modes(r->byz) & RT_BYZ_EQUIVOCATE) &&
+      (rc = rt_byz_twin_open(&r->twin, r, o->data_dir, err, errlen)) != 0)
+    return rc;
   const bft_replica_info *me = &r->cluster->replicas[r->self];
   if ((rc = listen_on(r, me->host, me->port, err, errlen)) != 0) return rc;
   if (o->listen_client_port && (rc = listen_on(r, me->host, (uint16_t)o->listen_client_port, err, errlen)) != 0)
@@ -1124,7 +1139,7 @@ int rt_replica_start(rt_replica *r) {
   }
   r->last_metrics_ms = uv_now(r->loop);
   rt_logf(&r->log, RT_LOG_DEBUG, COMP_RT, "event=timer_jitter_seed seed=%llu", (unsigned long long)r->prng);
-  if (rt_core_start(&r->core) != 0) {
+  if (rt_core_start(&r->core) != 0 || (r->twin && rt_byz_twin_start(r->twin) != 0)) {
     begin_stop(r, 1);
     return 1;
   }
@@ -1162,6 +1177,8 @@ void rt_replica_close(rt_replica *r) {
     }
   }
   if (r->core_open) rt_core_close(&r->core);
+  rt_byz_twin_free(r->twin);
+  r->twin = NULL;
   for (uint32_t i = 0; r->cluster && i < r->cluster->n; i++) rt_outq_free(&r->peers[i].q);
   if (r->lock_fd >= 0) close(r->lock_fd);
   bft_keypair_wipe(&r->kp);

@@ -11,6 +11,7 @@
 
 #include "replica/admit.h"
 #include "replica/byz_shell.h"
+#include "replica/byz_twin.h"
 #include "replica/core.h"
 #include "replica/net.h"
 
@@ -97,6 +98,7 @@ struct rt_replica {
   const bft_engine_ops *ops;
   rt_log log;
   rt_byz_shell *byz; /* --byzantine: falsifies what we send (NULL: honest) */
+  rt_byz_twin *twin; /* --byzantine equivocate: copy B (r->core is copy A), or NULL */
   rt_core core;
   int core_open, core_ready;
   int lock_fd;
@@ -149,5 +151,10 @@ void rt_replica_stop(rt_replica *r);
 void rt_replica_close(rt_replica *r);
 /* mkdir -p, mode 0700 for each folder made. 0 or -1 (errno set). */
 int rt_mkdirs(const char *dir);
+/* For the faulty-replica modes (byz_twin.c): a frame for peer `to` through the replica's own
+ * send path (falsified by the other --byzantine modes, if any), and the cached reply of `core`
+ * for client index `client` to the connection its last request came on. */
+void rt_replica_send_peer(rt_replica *r, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len);
+void rt_replica_reply(rt_replica *r, rt_core *core, uint32_t client);
 
 #endif

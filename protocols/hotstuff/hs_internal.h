@@ -28,6 +28,7 @@
 #define HS_SYNC_GAP 4           /* a QC this far above our head: also FETCH committed blocks */
 #define HS_VIEW_AHEAD 100000    /* messages of views further ahead are refused (window) */
 #define HS_LEADER_TERM 16       /* consecutive views one leader holds (round robin by terms) */
+#define HS_PROP_KEEP 8          /* signed proposals kept (latest (leader, view) pairs) as evidence */
 
 #define HS_STMT_LEN (8 + 8 + BFT_DIGEST_LEN + 4)
 #define HS_HEADER_LEN (8 + BFT_DIGEST_LEN + BFT_DIGEST_LEN) /* in a certificate: height implied */
@@ -88,6 +89,16 @@ typedef struct hs_want { /* a block we lack and ask peers for */
   uint32_t tries; /* retry rounds so far: given up after HS_WANT_TRIES (asked again on new evidence) */
 } hs_want;
 
+typedef struct hs_kept_prop { /* a leader's first signed proposal of a view, for evidence */
+  uint8_t used;
+  uint8_t reported; /* evidence for (from, view) already emitted */
+  uint32_t from;
+  uint64_t view;
+  uint8_t hash[BFT_DIGEST_LEN]; /* the block it proposes */
+  uint32_t len; /* payload and signature */
+  uint8_t msg[HS_BLOCK_MSG_MAX + BFT_SIG_LEN];
+} hs_kept_prop;
+
 typedef struct hs_counters {
   uint64_t stale, window, digest, cert, other;
 } hs_counters;
@@ -143,6 +154,8 @@ typedef struct hs_state {
    * that wait for it get a short timer (hs_pacemaker.c). */
   uint8_t missed[BFT_MAX_REPLICAS];
   uint8_t seen_hash[BFT_MAX_REPLICAS][BFT_DIGEST_LEN];
+  hs_kept_prop kept[HS_PROP_KEEP]; /* the latest signed proposals accepted, for evidence */
+  uint32_t kept_next;
   int has_cand;          /* a proposal of `cand_view` we may still vote for */
   uint64_t cand_view;
   uint8_t cand_hash[BFT_DIGEST_LEN];

@@ -86,21 +86,62 @@ int hs_try_vote(hs_state *s, bft_actions *out) {
   return hs_cast_vote(s, b, out);
 }
 
+/* Signed proposals kept as evidence: the latest HS_PROP_KEEP (leader, view) pairs accepted,
+ * whatever happened since, so that a conflicting proposal that arrives late (an equivocating
+ * leader's other copy, stuck behind, proposing for a view the cluster has left) is still
+ * caught: the lookup comes before the window and staleness checks. */
+static void keep_proposal(hs_state *s, uint32_t from, uint64_t view, const uint8_t hash[BFT_DIGEST_LEN],
+                          const uint8_t *msg, uint32_t len) {
+  for (uint32_t i = 0; i < HS_PROP_KEEP; i++)
+    if (s->kept[i].used && s->kept[i].from == from && s->kept[i].view == view) return; /* the first stays */
+  hs_kept_prop *k = &s->kept[s->kept_next];
+  s->kept_next = (s->kept_next + 1) % HS_PROP_KEEP;
+  BFT_ASSERT(len <= sizeof k->msg);
+  k->used = 1;
+  k->reported = 0;
+  k->from = from;
+  k->view = view;
+  memcpy(k->hash, hash, BFT_DIGEST_LEN);
+  k->len = len;
+  memcpy(k->msg, msg, len);
+}
+
+/* A proposal signed by `from` for `view` of another block than the one kept for that pair: both
+ * (as PROPOSAL messages, payload and signature) are evidence, reported once per leader and view
+ * and counted. 1 when reported now, 0 when there is nothing to report, or an error. */
+static int proposal_evidence(hs_state *s, uint32_t from, uint64_t view, const uint8_t hash[BFT_DIGEST_LEN],
+                             const uint8_t *msg, uint32_t len, bft_actions *out) {
+  for (uint32_t i = 0; i < HS_PROP_KEEP; i++) {
+    hs_kept_prop *k = &s->kept[i];
+    if (!k->used || k->from != from || k->view != view) continue;
+    if (k->reported || memcmp(k->hash, hash, BFT_DIGEST_LEN) == 0) return 0;
+    HS_TRY(bft_act_evidence(out, from, HS_MSG_PROPOSAL, k->msg, k->len, msg, len));
+    k->reported = 1;
+    s->equivocations++;
+    return 1;
+  }
+  return 0;
+}
+
 int hs_on_proposal(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
   hs_blockmsg m;
   int rc = hs_decode_block(p, len, &m);
   if (rc) return hs_reject(s, rc);
   if (from != hs_leader(s, m.view)) return hs_reject(s, BFT_E_MALFORMED);
   s->missed[from] = 0; /* it proposes: views waiting on it get the full timer again */
-  if (m.view > s->view + HS_VIEW_AHEAD) return hs_reject(s, BFT_E_WINDOW);
-  if (m.height <= s->committed) return hs_reject(s, BFT_E_STALE);
   uint8_t bd[BFT_DIGEST_LEN], hash[BFT_DIGEST_LEN];
   bft_digest(bd, m.batch, m.batch_len);
   hs_block_hash(m.view, m.height, m.parent, bd, hash);
+  /* Evidence first (its signature was checked by the driver); the first proposal stays. */
+  int ev = proposal_evidence(s, from, m.view, hash, p, len + BFT_SIG_LEN, out);
+  if (ev < 0) return hs_reject(s, ev);
+  if (m.view > s->view + HS_VIEW_AHEAD) return ev ? 0 : hs_reject(s, BFT_E_WINDOW);
+  if (m.height <= s->committed) return ev ? 0 : hs_reject(s, BFT_E_STALE);
   if (s->seen_view[from] == m.view && memcmp(s->seen_hash[from], hash, BFT_DIGEST_LEN) != 0) {
-    s->equivocations++; /* two proposals signed by one leader for one view */
-    return hs_reject(s, BFT_E_DUPLICATE);
+    if (!ev) s->equivocations++; /* two proposals signed by one leader for one view */
+    return ev ? 0 : hs_reject(s, BFT_E_DUPLICATE);
   }
+  if (ev) return 0; /* conflicts with a kept proposal of this view: never voted for */
   if (hs_find(s, hash)) {
     if (!votable_view(s, m.view) || (s->has_cand && s->cand_view >= m.view)) return hs_reject(s, BFT_E_DUPLICATE);
     s->has_cand = 1; /* a block we fetched before its proposal reached us */
@@ -116,6 +157,7 @@ int hs_on_proposal(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
   /* Checked: from here on the proposal changes our state. */
   s->seen_view[from] = m.view;
   memcpy(s->seen_hash[from], hash, BFT_DIGEST_LEN);
+  keep_proposal(s, from, m.view, hash, p, len + BFT_SIG_LEN);
   hs_qc jq = {.view = m.jview, .height = m.height - 1, .sigs = js};
   memcpy(jq.hash, m.parent, BFT_DIGEST_LEN);
   HS_TRY(hs_on_qc(s, &jq, from, 1, out));

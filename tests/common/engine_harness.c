@@ -119,6 +119,7 @@ void h_free(harness *h) {
     for (uint32_t k = 0; k < r->nrec; k++) free(r->recs[k]);
     free(r->recs);
     free(r->rec_len);
+    free(r->ev_data);
     for (uint64_t s = 1; s <= H_MAXSEQ; s++) {
       free(r->commits[s].batch);
       free(r->commits[s].cert);
@@ -235,6 +236,13 @@ void h_absorb(harness *h, uint32_t i) {
         break;
       case BFT_ACT_EVIDENCE:
         r->evidence++;
+        free(r->ev_data);
+        r->ev_data = malloc(x->len ? x->len : 1);
+        assert(r->ev_data);
+        memcpy(r->ev_data, x->data, x->len);
+        r->ev_len = x->len;
+        r->ev_offender = x->to;
+        r->ev_kind = x->kind;
         break;
       case BFT_ACT_INFLIGHT: { /* another leader's requests: not handed out again this epoch */
         r->inflights++;

@@ -56,6 +56,10 @@ typedef struct h_replica {
   uint32_t pulls;
   uint32_t fetches;  /* FETCH actions seen */
   uint32_t evidence; /* EVIDENCE actions seen (conflicting statements reported) */
+  uint32_t ev_offender; /* the last EVIDENCE action: offender, kind and data (malloc'd) */
+  uint8_t ev_kind;
+  uint8_t *ev_data;
+  uint32_t ev_len;
   uint32_t inflights; /* INFLIGHT actions seen */
   uint32_t fetch_to[64];
   uint64_t fetch_seq[64];

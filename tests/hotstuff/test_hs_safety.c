@@ -189,8 +189,9 @@ static void test_vote_once_per_view_across_restart(void **state) {
   h_free(h);
 }
 
-/* A leader that proposes two blocks for one view: the second is refused and counted, and the
- * replica's single vote of that view stays the first. */
+/* A leader that proposes two blocks for one view: the second is refused, counted and reported
+ * with the first as evidence (both signed proposals), and the replica's single vote of that
+ * view stays the first. */
 static void test_equivocating_leader(void **state) {
   (void)state;
   harness *h = h_new(4, 0);
@@ -206,12 +207,72 @@ static void test_equivocating_leader(void **state) {
   t_make_with(&b, 1, 1, g, batch, blen);
   assert_int_equal(t_propose(h, lead(1), R, &a, NULL), 0);
   uint32_t nrec = h->r[R].nrec;
-  assert_int_equal(t_propose(h, lead(1), R, &b, NULL), BFT_E_DUPLICATE);
+  /* The second is not voted for, but both signed proposals are reported as evidence. */
+  assert_int_equal(t_propose(h, lead(1), R, &b, NULL), 0);
   assert_int_equal(h->r[R].nrec, nrec);
+  assert_int_equal(h->r[R].evidence, 1);
+  assert_int_equal(h->r[R].ev_offender, lead(1));
+  assert_int_equal(h->r[R].ev_kind, HS_MSG_PROPOSAL);
+  /* What anyone with the cluster's keys checks (the runtime and bft-client evidence do the
+   * same): two different messages, each signed by the leader under the proposal tag. */
+  wire_reader rd;
+  wire_reader_init(&rd, h->r[R].ev_data, h->r[R].ev_len);
+  uint32_t l1, l2;
+  const uint8_t *m1 = wire_get_blob(&rd, &l1, BFT_MAX_ENGINE_MSG);
+  const uint8_t *m2 = wire_get_blob(&rd, &l2, BFT_MAX_ENGINE_MSG);
+  assert_int_equal(wire_reader_finish(&rd), 0);
+  assert_true(l1 != l2 || memcmp(m1, m2, l1) != 0);
+  assert_int_equal(bft_engine_check_message(h->ops, &h->r[R].cfg, &h->r[R].env, lead(1), HS_MSG_PROPOSAL, m1, l1), 0);
+  assert_int_equal(bft_engine_check_message(h->ops, &h->r[R].cfg, &h->r[R].env, lead(1), HS_MSG_PROPOSAL, m2, l2), 0);
+  /* Once per leader and view: a third block of view 1 is refused without more evidence. */
+  t_block c;
+  uint8_t g2[32];
+  memcpy(g2, g, 32);
+  g2[0] ^= 1;
+  t_make(&c, 1, 1, g2);
+  assert_int_equal(t_propose(h, lead(1), R, &c, NULL), BFT_E_DUPLICATE);
+  assert_int_equal(h->r[R].evidence, 1);
+  bft_engine_status st;
+  h_status(h, R, &st);
+  assert_int_equal(st.equivocations, 2);
+  assert_int_equal(t_voted_view(h, R), 1);
+  h_free(h);
+}
+
+/* The other copy of an equivocating leader, stuck behind, proposes for a view the replica has
+ * left (it already took the leader's next view): still reported, with the kept first proposal. */
+static void test_late_conflicting_proposal(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0);
+  uint8_t g[32], rq[512], batch[1024];
+  t_genesis(h, g);
+  uint32_t rl = (uint32_t)bft_request_encode(&h->client, h->cluster_id, 5, (const uint8_t *)"z", 1, rq, sizeof rq);
+  bft_batch_writer bw;
+  bft_batch_begin(&bw, batch, sizeof batch);
+  assert_int_equal(bft_batch_add(&bw, rq, rl), 0);
+  uint32_t blen = bft_batch_end(&bw);
+  t_block a, a2, b;
+  t_qc qa;
+  t_make(&a, 1, 1, g);
+  t_qc_of(h, &a, Q, 3, &qa);
+  t_make(&a2, 2, 2, a.hash);
+  t_make_with(&b, 1, 1, g, batch, blen);
+  assert_int_equal(lead(1), lead(2));
+  assert_int_equal(t_propose(h, lead(1), R, &a, NULL), 0);
+  assert_int_equal(t_propose(h, lead(2), R, &a2, &qa), 0);
+  assert_int_equal(t_voted_view(h, R), 2);
+  assert_int_equal(h->r[R].evidence, 0);
+  assert_int_equal(t_propose(h, lead(1), R, &b, NULL), 0);
+  assert_int_equal(h->r[R].evidence, 1);
+  assert_int_equal(h->r[R].ev_offender, lead(1));
+  assert_int_equal(h->r[R].ev_kind, HS_MSG_PROPOSAL);
+  assert_int_equal(t_voted_view(h, R), 2);
   bft_engine_status st;
   h_status(h, R, &st);
   assert_int_equal(st.equivocations, 1);
-  assert_int_equal(t_voted_view(h, R), 1);
+  /* The same proposal again (a retransmission) is no evidence. */
+  assert_int_not_equal(t_propose(h, lead(2), R, &a2, &qa), 0);
+  assert_int_equal(h->r[R].evidence, 1);
   h_free(h);
 }
 
@@ -245,6 +306,7 @@ int main(void) {
       cmocka_unit_test(test_commit_on_three_chain),
       cmocka_unit_test(test_vote_once_per_view_across_restart),
       cmocka_unit_test(test_equivocating_leader),
+      cmocka_unit_test(test_late_conflicting_proposal),
       cmocka_unit_test(test_far_future_proposal_does_not_hide_the_current_one),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

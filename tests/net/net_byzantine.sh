@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Real processes: 4 replicas, one of them started with `bft-replica --byzantine MODES`; 4
-# concurrent clients (bft-bench) submit TOTAL operations, puts and gets on a few keys. Every
-# operation must complete, the history must be linearizable, the three correct replicas must
-# agree on the ledger head and hold the same blocks, verify-ledger must accept each of their
-# ledgers, and the faulty replica must say what it is in its first log line.
-# Usage: net_byzantine.sh BIN_DIR FAULTY_ID MODES [TOTAL]
-NET_BIN=$(cd "${1:?usage: net_byzantine.sh BIN_DIR FAULTY_ID MODES [TOTAL]}" && pwd)
+# concurrent clients (bft-bench) submit operations, puts and gets on a few keys: TOTAL of them, or
+# for D seconds when TOTAL is written Ds (e.g. 20s; operations still open when the time is up are
+# recorded as open). Every operation must complete, the history must be linearizable, the three
+# correct replicas must agree on the ledger head and hold the same blocks, verify-ledger must
+# accept each of their ledgers, and the faulty replica must say what it is in its first log line.
+# With NET_EXPECT_EVIDENCE=1, at least one correct replica must hold evidence against it, valid
+# with the cluster file alone (always required for `corrupt`, except on HotStuff, see below).
+# Usage: net_byzantine.sh BIN_DIR FAULTY_ID MODES [TOTAL|Ds]
+NET_BIN=$(cd "${1:?usage: net_byzantine.sh BIN_DIR FAULTY_ID MODES [TOTAL|Ds]}" && pwd)
 faulty=${2:?faulty replica id}
 modes=${3:?--byzantine modes}
 total=${4:-300}
@@ -22,14 +25,22 @@ head -n 1 "$NET_DIR/replica-$faulty.log" | grep -q 'event=byzantine_replica' ||
 net_log "replica $faulty runs --byzantine $modes"
 
 history=$NET_DIR/history.txt
-"$NET_BIN/bft-bench" --config "$NET_CFG" --keys "$NET_DIR/keys" --clients 4 --total-ops "$total" \
-  --duration 100 --ops mixed --keyspace 5 --value-size 16 --timeout 60 --history "$history" \
+if [[ $total =~ ^([0-9]+)s$ ]]; then # a duration: as many operations as fit
+  secs=${BASH_REMATCH[1]}
+  load=(--duration "$secs" --warmup 0)
+  bound=$((secs + 70))
+else
+  load=(--total-ops "$total" --duration 100)
+  bound=110
+fi
+"$NET_BIN/bft-bench" --config "$NET_CFG" --keys "$NET_DIR/keys" --clients 4 "${load[@]}" \
+  --ops mixed --keyspace 5 --value-size 16 --timeout 60 --history "$history" \
   >"$NET_DIR/bench.out" 2>"$NET_DIR/bench.log" &
 bench=$!
 NET_PIDS+=($bench)
-deadline=$((SECONDS + 110))
+deadline=$((SECONDS + bound))
 while net_running $bench; do
-  [ $SECONDS -lt $deadline ] || net_fail "bft-bench did not finish within 110s"
+  [ $SECONDS -lt $deadline ] || net_fail "bft-bench did not finish within ${bound}s"
   sleep 0.2
 done
 rc=0
@@ -39,16 +50,23 @@ result=$(grep '^RESULT ' "$NET_DIR/bench.out" || true)
 [ -n "$result" ] || net_fail "bft-bench printed no RESULT line (exit $rc)"
 ops=$(sed -n 's/.* ops=\([0-9]*\) .*/\1/p' <<<"$result")
 errors=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$result")
-[ "$rc" -eq 0 ] && [ "$ops" = "$total" ] && [ "$errors" = 0 ] ||
-  net_fail "expected $total operations without errors, got ops=$ops errors=$errors (exit $rc)"
-[ "$(wc -l <"$history")" -eq "$total" ] || net_fail "history holds $(wc -l <"$history") operations, not $total"
+if [ -n "${secs:-}" ]; then
+  [ "$rc" -eq 0 ] && [ "${ops:-0}" -gt 0 ] && [ "$errors" = 0 ] ||
+    net_fail "expected operations without errors in ${secs}s, got ops=$ops errors=$errors (exit $rc)"
+  # completed ones, and the puts still open at the stop
+  [ "$(wc -l <"$history")" -ge "$ops" ] || net_fail "history holds $(wc -l <"$history") operations, fewer than $ops"
+else
+  [ "$rc" -eq 0 ] && [ "$ops" = "$total" ] && [ "$errors" = 0 ] ||
+    net_fail "expected $total operations without errors, got ops=$ops errors=$errors (exit $rc)"
+  [ "$(wc -l <"$history")" -eq "$total" ] || net_fail "history holds $(wc -l <"$history") operations, not $total"
+fi
 "$NET_BIN/net-lincheck" "$history" || net_fail "the history is not linearizable"
 
 correct=""
 for i in 0 1 2 3; do [ "$i" = "$faulty" ] || correct="$correct $i"; done
 head=$(net_wait_agree "${correct# }" 30)
 net_log "correct replicas${correct} agree on the ledger head: height, batch, state = $head"
-net_same_ledgers "${correct# }"
+net_same_ledgers "${correct# }" "${head%% *}"
 for i in $correct; do
   out=$("$NET_BIN/bft-client" --config "$NET_CFG" --timeout 20 --replica "$i" verify-ledger) ||
     net_fail "verify-ledger of replica $i: $out"
@@ -62,7 +80,12 @@ net_log "$(grep -c 'valid: ' <<<"$out") piece(s) of evidence, all valid"
 # (HotStuff checks a vote's block before its vote set, so a corrupted vote for a block nobody
 # proposed is refused rather than kept as evidence; its equivocation evidence comes from two
 # votes for two real blocks of one view, as the simulator's equivocating twins produce.)
-if [[ $modes == *corrupt* && ${NET_PROTOCOL:-pbft} != hotstuff ]]; then
+if [[ ${NET_EXPECT_EVIDENCE:-0} = 1 || ($modes == *corrupt* && ${NET_PROTOCOL:-pbft} != hotstuff) ]]; then
   grep -q "offender=$faulty .*valid: " <<<"$out" || net_fail "no correct replica reports evidence against replica $faulty: $out"
+  net_log "evidence against replica $faulty: $(grep "offender=$faulty .*valid: " <<<"$out" | head -n 3 | tr '\n' ';')"
+fi
+if [[ $modes == *equivocate* ]]; then
+  grep -q 'event=byzantine_twin ' "$NET_DIR/replica-$faulty.log" || net_fail "the equivocating replica did not start its twin"
+  net_log "twin: $(grep -m1 -o 'copy_a_peers=[^ ]* copy_b_peers=[^ ]* bridge=[^ ]*' "$NET_DIR/replica-$faulty.log")"
 fi
 echo "[$NET_NAME] PASS ($modes)"

@@ -32,15 +32,53 @@ static void test_parse(void **state) {
   assert_string_equal(desc, "delay:900,drop-to:0+3,corrupt");
   assert_int_equal(rt_byz_parse("bad-sig,replay,withhold", 4, 1, &c, err, sizeof err), 0);
   assert_int_equal(c.modes, RT_BYZ_BAD_SIG | RT_BYZ_REPLAY | RT_BYZ_WITHHOLD);
+  assert_int_equal(rt_byz_parse("equivocate,delay:100", 4, 1, &c, err, sizeof err), 0);
+  assert_int_equal(c.modes, RT_BYZ_EQUIVOCATE | RT_BYZ_DELAY);
+  rt_byz_describe(&c, desc, sizeof desc);
+  assert_string_equal(desc, "equivocate,delay:100");
+  assert_non_null(strstr(rt_byz_help(), "equivocate"));
 
   const char *bad[] = {"", "loud", "delay", "delay:", "delay:0", "delay:abc", "delay:999999999", "drop-to",
                        "drop-to:", "drop-to:1" /* self */, "drop-to:4" /* >= n */, "drop-to:0+", "silent:3",
-                       "corrupt,,", "equivocate"};
+                       "corrupt,,", "equivocate:1", "equivocates"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
     assert_int_equal(rt_byz_parse(bad[i], 4, 1, &c, err, sizeof err), BFT_E_INVAL);
     assert_true(strstr(err, "--byzantine") != NULL); /* one clear line naming the flag */
   }
+}
+
+/* The twin split: the replica before self in the rotation hears both copies, the rest are
+ * halved between them, and every other replica is reached by at least one copy. */
+static void test_twin_split(void **state) {
+  (void)state;
+  assert_int_equal(rt_byz_twin_reach(4, 0, 0), 0);
+  assert_int_equal(rt_byz_twin_reach(4, 0, 1), RT_BYZ_TWIN_A);
+  assert_int_equal(rt_byz_twin_reach(4, 0, 2), RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(4, 0, 3), RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(4, 2, 3), RT_BYZ_TWIN_A);
+  assert_int_equal(rt_byz_twin_reach(4, 2, 0), RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(4, 2, 1), RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 2), RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 4), RT_BYZ_TWIN_A);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 6), RT_BYZ_TWIN_A);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 0), RT_BYZ_TWIN_B);
+  assert_int_equal(rt_byz_twin_reach(7, 3, 1), RT_BYZ_TWIN_B);
+  for (uint32_t n = 4; n <= 16; n++)
+    for (uint32_t self = 0; self < n; self++) {
+      uint32_t a = 0, b = 0, both = 0;
+      for (uint32_t p = 0; p < n; p++) {
+        uint32_t r = rt_byz_twin_reach(n, self, p);
+        if (p != self) assert_int_not_equal(r, 0);
+        a += r == RT_BYZ_TWIN_A;
+        b += r == RT_BYZ_TWIN_B;
+        both += r == (RT_BYZ_TWIN_A | RT_BYZ_TWIN_B);
+      }
+      assert_int_equal(both, 1);
+      assert_true(a >= 1 && b >= 1 && (a > b ? a - b : b - a) <= 1);
+    }
+  assert_int_equal(rt_byz_twin_side(1), 1);
+  assert_int_equal(rt_byz_twin_side(2), 0);
 }
 
 typedef struct fixture {
@@ -82,6 +120,13 @@ static void test_drop_modes(void **state) {
   assert_int_equal(verdict(&b, &f, 2, f.kind), RT_BYZ_DROP);
   assert_int_equal(verdict(&b, &f, 0, f.kind), RT_BYZ_SEND);
   assert_int_equal(verdict(&b, &f, 3, f.kind), RT_BYZ_SEND);
+  rt_byz_free(&b);
+
+  /* equivocate changes no frame itself (the twins' routing does) */
+  c = (rt_byz_config){.modes = RT_BYZ_EQUIVOCATE};
+  rt_byz_init(&b, &c, &pbft_engine_ops, 4, 1, 1);
+  assert_int_equal(verdict(&b, &f, 0, f.kind), RT_BYZ_SEND);
+  assert_int_equal(verdict(&b, &f, 2, WIRE_KIND_FETCH_REPLY), RT_BYZ_SEND);
   rt_byz_free(&b);
 
   c = (rt_byz_config){.modes = RT_BYZ_WITHHOLD};
@@ -153,6 +198,7 @@ int main(void) {
   if (bft_crypto_init() != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse),
+      cmocka_unit_test(test_twin_split),
       cmocka_unit_test(test_drop_modes),
       cmocka_unit_test(test_corrupt_signs_validly),
       cmocka_unit_test(test_bad_sig_and_replay),
