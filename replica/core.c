@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "protocols/kv.h"
+#include "replica/metrics.h"
 #include "replica/rt_limits.h"
 
 #define COMP "core"
@@ -384,6 +385,7 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
   bft_digest(d, batch, len);
   if (memcmp(d, digest, BFT_DIGEST_LEN) != 0)
     return core_fail(c, BFT_E_BAD_DIGEST, "committed batch %llu does not match its digest", (unsigned long long)seq);
+  uint64_t t_commit = c->metrics && !replayed ? rt_metrics_now(c->metrics) : 0;
   uint32_t n = select_requests(c, batch, len, seq);
   c->app.ops->execute(c->app.state, c->bufs->xops, n, c->bufs->xres, c->bufs->xarena);
   for (uint32_t i = 0; i < n; i++)
@@ -404,6 +406,7 @@ static int execute_commit(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIG
   int rc = append_block(c, seq, digest, batch, len, cert, cert_len);
   if (rc) return rc;
   c->ctr.commits++;
+  if (c->metrics) rt_metrics_executed(c->metrics, t_commit, n, c->bufs->xclient, c->bufs->xseq);
   for (uint32_t i = 0; i < n; i++) c->io.replied(c->io.ctx, c->bufs->xclient[i]);
   rt_logf(c->log, RT_LOG_DEBUG, COMP, "event=commit height=%llu requests=%u", (unsigned long long)seq, n);
   return 0;
@@ -532,6 +535,7 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   c->log = cc->log;
   c->crypto = cc->crypto ? *cc->crypto : (rt_crypto){.ctx = c, .sign = ed_sign, .verify = ed_verify};
   c->engine = cc->engine_mem;
+  c->metrics = cc->metrics;
   c->compact_min = cc->wal_compact_bytes ? cc->wal_compact_bytes : RT_WAL_COMPACT_BYTES;
   c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
   int rc = init_modules(c, cc);
@@ -679,6 +683,7 @@ int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, 
     return rc;
   }
   c->ctr.req_new++;
+  if (c->metrics) rt_metrics_admitted(c->metrics, (uint32_t)client, r.seq);
   out->outcome = RT_SUBMIT_NEW;
   bft_event ev = {.type = BFT_EV_REQUEST};
   memcpy(ev.u.request.digest, d, BFT_DIGEST_LEN);
@@ -899,11 +904,16 @@ static int compact_wal(rt_core *c) {
 
 int rt_core_sync(rt_core *c) {
   if (c->failed) return BFT_E_STATE;
-  int dirty = rt_recfile_dirty(&c->wal.f) || rt_ledger_dirty(&c->ledger);
+  int wal_dirty = rt_recfile_dirty(&c->wal.f), ledger_dirty = rt_ledger_dirty(&c->ledger);
+  int dirty = wal_dirty || ledger_dirty;
+  uint64_t t0 = c->metrics && wal_dirty ? rt_metrics_now(c->metrics) : 0;
   int rc = rt_wal_sync(&c->wal);
   if (rc) return core_fail(c, rc, "fdatasync of the WAL failed: %s", bft_strerror(rc));
+  if (c->metrics && wal_dirty) rt_hist_observe(&c->metrics->fsync_wal, rt_metrics_now(c->metrics) - t0);
+  t0 = c->metrics && ledger_dirty ? rt_metrics_now(c->metrics) : 0;
   rc = rt_ledger_sync(&c->ledger);
   if (rc) return core_fail(c, rc, "fdatasync of the ledger failed: %s", bft_strerror(rc));
+  if (c->metrics && ledger_dirty) rt_hist_observe(&c->metrics->fsync_ledger, rt_metrics_now(c->metrics) - t0);
   if (dirty) c->ctr.syncs++;
   if (rt_wal_size(&c->wal) > c->wal_compact_at) {
     if (c->ops->compact) return compact_wal(c);

@@ -111,6 +111,7 @@ typedef struct rt_core_config {
   rt_core_bufs *bufs;            /* lent scratch buffers, or NULL (the core allocates its own) */
   uint32_t pool_max_requests;    /* request pool bound; 0: RT_POOL_MAX_REQUESTS */
   uint32_t vcache_sets;          /* verified-request cache sets (power of two); 0: RT_VCACHE_SETS */
+  struct rt_metrics *metrics;    /* optional (replica/metrics.h): phase latencies, batch sizes, fsyncs */
 } rt_core_config;
 
 typedef struct rt_core {
@@ -159,6 +160,7 @@ typedef struct rt_core {
   uint64_t evidence_logged_view[BFT_MAX_REPLICAS]; /* view + 1 of the last log line per offender */
 
   rt_counters ctr;
+  struct rt_metrics *metrics; /* NULL: nothing measured beyond ctr */
   rt_ratelimit rl_msg, rl_req, rl_sync;
   int failed; /* a fatal error happened: the process must stop */
   char fail_msg[256];

@@ -12,6 +12,8 @@
 #include "replica/admit.h"
 #include "replica/byz_shell.h"
 #include "replica/core.h"
+#include "replica/metrics.h"
+#include "replica/metrics_http.h"
 #include "replica/net.h"
 
 /* Handshake (replica/README.md): HELLO from the dialer, a HELLO_ACK challenge (the acceptor's
@@ -40,6 +42,8 @@ typedef struct rt_options {
   int log_level;
   rt_net_limits limits;
   const char *byzantine;  /* --byzantine MODES, or NULL for an honest replica */
+  const char *metrics_addr; /* --metrics HOST:PORT: Prometheus endpoint, or NULL */
+  uint32_t batch_max, window; /* --batch-max, --window: engine tuning (0: engine default) */
 } rt_options;
 
 /* Why a connection or a frame was refused: counted, shown in the metrics line (off_<name>=N)
@@ -122,6 +126,12 @@ struct rt_replica {
   uint64_t frames_out, handshakes_failed, conns_refused, clients_closed;
   uint64_t last_msgs_in, last_commits, last_metrics_ms;
   rt_ratelimit rl_conn, rl_hs, rl_drop, rl_client;
+  /* metrics (replica/metrics*.c) and the signed status answers (bounded by a token bucket) */
+  rt_metrics m;
+  int m_ready;
+  rt_metrics_server msrv;
+  int msrv_open;
+  rt_bucket status_tokens;
 };
 
 /* Everything up to a listening loop; on failure writes one line to err. */
@@ -129,5 +139,8 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
 /* Run until a signal or a fatal error; returns the process exit code. */
 int rt_replica_run(rt_replica *r);
 void rt_replica_close(rt_replica *r);
+/* The Prometheus exposition of everything the replica counts (metrics_render.c). */
+void rt_metrics_render(void *replica, rt_prom *p);
+const char *rt_offence_name(int why); /* enum rt_offence as in the metrics line */
 
 #endif
