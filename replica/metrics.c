@@ -152,10 +152,20 @@ static void prom_labels(rt_prom *p, const char *const *labels, const char *le) {
   prom_raw(p, "}", 1);
 }
 
+/* The shortest of %.15g / %.17g that reads back as v (0.0145, not 0.014500000000000001). */
+static void fmt_double(char *out, size_t n, double v) {
+  snprintf(out, n, "%.15g", v);
+  if (strtod(out, NULL) != v) snprintf(out, n, "%.17g", v);
+}
+
 static void prom_value(rt_prom *p, double v) {
+  char tmp[40];
   if (isnan(v)) prom_str(p, " NaN\n");
   else if (isinf(v)) prom_str(p, v > 0 ? " +Inf\n" : " -Inf\n");
-  else prom_fmt(p, " %.17g\n", v);
+  else {
+    fmt_double(tmp, sizeof tmp, v);
+    prom_fmt(p, " %s\n", tmp);
+  }
 }
 
 void rt_prom_sample(rt_prom *p, const char *name, const char *const *labels, double value) {
@@ -176,14 +186,14 @@ void rt_prom_histogram(rt_prom *p, const char *name, const char *const *labels, 
   snprintf(bname, sizeof bname, "%s_bucket", name);
   for (uint32_t i = 0; i <= h->spec->n; i++) {
     cum += h->bucket[i];
-    if (i < h->spec->n) snprintf(le, sizeof le, "%.9g", (double)h->spec->le[i] * scale);
+    if (i < h->spec->n) fmt_double(le, sizeof le, (double)h->spec->le[i] / (1.0 / scale));
     else snprintf(le, sizeof le, "+Inf");
     prom_str(p, bname);
     prom_labels(p, labels, le);
     prom_fmt(p, " %llu\n", (unsigned long long)cum);
   }
   snprintf(bname, sizeof bname, "%s_sum", name);
-  rt_prom_sample(p, bname, labels, (double)h->sum * scale);
+  rt_prom_sample(p, bname, labels, (double)h->sum / (1.0 / scale));
   snprintf(bname, sizeof bname, "%s_count", name);
   rt_prom_sample_u64(p, bname, labels, h->count);
 }
