@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-packages=(gcc make cmake pkg-config libsodium-dev libuv1-dev libcmocka-dev libinih-dev clang libclang-rt-14-dev)
+packages=(gcc make cmake pkg-config libsodium-dev libuv1-dev libcmocka-dev libinih-dev clang libclang-rt-14-dev gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
