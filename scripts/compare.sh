@@ -161,7 +161,7 @@ plot_all() {
     for n in 7 10; do select_rows "$dir" "$e" 13 "n=$n batch=$bb payload=$bp mode=closed" >"$pd/tl$n-$e.dat"; done
     [ -f "$dir/sim.csv" ] && awk -F, -v e="$e" 'NR > 1 && $1 == e { print $2, $3, $4 }' "$dir/sim.csv" | sort -n >"$pd/sim-$e.dat"
   done
-  local common="set terminal pngcairo size 1400,600 font 'DejaVu Sans,11' enhanced; set grid; set key top left box opaque;"
+  local common="set terminal pngcairo size 1600,620 font 'DejaVu Sans,11' enhanced; set grid; set key outside right top vertical box;"
   local pl style i
   # columns of summary rows (space separated): 6 clients 7 rate 9-11 tput 12-14 p50 15-17 p99
   # 1. throughput-latency (closed loop), one curve per engine; p50 and p99 side by side
@@ -189,7 +189,8 @@ set multiplot layout 1,2 title "Open loop (Poisson arrivals), n=$bn, batch $bb, 
 set xlabel 'offered load (ops/s)'; set ylabel 'latency (ms)'; set logscale y
 plot ${pl%, }
 unset logscale y; set ylabel 'carried throughput (ops/s)'
-plot ${pl99%, }, x with lines dt 3 lc rgb 'gray' title 'offered = carried'
+set yrange [0:*]
+plot ${pl99%, }, x with lines lw 1.5 dt 2 lc rgb '#606060' title 'offered = carried'
 unset multiplot
 EOF
   # 3. scaling with n
@@ -227,9 +228,9 @@ EOF
 $common
 set output '$dir/sim_messages.png'
 set multiplot layout 1,2 title "Simulator: messages and bytes per committed batch (decision) vs n, $(cat "$dir/sim_config.txt" 2>/dev/null)"
-set xlabel 'replicas n'; set logscale xy; set xtics (4, 7, 10, 16, 22, 31)
+set xlabel 'replicas n'; set logscale xy; set xrange [3.5:36]; set xtics (4, 7, 10, 13, 16, 19, 22, 25, 28, 31)
 set ylabel 'messages per decision (all replicas)'
-plot ${pl%, }, 2*x*x lw 1 dt 3 lc rgb 'gray' title '2n^2 (all-to-all vote rounds)', 4*x lw 1 dt 2 lc rgb 'gray' title '4n (linear)'
+plot ${pl%, }, 2*x*x lw 1.5 dt 3 lc rgb '#606060' title '2n^2 (all-to-all vote rounds)', 4*x lw 1.5 dt 2 lc rgb '#606060' title '4n (linear)'
 set ylabel 'KiB sent per decision (all replicas)'
 plot ${pl99%, }
 unset multiplot
