@@ -81,9 +81,10 @@ static void bench_usage(FILE *f) {
   fprintf(f,
           "usage: bft-bench --config FILE --keys DIR --clients C --duration SEC [options]\n"
           "\n"
-          "Runs C closed-loop clients in one process (one libuv loop); client J signs with\n"
-          "DIR/client-J.key (bft-keygen writes client-0.key..client-(M-1).key). Each client\n"
-          "submits its next operation when the previous one completes (f+1 matching replies).\n"
+          "Runs C clients in one process (one libuv loop); client J signs with DIR/client-J.key\n"
+          "(bft-keygen writes client-0.key..client-(M-1).key). Closed loop by default: each client\n"
+          "submits its next operation when the previous one completes (f+1 matching replies);\n"
+          "with --rate, open loop (below).\n"
           "\n"
           "options:\n"
           "  --config FILE       cluster file\n"

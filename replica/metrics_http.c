@@ -170,7 +170,8 @@ static void on_connection(uv_stream_t *server, int status) {
     if (!t) return;
     uv_tcp_init(s->loop, t);
     s->m->http_refused++;
-    if (uv_accept(server, (uv_stream_t *)t) != 0) {}
+    /* Accepted only to be closed: a failed accept leaves nothing to close but the handle. */
+    (void)uv_accept(server, (uv_stream_t *)t);
     uv_close((uv_handle_t *)t, on_refused_closed);
     return;
   }
