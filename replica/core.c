@@ -510,6 +510,10 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
     if (t->timeout_ms) c->cfg.timeout_ms = t->timeout_ms;
   }
   c->cfg.committed = c->ledger.head;
+  if (c->cfg.n > c->ops->max_replicas)
+    return snprintf(err, errlen, "engine %s runs at most %u replicas; the cluster file has %u", c->ops->name,
+                    c->ops->max_replicas, c->cfg.n),
+           BFT_E_INVAL;
   if ((rc = bft_engine_config_check(&c->cfg)) != 0)
     return snprintf(err, errlen, "engine configuration refused: %s", bft_strerror(rc)), rc;
   if ((rc = c->ops->init(c->engine, &c->cfg, &c->env)) != 0)

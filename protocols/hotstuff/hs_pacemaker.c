@@ -99,9 +99,12 @@ static uint64_t kth_tmo(const hs_state *s, uint32_t k, int others) {
 static int local_timeout(hs_state *s, bft_actions *out);
 
 static int check_tc(hs_state *s, bft_actions *out) {
-  /* 2f+1 replicas gave up on view w or later: nobody can form a QC there any more. */
+  /* 2f+1 replicas gave up on view w or later: nobody can form a QC there any more. This also
+   * applies in view w + 1 when we entered it on the QC of w carried by a TIMEOUT (formed from
+   * the votes the TIMEOUTs carried): the replica that formed it moved to the next term, and so
+   * must we, or we would wait out a whole view timer in the failed leader's view alone. */
   uint64_t w = kth_tmo(s, s->q, 0);
-  if (w > 0 && w >= s->view) {
+  if (w > 0 && w + 1 >= s->view) {
     /* When their TIMEOUTs carried the votes of view w (we formed its QC from them), the block
      * of w was proposed and voted for: the leader those votes went to (of w + 1) failed;
      * otherwise the leader of w did. The failed leader's term is over. */
