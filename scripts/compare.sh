@@ -97,14 +97,16 @@ plan_points() {
   done | awk '!seen[$0]++' | sort -k1,1 -k2,2n -k3,3n -k4,4n -k5,5 -k6,6n -k7,7n
 }
 
-estimate_s() { # clusters x 4 s + points x reps x (duration + warm-up + 0.7 s) + simulator
+estimate_s() { # clusters x 4 s + points x reps x (duration + warm-up + 0.7 s) + simulator runs
   local points clusters
   points=$(plan_points | wc -l)
   clusters=$(plan_points | awk '{ print $1, $2, $3 }' | sort -u | wc -l)
   local ne
   ne=$(wc -w <<<"$engines")
-  awk -v p="$points" -v c="$clusters" -v r="$reps" -v d="$duration" -v w="$warmup" -v e="$ne" -v s="$(wc -w <<<"$sim_ns")" \
-    'BEGIN { printf "%d\n", c * 4 + p * r * (d + w + 0.7) + e * s * 3 }'
+  # a simulator run costs about 1 + (n/20)^2 s (n = 64: about 16 s)
+  awk -v p="$points" -v c="$clusters" -v r="$reps" -v d="$duration" -v w="$warmup" -v e="$ne" -v ns="$sim_ns" \
+    'BEGIN { k = split(ns, a, " "); for (i = 1; i <= k; i++) sim += 1 + (a[i] / 20) ^ 2
+             printf "%d\n", c * 4 + p * r * (d + w + 0.7) + e * sim }'
 }
 
 # ---- plotting ----------------------------------------------------------------------------------
