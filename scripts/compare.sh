@@ -27,7 +27,7 @@ plots into one results folder (default results/compare-DATE).
 
 presets:
   --quick            clients 1,8,32,128; 3 rates; n 4,7,10; batch 1,100,400; payload 0,128,1024;
-                     3 repetitions of 2 s (+0.5 s warm-up); about 8-10 minutes on 2 cores
+                     3 repetitions of 2 s (+0.5 s warm-up); 7-9 minutes on 2 cores
   --full             clients 1..128 (8 points) at every n, 7 rates, batch x clients, payloads;
                      5 repetitions of 10 s (+2 s warm-up); prints its estimate before starting
   --smoke            a minute's check of the whole pipeline (2 client counts, 1 rate, n 4, 1 s runs)
