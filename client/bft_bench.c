@@ -1,9 +1,14 @@
-/* bft-bench: C closed-loop clients on one libuv loop, each with its own client key, submitting
- * put/get operations for a duration (or a total count) and reporting throughput and latency
- * percentiles, ending with one machine-parseable RESULT line. --history records every
- * operation's invocation and response for the linearizability checker in tests/net. */
+/* bft-bench: C clients on one libuv loop, each with its own client key, submitting put/get
+ * operations for a duration (or a total count) and reporting throughput and latency
+ * percentiles, ending with one machine-parseable RESULT line. Closed loop by default (each
+ * client submits its next operation when the last completes); with --rate, open loop: arrivals
+ * at a fixed or Poisson rate wait in a bounded backlog for a free client, and latency counts
+ * from the intended arrival time, so queueing is not hidden (no coordinated omission).
+ * --history records every operation's invocation and response for the linearizability
+ * checker in tests/net. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +18,9 @@
 
 #include "client/bft_client.h"
 #include "client/bft_client_cli.h"
+#include "client/bft_rpc.h"
 #include "protocols/ledger.h"
+#include "protocols/status.h"
 
 #define BENCH_KEY_MAX 48
 #define BENCH_MAX_ERROR_LINES 5 /* first failures printed in full; the rest only counted */
@@ -56,15 +63,28 @@ typedef struct bench {
   char key_prefix[24];
   bft_client *probe; /* reads the protocol name from block 1 at the end */
   bft_client_stats cst; /* summed over the clients when they stop */
+  /* open loop */
+  uv_timer_t arrival_timer;
+  uint64_t next_arrival_ns;
+  uint32_t *idle, nidle;        /* clients with nothing in flight */
+  uint64_t *backlog;            /* intended arrival times waiting for a client (ring) */
+  uint32_t bl_head, bl_count, bl_max;
+  uint64_t offered, drops;      /* arrivals and drops while measuring */
+  /* --progress */
+  uint64_t t_start_ns;
+  bench_hist ihist;             /* latencies of the current second */
+  /* the cluster's tuning, read from replica status (0 when no replica answered) */
+  uint32_t batch_max, window;
 } bench;
 
 static void bench_usage(FILE *f) {
   fprintf(f,
           "usage: bft-bench --config FILE --keys DIR --clients C --duration SEC [options]\n"
           "\n"
-          "Runs C closed-loop clients in one process (one libuv loop); client J signs with\n"
-          "DIR/client-J.key (bft-keygen writes client-0.key..client-(M-1).key). Each client\n"
-          "submits its next operation when the previous one completes (f+1 matching replies).\n"
+          "Runs C clients in one process (one libuv loop); client J signs with DIR/client-J.key\n"
+          "(bft-keygen writes client-0.key..client-(M-1).key). Closed loop by default: each client\n"
+          "submits its next operation when the previous one completes (f+1 matching replies);\n"
+          "with --rate, open loop (below).\n"
           "\n"
           "options:\n"
           "  --config FILE       cluster file\n"
@@ -82,12 +102,23 @@ static void bench_usage(FILE *f) {
           "  --history FILE      record each operation: client op key value inv_ns resp_ns result\n"
           "  --protocol NAME     label for the RESULT line (default: read from the ledger)\n"
           "  --seed N            key choice seed (default: from the clock)\n"
-          "  --progress          print throughput every second on stderr\n"
+          "  --progress          print elapsed time, ops/s and p99 every second on stderr\n"
+          "  --payload B         exactly B bytes per put value (0..%d; not with --history)\n"
+          "\n"
+          "open loop (arrivals independent of completions):\n"
+          "  --rate OPS          operations per second offered; each waits for a free client of the C\n"
+          "                      (at most C in flight); latency counts from the intended arrival time\n"
+          "  --arrival poisson|fixed  exponential or constant gaps between arrivals (default poisson)\n"
+          "  --backlog N         arrivals waiting for a client, at most (default 100000); beyond it an\n"
+          "                      arrival is dropped and counted (drops=)\n"
           "  -h, --help          this text\n"
           "\n"
           "The last line is machine-parseable:\n"
           "RESULT protocol=P clients=C ops=N duration_s=D throughput_ops=T p50_ms=.. p90_ms=..\n"
-          "       p99_ms=.. max_ms=.. errors=E\n");
+          "       p99_ms=.. max_ms=.. errors=E mode=closed|open rate=R offered_ops=O drops=D\n"
+          "       backlog_max=B unfinished=U payload=V batch_max=M window=W\n"
+          "(batch_max and window as the replicas report them; 0 when none answered.)\n",
+          (int)BFT_KV_MAX_VALUE);
 }
 
 static uint64_t bench_now_ns(const bench *b) {
@@ -105,7 +136,7 @@ static uint64_t bench_rand(bench *b) {
   return x * 0x2545F4914F6CDD1Dull;
 }
 
-static void bench_issue(bench_client *bc);
+static void bench_issue(bench_client *bc, uint64_t intended_ns);
 
 static void bench_history(bench *b, const bench_client *bc, const bft_client_result *res, uint64_t end_ns) {
   if (!b->history) return;
@@ -161,13 +192,24 @@ static void bench_done_cb(void *arg, const bft_client_result *res) {
       bench_hist_record(&b->hist, (end - bc->start_ns) / 1000u); /* microseconds */
     }
   }
+  if (!failed) bench_hist_record(&b->ihist, (end - bc->start_ns) / 1000u);
   if (b->phase == BENCH_STOPPING) return;
-  bench_issue(bc);
+  if (b->a.rate <= 0) {
+    bench_issue(bc, 0);
+  } else if (b->bl_count) { /* the oldest waiting arrival, with its own start time */
+    uint64_t t = b->backlog[b->bl_head];
+    b->bl_head = (b->bl_head + 1) % b->a.backlog;
+    b->bl_count--;
+    bench_issue(bc, t);
+  } else {
+    b->idle[b->nidle++] = bc->id;
+  }
 }
 
 static void bench_stop(bench *b);
 
-static void bench_issue(bench_client *bc) {
+/* Submit bc's next operation; its latency counts from intended_ns (open loop) or from now (0). */
+static void bench_issue(bench_client *bc, uint64_t intended_ns) {
   bench *b = bc->b;
   if (b->a.total_ops && b->issued_total >= b->a.total_ops) {
     if (b->completed_total >= b->a.total_ops) bench_stop(b);
@@ -182,9 +224,11 @@ static void bench_issue(bench_client *bc) {
   op.key = (const uint8_t *)bc->key;
   op.key_len = bc->key_len;
   if (bc->is_put) {
-    /* Unique per client and operation, so a read names the write it observed. */
+    /* Unique per client and operation, so a read names the write it observed (with --payload,
+     * exactly that many bytes: the tag cut short or padded). */
     int tag = snprintf(bc->value, 40, "c%u-%" PRIu64, bc->id, bc->issued);
-    uint32_t len = b->a.value_size > (uint32_t)tag ? b->a.value_size : (uint32_t)tag;
+    uint32_t len = b->a.value_size > (uint32_t)tag || b->a.payload_set ? b->a.value_size : (uint32_t)tag;
+    if (b->a.payload_set && len < (uint32_t)tag) tag = (int)len;
     if (len > (uint32_t)tag) memset(bc->value + tag, '.', len - (uint32_t)tag);
     bc->value_len = len;
     op.value = (const uint8_t *)bc->value;
@@ -198,7 +242,7 @@ static void bench_issue(bench_client *bc) {
   }
   bc->issued++;
   b->issued_total++;
-  bc->start_ns = bench_now_ns(b);
+  bc->start_ns = intended_ns ? intended_ns : bench_now_ns(b);
   int rc = bft_client_submit(bc->c, b->opbuf, (uint32_t)len, bench_done_cb, bc);
   if (rc) {
     fprintf(stderr, "bft-bench: client %u cannot submit: %s\n", bc->id, bft_strerror(rc));
@@ -233,6 +277,7 @@ static void bench_stop(bench *b) {
   uv_timer_stop(&b->phase_timer);
   uv_close((uv_handle_t *)&b->phase_timer, NULL);
   uv_close((uv_handle_t *)&b->progress_timer, NULL);
+  uv_close((uv_handle_t *)&b->arrival_timer, NULL);
   uv_close((uv_handle_t *)&b->sigint, NULL);
   for (uint32_t i = 0; i < b->a.clients; i++) {
     bft_client_stats s;
@@ -257,6 +302,46 @@ static void bench_stop(bench *b) {
   }
 }
 
+/* ---- open loop ------------------------------------------------------------------------------ */
+
+/* Nanoseconds to the next arrival: constant, or exponential with mean 1/rate. */
+static uint64_t bench_gap_ns(bench *b) {
+  double mean = 1e9 / b->a.rate;
+  if (b->a.arrival == BENCH_ARRIVAL_FIXED) return (uint64_t)mean > 0 ? (uint64_t)mean : 1;
+  double u = ((double)(bench_rand(b) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
+  double g = -log(u) * mean;
+  return g < 1 ? 1 : (uint64_t)g;
+}
+
+/* One operation arrives (intended at t): to an idle client, else into the backlog, else dropped. */
+static void bench_arrive(bench *b, uint64_t t) {
+  if (b->a.total_ops && b->issued_total + b->bl_count >= b->a.total_ops) return;
+  if (b->phase == BENCH_MEASURE) b->offered++;
+  if (b->nidle) {
+    bench_issue(&b->cl[b->idle[--b->nidle]], t);
+  } else if (b->bl_count < b->a.backlog) {
+    b->backlog[(b->bl_head + b->bl_count) % b->a.backlog] = t;
+    b->bl_count++;
+    if (b->bl_count > b->bl_max) b->bl_max = b->bl_count;
+  } else if (b->phase == BENCH_MEASURE) {
+    b->drops++;
+  }
+}
+
+static void bench_arrival_cb(uv_timer_t *t) {
+  bench *b = t->data;
+  uint64_t now = bench_now_ns(b);
+  /* Every arrival due by now, each with its own intended time (a late timer does not thin the
+   * load); bounded per call so the loop still serves completions. */
+  for (uint32_t k = 0; k < 100000 && b->next_arrival_ns <= now && b->phase != BENCH_STOPPING; k++) {
+    bench_arrive(b, b->next_arrival_ns);
+    b->next_arrival_ns += bench_gap_ns(b);
+  }
+  if (b->phase == BENCH_STOPPING) return;
+  uint64_t wait_ms = b->next_arrival_ns > now ? (b->next_arrival_ns - now + 999999) / 1000000 : 0;
+  uv_timer_start(&b->arrival_timer, bench_arrival_cb, wait_ms, 0);
+}
+
 static void bench_phase_cb(uv_timer_t *t) {
   bench *b = t->data;
   if (b->phase == BENCH_WARMUP) {
@@ -271,9 +356,35 @@ static void bench_phase_cb(uv_timer_t *t) {
 static void bench_progress_cb(uv_timer_t *t) {
   bench *b = t->data;
   uint64_t done = b->completed_total;
-  fprintf(stderr, "bft-bench: %" PRIu64 " ops/s (%" PRIu64 " done, %" PRIu64 " errors)\n", done - b->progress_last_ops,
-          done, b->errors);
+  double el = (double)(bench_now_ns(b) - b->t_start_ns) / 1e9;
+  fprintf(stderr,
+          "bft-bench: t=%.1fs %s ops/s=%" PRIu64 " p99_ms=%.3f done=%" PRIu64 " errors=%" PRIu64 " backlog=%u drops=%" PRIu64
+          "\n",
+          el, b->phase == BENCH_WARMUP ? "warmup" : "measure", done - b->progress_last_ops,
+          bench_hist_percentile(&b->ihist, 99) / 1000.0, done, b->errors, b->bl_count, b->drops);
   b->progress_last_ops = done;
+  bench_hist_init(&b->ihist);
+}
+
+/* The cluster's tuning from the first replica that gives a valid signed status. */
+static void bench_read_tuning(bench *b) {
+  for (uint32_t i = 0; i < b->cluster->n; i++) {
+    uint8_t nonce[BFT_STATUS_NONCE_LEN], *body = NULL;
+    uint32_t len = 0;
+    char err[256];
+    randombytes_buf(nonce, sizeof nonce);
+    if (bft_rpc_exchange(b->cluster, i, 1000, WIRE_KIND_STATUS_GET, nonce, sizeof nonce, WIRE_KIND_STATUS,
+                         BFT_STATUS_MAX_BYTES, &body, &len, err, sizeof err) != 0)
+      continue;
+    bft_status st;
+    int ok = bft_status_decode(body, len, b->cluster->replicas[i].pk, b->cluster->id, &st) == 0 &&
+             memcmp(st.nonce, nonce, sizeof nonce) == 0;
+    free(body);
+    if (!ok) continue;
+    b->batch_max = st.batch_max;
+    b->window = st.window;
+    return;
+  }
 }
 
 static void bench_sigint_cb(uv_signal_t *s, int signum) {
@@ -312,9 +423,17 @@ static void bench_report(bench *b) {
   printf("  clients    %" PRIu64 " retransmissions, %" PRIu64 " connections made, %" PRIu64 " dropped, %" PRIu64
          " invalid replies\n",
          b->cst.retransmissions, b->cst.connects, b->cst.disconnects, b->cst.replies_bad);
+  if (b->a.rate > 0)
+    printf("  open loop  %.1f ops/s offered (%s arrivals), %" PRIu64 " dropped over a backlog of %u, backlog peak %u, "
+           "%u waiting at the end\n",
+           (double)b->offered / secs, b->a.arrival == BENCH_ARRIVAL_FIXED ? "fixed" : "poisson", b->drops, b->a.backlog,
+           b->bl_max, b->bl_count);
   printf("RESULT protocol=%s clients=%u ops=%" PRIu64 " duration_s=%.3f throughput_ops=%.1f p50_ms=%.3f p90_ms=%.3f "
-         "p99_ms=%.3f max_ms=%.3f errors=%" PRIu64 "\n",
-         b->a.protocol ? b->a.protocol : b->protocol, b->a.clients, b->ops, secs, tput, p50, p90, p99, mx, errors);
+         "p99_ms=%.3f max_ms=%.3f errors=%" PRIu64 " mode=%s rate=%.1f offered_ops=%.1f drops=%" PRIu64
+         " backlog_max=%u unfinished=%u payload=%u batch_max=%u window=%u\n",
+         b->a.protocol ? b->a.protocol : b->protocol, b->a.clients, b->ops, secs, tput, p50, p90, p99, mx, errors,
+         b->a.rate > 0 ? "open" : "closed", b->a.rate, b->a.rate > 0 ? (double)b->offered / secs : tput, b->drops,
+         b->bl_max, b->bl_count, b->a.value_size, b->batch_max, b->window);
 }
 
 static int bench_setup_clients(bench *b) {
@@ -380,6 +499,7 @@ int main(int argc, char **argv) {
   int ex = 1;
   snprintf(b->protocol, sizeof b->protocol, "unknown");
   bench_hist_init(&b->hist);
+  bench_hist_init(&b->ihist);
   b->rng = b->a.seed ? b->a.seed : (uv_hrtime() ^ ((uint64_t)time(NULL) << 20)) | 1;
   if (b->a.key_prefix)
     snprintf(b->key_prefix, sizeof b->key_prefix, "%s", b->a.key_prefix);
@@ -390,7 +510,9 @@ int main(int argc, char **argv) {
   b->cluster = calloc(1, sizeof *b->cluster);
   b->cl = calloc(b->a.clients, sizeof *b->cl);
   b->opbuf = malloc(BFT_MAX_OP_BYTES);
-  if (!b->cluster || !b->cl || !b->opbuf || uv_loop_init(&b->loop) != 0) {
+  b->idle = calloc(b->a.clients, sizeof *b->idle);
+  b->backlog = calloc(b->a.backlog ? b->a.backlog : 1, sizeof *b->backlog);
+  if (!b->cluster || !b->cl || !b->opbuf || !b->idle || !b->backlog || uv_loop_init(&b->loop) != 0) {
     fprintf(stderr, "bft-bench: out of memory\n");
     return 1;
   }
@@ -413,10 +535,13 @@ int main(int argc, char **argv) {
     uv_run(&b->loop, UV_RUN_DEFAULT);
     goto out;
   }
+  bench_read_tuning(b);
   uv_timer_init(&b->loop, &b->phase_timer);
   uv_timer_init(&b->loop, &b->progress_timer);
+  uv_timer_init(&b->loop, &b->arrival_timer);
   uv_signal_init(&b->loop, &b->sigint);
-  b->phase_timer.data = b->progress_timer.data = b->sigint.data = b;
+  b->phase_timer.data = b->progress_timer.data = b->arrival_timer.data = b->sigint.data = b;
+  b->t_start_ns = bench_now_ns(b);
   uv_signal_start(&b->sigint, bench_sigint_cb, SIGINT);
   if (b->a.progress) uv_timer_start(&b->progress_timer, bench_progress_cb, 1000, 1000);
   if (b->a.warmup_s > 0) {
@@ -427,7 +552,13 @@ int main(int argc, char **argv) {
     b->t_measure_ns = bench_now_ns(b);
     uv_timer_start(&b->phase_timer, bench_phase_cb, (uint64_t)(b->a.duration_s * 1000.0), 0);
   }
-  for (uint32_t j = 0; j < b->a.clients && b->phase != BENCH_STOPPING; j++) bench_issue(&b->cl[j]);
+  if (b->a.rate > 0) {
+    for (uint32_t j = b->a.clients; j > 0; j--) b->idle[b->nidle++] = j - 1;
+    b->next_arrival_ns = bench_now_ns(b);
+    bench_arrival_cb(&b->arrival_timer);
+  } else {
+    for (uint32_t j = 0; j < b->a.clients && b->phase != BENCH_STOPPING; j++) bench_issue(&b->cl[j], 0);
+  }
   uv_run(&b->loop, UV_RUN_DEFAULT);
   bench_report(b);
   ex = (b->errors || (b->a.total_ops && b->incomplete)) ? 1 : 0;
@@ -440,6 +571,8 @@ out:
   for (uint32_t j = 0; b->cl && j < b->a.clients; j++) free(b->cl[j].value);
   free(b->cl);
   free(b->opbuf);
+  free(b->idle);
+  free(b->backlog);
   free(b->cluster);
   free(b);
   return ex;

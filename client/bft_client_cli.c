@@ -86,6 +86,7 @@ static const cli_cmd_def CLI_CMDS[] = {
     {"evidence", BFT_CLI_EVIDENCE, 0, "evidence"},
     {"exec", BFT_CLI_EXEC, 1, "exec OP"},
     {"query", BFT_CLI_QUERY, 1, "query --stale QUERY"},
+    {"status", BFT_CLI_STATUS, 0, "status"},
 };
 
 int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *err, size_t errlen) {
@@ -136,7 +137,8 @@ int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *er
     if (npos == (int)(sizeof pos / sizeof pos[0])) return fail(err, errlen, "too many arguments");
     pos[npos++] = arg;
   }
-  if (npos == 0) return fail(err, errlen, "no command given (put, get, del, cas, exec, query, ledger, verify-ledger, heads, evidence)");
+  if (npos == 0)
+    return fail(err, errlen, "no command given (put, get, del, cas, exec, query, ledger, verify-ledger, heads, evidence, status)");
   const cli_cmd_def *d = NULL;
   for (size_t i = 0; i < sizeof CLI_CMDS / sizeof CLI_CMDS[0]; i++)
     if (strcmp(pos[0], CLI_CMDS[i].name) == 0) d = &CLI_CMDS[i];
@@ -184,6 +186,9 @@ int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t err
   a->mix = BENCH_OPS_PUT;
   a->keyspace = 1000;
   a->timeout_s = 30;
+  a->arrival = BENCH_ARRIVAL_POISSON;
+  a->backlog = 100000;
+  int have_arrival = 0, have_backlog = 0;
   opt_cursor o = {.argc = argc, .argv = argv};
   for (o.i = 1; o.i < argc; o.i++) {
     const char *arg = argv[o.i], *v = NULL;
@@ -239,6 +244,24 @@ int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t err
       if (m < 0 || parse_u64(v, 1, UINT64_MAX, &a->seed)) return fail(err, errlen, "--seed needs a positive number");
     } else if ((m = opt_match(&o, "--progress", 0, &v)) != 0) {
       a->progress = 1;
+    } else if ((m = opt_match(&o, "--payload", 1, &v)) != 0) {
+      if (m < 0 || parse_u64(v, 0, BFT_KV_MAX_VALUE, &u))
+        return fail(err, errlen, "--payload needs bytes from 0 to %d", (int)BFT_KV_MAX_VALUE);
+      a->value_size = (uint32_t)u;
+      a->payload_set = 1;
+    } else if ((m = opt_match(&o, "--rate", 1, &v)) != 0) {
+      if (m < 0 || parse_seconds(v, 0.1, 10000000, &a->rate))
+        return fail(err, errlen, "--rate needs operations per second between 0.1 and 10000000");
+    } else if ((m = opt_match(&o, "--arrival", 1, &v)) != 0) {
+      if (m < 0) return fail(err, errlen, "--arrival needs poisson or fixed");
+      if (strcmp(v, "poisson") == 0) a->arrival = BENCH_ARRIVAL_POISSON;
+      else if (strcmp(v, "fixed") == 0) a->arrival = BENCH_ARRIVAL_FIXED;
+      else return fail(err, errlen, "--arrival must be poisson or fixed, not '%s'", v);
+      have_arrival = 1;
+    } else if ((m = opt_match(&o, "--backlog", 1, &v)) != 0) {
+      if (m < 0 || parse_u64(v, 0, 10000000, &u)) return fail(err, errlen, "--backlog needs a number from 0 to 10000000");
+      a->backlog = (uint32_t)u;
+      have_backlog = 1;
     } else {
       return fail(err, errlen, "unknown argument '%s'", arg);
     }
@@ -246,6 +269,9 @@ int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t err
   if (!a->config) return fail(err, errlen, "--config FILE is required");
   if (!a->keys_dir) return fail(err, errlen, "--keys DIR is required (the folder holding client-J.key files)");
   if (a->warmup_s < 0) a->warmup_s = a->total_ops ? 0 : 1;
+  if ((have_arrival || have_backlog) && a->rate <= 0) return fail(err, errlen, "--arrival and --backlog need --rate");
+  if (a->payload_set && a->history)
+    return fail(err, errlen, "--payload and --history do not go together (the history needs unique values)");
   return 0;
 }
 

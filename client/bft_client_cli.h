@@ -20,7 +20,8 @@ enum bft_client_cmd {
   BFT_CLI_HEADS,
   BFT_CLI_EVIDENCE,
   BFT_CLI_EXEC,   /* exec OP: any application's operation, ordered */
-  BFT_CLI_QUERY   /* query --stale Q: one replica's read-only answer, unordered */
+  BFT_CLI_QUERY,  /* query --stale Q: one replica's read-only answer, unordered */
+  BFT_CLI_STATUS  /* status: each replica's signed one-line health */
 };
 
 typedef struct bft_client_cli_args {
@@ -43,6 +44,7 @@ int bft_client_cli_parse(int argc, char **argv, bft_client_cli_args *a, char *er
 /* ---- bft-bench --------------------------------------------------------------------------- */
 
 enum bench_mix { BENCH_OPS_PUT = 1, BENCH_OPS_GET, BENCH_OPS_MIXED };
+enum bench_arrival { BENCH_ARRIVAL_POISSON = 1, BENCH_ARRIVAL_FIXED };
 
 typedef struct bench_args {
   int help;
@@ -60,7 +62,14 @@ typedef struct bench_args {
                            * "key-RUN-" where RUN is random, so the history starts empty */
   const char *protocol; /* label for the RESULT line; default: read from the ledger */
   uint64_t seed;        /* 0: from the clock */
-  int progress;         /* print throughput every second on stderr */
+  int progress;         /* print elapsed time, throughput and p99 every second on stderr */
+  /* Open loop (rate > 0): operations arrive at `rate` per second whatever the cluster does;
+   * each waits for a free client (at most `clients` in flight) in a backlog of at most
+   * `backlog`, beyond which it is dropped (counted). Latency runs from the intended arrival. */
+  double rate;          /* 0: closed loop */
+  int arrival;          /* BENCH_ARRIVAL_POISSON (default) or _FIXED */
+  uint32_t backlog;     /* default 100000 */
+  int payload_set;      /* --payload given: value_size is exact (no unique tag) */
 } bench_args;
 
 /* 0 on success (help set for -h/--help), -1 with one line in err. */

@@ -9,7 +9,9 @@
 #include "client/bft_client.h"
 #include "client/bft_client_cli.h"
 #include "client/bft_evidence.h"
+#include "client/bft_rpc.h"
 #include "protocols/ledger.h"
+#include "protocols/status.h"
 
 #define CLI_SHORT_HASH 8 /* bytes of a hash shown by `ledger` (16 hex digits) */
 
@@ -35,12 +37,15 @@ static void cli_usage(FILE *f) {
           "  heads                    each replica's ledger head (height and hash)\n"
           "  evidence                 equivocation evidence each replica holds (two conflicting messages\n"
           "                           signed by one replica), each piece checked with the cluster file\n"
+          "  status                   one line per replica: reachable or not, engine, view/round, leader,\n"
+          "                           committed height, head hash, batch and window settings (each answer\n"
+          "                           signed by the replica and checked); exit 1 if any is unreachable\n"
           "\n"
           "options:\n"
           "  --config FILE            cluster file (replica addresses and public keys)\n"
           "  --key KEYFILE            this client's private key file (mode 0600)\n"
           "  --timeout SEC            give up after SEC seconds (default 10)\n"
-          "  --replica I              ledger, verify-ledger, heads, evidence, query: ask replica I only\n"
+          "  --replica I              ledger, verify-ledger, heads, evidence, query, status: ask replica I only\n"
           "  --stale                  query: acknowledge that the answer is a stale read\n"
           "  --hex                    exec, query: the argument and the printed result are hex bytes\n"
           "  --no-permit-check        send even if the key is not in the cluster file (tests)\n"
@@ -430,6 +435,42 @@ static int cli_run_evidence(cli_ctx *x, const bft_client_cli_args *a, uint32_t t
   return answered && !bad ? 0 : 1;
 }
 
+/* Each replica's signed status, one line each (etcdctl's `endpoint status`); exit 0 when every
+ * replica asked answered with a valid signed status, 1 otherwise. */
+static int cli_run_status(const bft_cluster *c, const bft_client_cli_args *a, uint32_t timeout_ms) {
+  int bad = 0;
+  for (uint32_t i = 0; i < c->n; i++) {
+    if (a->replica >= 0 && (uint32_t)a->replica != i) continue;
+    const bft_replica_info *ri = &c->replicas[i];
+    uint8_t nonce[BFT_STATUS_NONCE_LEN], *body = NULL;
+    uint32_t len = 0;
+    char err[256] = "";
+    randombytes_buf(nonce, sizeof nonce);
+    int rc = bft_rpc_exchange(c, i, timeout_ms, WIRE_KIND_STATUS_GET, nonce, sizeof nonce, WIRE_KIND_STATUS,
+                              BFT_STATUS_MAX_BYTES, &body, &len, err, sizeof err);
+    bft_status st;
+    if (!rc) {
+      rc = bft_status_decode(body, len, ri->pk, c->id, &st);
+      if (!rc && (st.replica != i || memcmp(st.nonce, nonce, sizeof nonce) != 0)) rc = BFT_E_MALFORMED;
+      if (rc) snprintf(err, sizeof err, "invalid status answer: %s", bft_strerror(rc));
+    }
+    free(body);
+    if (rc) {
+      printf("replica=%u address=%s:%u unreachable (%s)\n", i, ri->host, ri->port, err);
+      bad = 1;
+      continue;
+    }
+    char hh[2 * BFT_DIGEST_LEN + 1];
+    bft_hex_encode(hh, st.head_hash, BFT_DIGEST_LEN);
+    printf("replica=%u address=%s:%u reachable engine=%s view=%llu leader=%u changing_view=%u view_changes=%llu "
+           "height=%llu head=%s batch_max=%u window=%u peers_up=%u/%u pool=%u\n",
+           i, ri->host, ri->port, st.protocol, (unsigned long long)st.view, st.leader, st.changing_view,
+           (unsigned long long)st.view_changes, (unsigned long long)st.committed, hh, st.batch_max, st.window,
+           st.peers_up, c->n - 1, st.pool);
+  }
+  return bad;
+}
+
 int main(int argc, char **argv) {
   /* The client library never raises SIGPIPE (it sends with MSG_NOSIGNAL); stdout may be a pipe
    * whose reader is gone: a failed write is then reported below rather than killing us. */
@@ -485,6 +526,11 @@ int main(int argc, char **argv) {
     goto out;
   }
   x->cluster = cluster;
+  if (a.cmd == BFT_CLI_STATUS) { /* one connection per replica of its own: no client handle */
+    uint32_t t = (uint32_t)(a.timeout_s * 1000.0 + 0.5);
+    ex = cli_run_status(cluster, &a, t > 3000 ? 3000 : t ? t : 1);
+    goto out;
+  }
   bft_client_options_default(&x->opt);
   x->opt.timeout_ms = (uint32_t)(a.timeout_s * 1000.0 + 0.5);
   if (x->opt.timeout_ms == 0) x->opt.timeout_ms = 1;

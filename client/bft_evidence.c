@@ -1,18 +1,12 @@
 /* bft-client evidence: ask one replica for the equivocation evidence it holds and check every
  * piece with the cluster file alone — both messages must carry valid signatures of the replica
  * accused, under the engine's tag for their kind, and differ. One blocking request/answer on
- * its own connection (nothing else of the client library is needed). */
+ * its own connection (bft_rpc.c; nothing else of the client library is needed). */
 #include "client/bft_evidence.h"
 
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "client/bft_client.h"
 #include "protocols/ledger.h"

@@ -30,7 +30,7 @@ extern "C" {
 #define BFT_APP_DIGEST_LEN 32
 #define BFT_APP_MAX_OP 16384        /* bytes of one operation */
 #define BFT_APP_MAX_RESULT 16384    /* bytes of one result */
-#define BFT_APP_MAX_BATCH 256       /* operations in one batch */
+#define BFT_APP_MAX_BATCH 512       /* operations in one batch */
 #define BFT_APP_MAX_REASON 200      /* bytes of a check() rejection reason */
 #define BFT_APP_MAX_CHUNK (1u << 20) /* bytes of one snapshot chunk */
 

@@ -18,7 +18,7 @@
 /* request = u8 version | client pk 32 | u64 seq | blob op | sig 64 */
 #define BFT_REQUEST_OVERHEAD (1 + 32 + 8 + 4 + 64)
 #define BFT_MAX_REQUEST_BYTES (BFT_MAX_OP_BYTES + BFT_REQUEST_OVERHEAD)
-#define BFT_MAX_BATCH_REQUESTS 256   /* requests in one proposed batch */
+#define BFT_MAX_BATCH_REQUESTS 512   /* requests in one proposed batch (bounded by BFT_MAX_BATCH_BYTES too) */
 #define BFT_MAX_BATCH_BYTES (128u * 1024u) /* encoded batch, count and lengths included */
 
 #define BFT_MAX_WINDOW 64            /* PBFT log size L (high - low watermark); pipelining depth */

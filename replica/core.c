@@ -10,6 +10,7 @@
 #include "protocols/kv.h"
 #include "replica/core_app.h"
 #include "replica/durable.h"
+#include "replica/metrics.h"
 #include "replica/rt_limits.h"
 
 #define COMP "core"
@@ -386,6 +387,7 @@ int rt_core_execute(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LE
   bft_digest(d, batch, len);
   if (memcmp(d, digest, BFT_DIGEST_LEN) != 0)
     return core_fail(c, BFT_E_BAD_DIGEST, "committed batch %llu does not match its digest", (unsigned long long)seq);
+  uint64_t t_commit = c->metrics && !replayed ? rt_metrics_now(c->metrics) : 0;
   uint32_t n = select_requests(c, batch, len, seq);
   if (replayed && seq <= c->app_skip_to) /* the application already holds this block */
     return rt_core_replay_held(c, replayed);
@@ -415,6 +417,7 @@ int rt_core_execute(rt_core *c, uint64_t seq, const uint8_t digest[BFT_DIGEST_LE
   if (rc) return rc;
   c->ctr.commits++;
   if (c->attest_on) rt_core_attest_own(c, seq);
+  if (c->metrics) rt_metrics_executed(c->metrics, t_commit, n, c->bufs->xclient, c->bufs->xseq);
   for (uint32_t i = 0; i < n; i++) c->io.replied(c->io.ctx, c->bufs->xclient[i]);
   rt_logf(c->log, RT_LOG_DEBUG, COMP, "event=commit height=%llu requests=%u", (unsigned long long)seq, n);
   return 0;
@@ -613,6 +616,7 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   c->log = cc->log;
   c->crypto = cc->crypto ? *cc->crypto : (rt_crypto){.ctx = c, .sign = ed_sign, .verify = ed_verify};
   c->engine = cc->engine_mem;
+  c->metrics = cc->metrics;
   c->compact_min = cc->wal_compact_bytes ? cc->wal_compact_bytes : RT_WAL_COMPACT_BYTES;
   c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
   if (cc->app && !rt_app_valid(cc->app->ops, err, errlen)) return BFT_E_INVAL;
@@ -806,6 +810,7 @@ int rt_core_admit(rt_core *c, const uint8_t d[BFT_DIGEST_LEN], uint32_t client, 
     return rc;
   }
   c->ctr.req_new++;
+  if (c->metrics) rt_metrics_admitted(c->metrics, client, seq);
   out->outcome = RT_SUBMIT_NEW;
   bft_event ev = {.type = BFT_EV_REQUEST};
   memcpy(ev.u.request.digest, d, BFT_DIGEST_LEN);
@@ -1041,18 +1046,23 @@ static int compact_wal(rt_core *c) {
 
 int rt_core_sync(rt_core *c) {
   if (c->failed) return BFT_E_STATE;
-  int dirty = rt_recfile_dirty(&c->wal.f) || rt_ledger_dirty(&c->ledger);
+  int wal_dirty = rt_recfile_dirty(&c->wal.f), ledger_dirty = rt_ledger_dirty(&c->ledger);
+  int dirty = wal_dirty || ledger_dirty;
   /* The ledger first: the engine's records (WAL) never claim a delivery whose block a crash
    * could lose (its bytes may exist nowhere else once every replica crashed); records lagging
    * the ledger are caught up at open from cfg.head_* (set_head_hints). */
+  uint64_t t0 = c->metrics && ledger_dirty ? rt_metrics_now(c->metrics) : 0;
   int rc = rt_ledger_sync(&c->ledger);
   if (rc)
     return core_fail(c, rc, "fsync of %s failed: %s", c->ledger.f.path,
                      c->ledger.f.last_errno ? strerror(c->ledger.f.last_errno) : bft_strerror(rc));
+  if (c->metrics && ledger_dirty) rt_hist_observe(&c->metrics->fsync_ledger, rt_metrics_now(c->metrics) - t0);
+  t0 = c->metrics && wal_dirty ? rt_metrics_now(c->metrics) : 0;
   rc = rt_wal_sync(&c->wal);
   if (rc)
     return core_fail(c, rc, "fsync of %s failed: %s", c->wal.f.path,
                      c->wal.f.last_errno ? strerror(c->wal.f.last_errno) : bft_strerror(rc));
+  if (c->metrics && wal_dirty) rt_hist_observe(&c->metrics->fsync_wal, rt_metrics_now(c->metrics) - t0);
   if (dirty) c->ctr.syncs++;
   /* Our state digests leave after the blocks they describe are durable. */
   if (c->attest_on && rt_attest_due(&c->attest, c->io.now_ms(c->io.ctx), 0)) rt_core_attest_flush(c);

@@ -129,6 +129,7 @@ typedef struct rt_core_config {
   uint64_t retain_blocks;
   int snapshot_no_transfer;      /* 1: never fetch a snapshot (the simulator checks every block) */
   rt_memfile *snap_mem, *snapcert_mem;
+  struct rt_metrics *metrics;    /* optional (replica/metrics.h): phase latencies, batch sizes, fsyncs */
 } rt_core_config;
 
 struct rt_durable;
@@ -203,6 +204,7 @@ typedef struct rt_core {
   char data_dir[RT_PATH_MAX];
 
   rt_counters ctr;
+  struct rt_metrics *metrics; /* NULL: nothing measured beyond ctr */
   rt_ratelimit rl_msg, rl_req, rl_sync;
   int failed; /* a fatal error happened: the process must stop */
   char fail_msg[640];

@@ -20,10 +20,13 @@
 
 #include "protocols/kv.h"
 #include "replica/app_socket.h"
+#include "protocols/status.h"
 
 #define COMP_NET "net"
 #define COMP_RT "replica"
 #define RT_SWEEP_MS 1000u
+#define RT_STATUS_BURST 32u /* signed STATUS answers: bucket size ... */
+#define RT_STATUS_PER_S 16u /* ... and refill (each costs a signature; anyone may ask) */
 
 enum conn_role { ROLE_UNKNOWN = 0, ROLE_DIALING, ROLE_HS_DIAL, ROLE_HS_ACCEPT, ROLE_PEER, ROLE_CLIENT, ROLE_HS_PROVED };
 static const char *const ROLE_NAMES[] = {"unknown", "dialing", "handshake", "handshake", "peer", "client", "handshake"};
@@ -36,6 +39,8 @@ static const char *const ROLE_NAMES[] = {"unknown", "dialing", "handshake", "han
 static const char *const OFFENCE_NAMES[RT_OFF_COUNT] = {
     "limit_total", "limit_source", "evicted", "backoff", "first_frame", "frame_timeout", "idle", "malformed",
     "bad_sig", "unknown_key", "fail_budget", "reject_unsent", "hs_rate", "hs_limit", "hs_failed"};
+
+const char *rt_offence_name(int why) { return why >= 0 && why < RT_OFF_COUNT ? OFFENCE_NAMES[why] : "?"; }
 
 static void begin_stop(rt_replica *r, int code);
 static void schedule_redial(rt_peer *p);
@@ -87,6 +92,7 @@ static void peer_enqueue(rt_replica *r, rt_peer *p, rt_frame *f) {
                (unsigned long long)(dropped + (rc ? 1 : 0)), (unsigned long long)p->q.bytes, p->conn != NULL);
   }
   p->frames_out++;
+  if (r->m_ready) rt_metrics_frame_out(&r->m, f->data[5], f->len - WIRE_FRAME_HEADER_LEN);
   if (p->conn) mark_dirty(r, p->conn);
 }
 
@@ -129,6 +135,7 @@ static void io_broadcast(void *ctx, uint8_t kind, const uint8_t *body, uint32_t 
 static void client_send(rt_replica *r, rt_conn *c, uint8_t kind, const uint8_t *body, uint32_t len) {
   rt_frame *f = rt_frame_new(kind, r->self, body, len);
   if (!f) return;
+  if (r->m_ready) rt_metrics_frame_out(&r->m, kind, len);
   int rc = rt_conn_send(c, f);
   rt_frame_unref(f);
   if (rc) {
@@ -468,6 +475,39 @@ static void serve_evidence(rt_replica *r, rt_conn *c) {
   if (n >= 0) client_send(r, c, WIRE_KIND_EVIDENCE, r->scratch, (uint32_t)n);
 }
 
+/* A signed status (bft-client status): within a global rate, since anyone may ask and each
+ * answer costs a signature; over it the request goes unanswered (counted). */
+static int serve_status(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len) {
+  if (len != BFT_STATUS_NONCE_LEN) return -1;
+  if (!rt_bucket_take(&r->status_tokens, RT_STATUS_BURST, RT_STATUS_PER_S, uv_now(r->loop))) {
+    r->m.status_refused++;
+    return 0;
+  }
+  bft_engine_status es;
+  rt_core_status(&r->core, &es);
+  bft_status st;
+  memset(&st, 0, sizeof st);
+  memcpy(st.nonce, body, BFT_STATUS_NONCE_LEN);
+  st.replica = r->self;
+  snprintf(st.protocol, sizeof st.protocol, "%s", r->ops->name);
+  st.view = es.view;
+  st.height = es.height;
+  st.leader = es.leader;
+  st.changing_view = es.changing_view ? 1 : 0;
+  st.view_changes = es.view_changes;
+  st.committed = r->core.ledger.head;
+  memcpy(st.head_hash, r->core.ledger.head_hash, BFT_DIGEST_LEN);
+  st.batch_max = r->core.cfg.batch_max;
+  st.window = r->core.cfg.window;
+  for (uint32_t i = 0; i < r->cluster->n; i++) st.peers_up += i != r->self && r->peers[i].conn != NULL;
+  st.pool = r->core.pool.count;
+  int n = bft_status_encode(&st, &r->kp, r->cluster->id, r->scratch, WIRE_FRAME_MAX_BODY);
+  if (n < 0) return 0; /* cannot sign: nothing goes out unsigned */
+  r->m.status_served++;
+  client_send(r, c, WIRE_KIND_STATUS, r->scratch, (uint32_t)n);
+  return 0;
+}
+
 static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
   rt_peer *p = &r->peers[c->peer];
   p->frames_in++;
@@ -575,8 +615,12 @@ static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h
   } else if (h->kind == WIRE_KIND_SNAP_GET) { /* the certified snapshot anchoring a pruned ledger */
     int n = rt_xfer_meta(&r->core, 0, r->scratch, WIRE_FRAME_MAX_BODY);
     if (n >= 0) client_send(r, c, WIRE_KIND_SNAP_META, r->scratch, (uint32_t)n);
+  } else if (h->kind == WIRE_KIND_STATUS_GET) {
+    rc = serve_status(r, c, body, h->body_len);
   } else rc = -1;
   if (rc && h->sender != WIRE_SENDER_CLIENT) offence(r, c, RT_OFF_MALFORMED, "client frame with a replica's sender id");
+  else if (rc && h->kind == WIRE_KIND_STATUS_GET)
+    offence(r, c, RT_OFF_MALFORMED, "malformed STATUS_GET");
   else if (rc && h->kind != WIRE_KIND_REQUEST && h->kind != WIRE_KIND_LEDGER_GET && h->kind != WIRE_KIND_EVIDENCE_GET &&
            h->kind != WIRE_KIND_QUERY && h->kind != WIRE_KIND_SNAP_GET)
     offence(r, c, RT_OFF_MALFORMED, "frame kind a client may not send");
@@ -587,6 +631,7 @@ static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h
 static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
   rt_replica *r = c->owner;
   if (r->stopping) return 0;
+  if (r->m_ready) rt_metrics_frame_in(&r->m, h->kind, h->body_len);
   switch (c->role) {
     case ROLE_PEER:
       return on_peer_frame(r, c, h, body);
@@ -600,7 +645,7 @@ static int on_frame(rt_conn *c, const wire_frame_header *h, const uint8_t *body)
     case ROLE_UNKNOWN:
       if (h->kind == WIRE_KIND_HELLO) return on_hello(r, c, h, body);
       if ((h->kind == WIRE_KIND_REQUEST || h->kind == WIRE_KIND_LEDGER_GET || h->kind == WIRE_KIND_EVIDENCE_GET ||
-           h->kind == WIRE_KIND_QUERY || h->kind == WIRE_KIND_SNAP_GET) &&
+           h->kind == WIRE_KIND_QUERY || h->kind == WIRE_KIND_SNAP_GET || h->kind == WIRE_KIND_STATUS_GET) &&
           h->sender == WIRE_SENDER_CLIENT) {
         c->role = ROLE_CLIENT;
         c->deadline_ms = 0;
@@ -924,6 +969,7 @@ static void begin_stop(rt_replica *r, int code) {
   for (uint32_t i = 0; i < r->cluster->n; i++) close_if_open((uv_handle_t *)&r->peers[i].redial);
   close_if_open((uv_handle_t *)&r->sweep);
   close_if_open((uv_handle_t *)&r->metrics);
+  if (r->msrv_open) rt_metrics_server_close(&r->msrv);
   close_if_open((uv_handle_t *)&r->prepare);
   close_if_open((uv_handle_t *)&r->sigint);
   close_if_open((uv_handle_t *)&r->sigterm);
@@ -1042,10 +1088,24 @@ static void init_handles(rt_replica *r) {
   r->handles_ready = 1;
 }
 
+static uint64_t metrics_clock(void *ctx) {
+  (void)ctx;
+  return uv_hrtime() / 1000u;
+}
+
 static int open_core(rt_replica *r, const rt_options *o, char *err, size_t errlen) {
   rt_core_config cc = {.cluster = r->cluster, .kp = &r->kp, .self = r->self, .ops = r->ops,
                        .data_dir = o->data_dir, .log = &r->log, .snapshot_every = o->snapshot_every,
                        .retain_blocks = o->retain_blocks};
+  bft_engine_config tuning;
+  memset(&tuning, 0, sizeof tuning);
+  tuning.batch_max = o->batch_max;
+  tuning.window = o->window;
+  if (o->batch_max || o->window) cc.tuning = &tuning;
+  if (rt_metrics_init(&r->m, r->cluster->nclients) != 0) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
+  r->m.now_us = metrics_clock;
+  r->m_ready = 1;
+  cc.metrics = &r->m;
   cc.io = (rt_io){.ctx = r, .send = io_send, .broadcast = io_broadcast, .timer_set = io_timer_set,
                   .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now};
   cc.app = o->app;
@@ -1118,6 +1178,12 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   if ((rc = listen_on(r, me->host, me->port, err, errlen)) != 0) return rc;
   if (o->listen_client_port && (rc = listen_on(r, me->host, (uint16_t)o->listen_client_port, err, errlen)) != 0)
     return rc;
+  if (o->metrics_addr) {
+    r->msrv_open = 1;
+    if (rt_metrics_server_open(&r->msrv, r->loop, o->metrics_addr, &r->m, rt_metrics_render, r, err, errlen) != 0)
+      return BFT_E_IO;
+    rt_logf(&r->log, RT_LOG_INFO, COMP_RT, "event=metrics_listening addr=%s", o->metrics_addr);
+  }
   rt_logf(&r->log, RT_LOG_INFO, COMP_RT,
           "event=open cluster=%s n=%u f=%u protocol=%s listen=%s:%u clients=%u height=%llu data_dir=%s "
           "max_clients=%u max_conns_per_source=%u client_idle_ms=%u frame_timeout_ms=%u fail_budget=%u",
@@ -1179,6 +1245,8 @@ void rt_replica_close(rt_replica *r) {
   if (r->core_open) rt_core_close(&r->core);
   rt_byz_twin_free(r->twin);
   r->twin = NULL;
+  if (r->msrv_open) rt_metrics_server_free(&r->msrv);
+  if (r->m_ready) rt_metrics_free(&r->m);
   for (uint32_t i = 0; r->cluster && i < r->cluster->n; i++) rt_outq_free(&r->peers[i].q);
   if (r->lock_fd >= 0) close(r->lock_fd);
   bft_keypair_wipe(&r->kp);

@@ -13,6 +13,8 @@
 #include "replica/byz_shell.h"
 #include "replica/byz_twin.h"
 #include "replica/core.h"
+#include "replica/metrics.h"
+#include "replica/metrics_http.h"
 #include "replica/net.h"
 
 /* Handshake (replica/README.md): HELLO from the dialer, a HELLO_ACK challenge (the acceptor's
@@ -49,6 +51,8 @@ typedef struct rt_options {
   void *on_stop_arg;
   uint32_t snapshot_every; /* --snapshot-every K (0: default; UINT32_MAX: off) */
   uint64_t retain_blocks;  /* --retain-blocks N + 1 (0: keep every block) */
+  const char *metrics_addr; /* --metrics HOST:PORT: Prometheus endpoint, or NULL */
+  uint32_t batch_max, window; /* --batch-max, --window: engine tuning (0: engine default) */
 } rt_options;
 
 /* Why a connection or a frame was refused: counted, shown in the metrics line (off_<name>=N)
@@ -138,6 +142,12 @@ struct rt_replica {
   uint64_t frames_out, handshakes_failed, conns_refused, clients_closed;
   uint64_t last_msgs_in, last_commits, last_metrics_ms;
   rt_ratelimit rl_conn, rl_hs, rl_drop, rl_client;
+  /* metrics (replica/metrics*.c) and the signed status answers (bounded by a token bucket) */
+  rt_metrics m;
+  int m_ready;
+  rt_metrics_server msrv;
+  int msrv_open;
+  rt_bucket status_tokens;
 };
 
 /* Everything up to a listening loop; on failure writes one line to err. */
@@ -156,5 +166,8 @@ int rt_mkdirs(const char *dir);
  * for client index `client` to the connection its last request came on. */
 void rt_replica_send_peer(rt_replica *r, uint32_t to, uint8_t kind, const uint8_t *body, uint32_t len);
 void rt_replica_reply(rt_replica *r, rt_core *core, uint32_t client);
+/* The Prometheus exposition of everything the replica counts (metrics_render.c). */
+void rt_metrics_render(void *replica, rt_prom *p);
+const char *rt_offence_name(int why); /* enum rt_offence as in the metrics line */
 
 #endif

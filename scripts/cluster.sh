@@ -2,7 +2,8 @@
 # Run a local cluster of bft-replica processes on 127.0.0.1: start, stop or show it. Keys are
 # made with bft-keygen on first use; keys, logs, data and pid files live under one folder.
 # Usage: scripts/cluster.sh start|stop|status [--replicas N] [--protocol P] [--dir DIR]
-#        [--base-port P] [--clients M]
+#        [--base-port P] [--clients M] [--batch-max N] [--window N] [--metrics-base-port P]
+#        (--metrics-base-port: replica I serves Prometheus metrics on 127.0.0.1:P+I)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,9 +15,11 @@ protocol=pbft
 dir=$root/run/cluster
 base_port=7000
 clients=64
+replica_opts=() # --batch-max, --window, --metrics: passed to every bft-replica started
+metrics_base=
 stop_wait_s=5 # SIGTERM, then SIGKILL after this many seconds
 
-usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -26,6 +29,9 @@ while [ $# -gt 0 ]; do
     --dir) dir=${2:?--dir needs a folder}; shift 2 ;;
     --base-port) base_port=${2:?--base-port needs a port}; shift 2 ;;
     --clients) clients=${2:?--clients needs a number}; shift 2 ;;
+    --batch-max) replica_opts+=(--batch-max "${2:?--batch-max needs a number}"); shift 2 ;;
+    --window) replica_opts+=(--window "${2:?--window needs a number}"); shift 2 ;;
+    --metrics-base-port) metrics_base=${2:?--metrics-base-port needs a port}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -95,9 +101,12 @@ do_start() {
       continue
     fi
     mkdir -p "$dir/data/replica-$id"
+    local mopt=()
+    [ -z "$metrics_base" ] || mopt=(--metrics "127.0.0.1:$((metrics_base + id))")
     # setsid: the replicas outlive this script and a Ctrl-C in its terminal.
     setsid "$bin/bft-replica" --config "$config" --id "$id" --key "$keys/replica-$id.key" \
-      --data-dir "$dir/data/replica-$id" --protocol "$protocol" >>"$dir/logs/replica-$id.log" 2>&1 </dev/null &
+      --data-dir "$dir/data/replica-$id" --protocol "$protocol" ${replica_opts[@]+"${replica_opts[@]}"} \
+      ${mopt[@]+"${mopt[@]}"} >>"$dir/logs/replica-$id.log" 2>&1 </dev/null &
     echo $! >"$dir/pids/replica-$id.pid"
     started=$((started + 1))
   done < <(cluster_members)

@@ -22,7 +22,8 @@ while [ $# -gt 0 ]; do
 done
 
 packages=(gcc make cmake pkg-config libsodium-dev libuv1-dev libcmocka-dev libinih-dev clang libclang-rt-14-dev
-          python3) # python3: the Python application example and its tests (standard library only)
+          python3     # the Python application example and its tests (standard library only)
+          gnuplot-nox) # scripts/compare.sh plots
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -71,6 +71,8 @@ enum wire_kind {
   WIRE_KIND_LEDGER_BLOCKS = 0x13,  /* replica -> client */
   WIRE_KIND_EVIDENCE_GET = 0x14,   /* client -> replica: the equivocation evidence it holds */
   WIRE_KIND_EVIDENCE = 0x15,       /* replica -> client */
+  WIRE_KIND_STATUS_GET = 0x16,     /* client -> replica: signed status (protocols/status.h) */
+  WIRE_KIND_STATUS = 0x17,         /* replica -> client */
   WIRE_KIND_QUERY = 0x18,          /* client -> replica: read-only application query (stale) */
   WIRE_KIND_QUERY_REPLY = 0x19,    /* replica -> client: signed answer of one replica */
   WIRE_KIND_FETCH = 0x20,          /* replica -> replica: committed batches from a seq */

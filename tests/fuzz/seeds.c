@@ -8,6 +8,7 @@
 #include "protocols/kv.h"
 #include "protocols/ledger.h"
 #include "protocols/request.h"
+#include "protocols/status.h"
 
 static int save(const char *dir, const char *name, const uint8_t *p, size_t n) {
   char path[4096];
@@ -201,6 +202,24 @@ static int app_answer_seeds(const char *dir) {
   return save(dir, "app-error", err, app_frame(err, 0x7F, body, (uint32_t)w.len));
 }
 
+/* /metrics request heads (valid and not) and one signed status. */
+static int http_seeds(const char *dir) {
+  const char *heads[] = {"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nAccept: */*\r\n\r\n",
+                         "GET /metrics HTTP/1.0\n\n", "POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"};
+  char name[16];
+  int rc = 0;
+  for (int i = 0; i < 3; i++) {
+    snprintf(name, sizeof name, "http-%d", i);
+    rc |= save(dir, name, (const uint8_t *)heads[i], strlen(heads[i]));
+  }
+  uint8_t seed[32] = {9}, cid[32] = {1}, buf[BFT_STATUS_MAX_BYTES];
+  bft_keypair kp;
+  bft_keypair_from_seed(&kp, seed);
+  bft_status st = {.replica = 1, .protocol = "pbft", .view = 2, .committed = 10, .batch_max = 64, .window = 32};
+  int n = bft_status_encode(&st, &kp, cid, buf, sizeof buf);
+  return n < 0 ? -1 : rc | save(dir, "status", buf, (size_t)n);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3 || bft_crypto_init() != 0) {
     fprintf(stderr, "usage: fuzz_seeds TARGET DIR\n");
@@ -211,6 +230,7 @@ int main(int argc, char **argv) {
   else if (strcmp(argv[1], "fuzz_cluster") == 0) rc = cluster_seeds(argv[2]);
   else if (strcmp(argv[1], "fuzz_engine") == 0) rc = engine_seeds(argv[2]);
   else if (strcmp(argv[1], "fuzz_app_answer") == 0) rc = app_answer_seeds(argv[2]);
+  else if (strcmp(argv[1], "fuzz_http") == 0) rc = http_seeds(argv[2]);
   if (rc) fprintf(stderr, "fuzz_seeds: cannot write seeds for %s into %s\n", argv[1], argv[2]);
   return rc ? 1 : 0;
 }

@@ -214,6 +214,57 @@ static void test_bench_args(void **state) {
   assert_non_null(strstr(err, "--keys"));
 }
 
+/* bft-client status: no key needed, no arguments, --replica allowed. */
+static void test_cli_status(void **state) {
+  (void)state;
+  bft_client_cli_args a;
+  char err[256];
+  char *v1[] = {"bft-client", "--config", "c", "status", "--replica", "2", NULL};
+  assert_int_equal(bft_client_cli_parse(6, v1, &a, err, sizeof err), 0);
+  assert_int_equal(a.cmd, BFT_CLI_STATUS);
+  assert_int_equal(a.replica, 2);
+  char *v2[] = {"bft-client", "--config", "c", "status", "extra", NULL};
+  assert_int_equal(bft_client_cli_parse(5, v2, &a, err, sizeof err), -1);
+  char *v3[] = {"bft-client", "status", NULL};
+  assert_int_equal(bft_client_cli_parse(2, v3, &a, err, sizeof err), -1);
+  assert_non_null(strstr(err, "--config"));
+}
+
+/* Open loop, payload and their refusals. */
+static void test_bench_open_loop_args(void **state) {
+  (void)state;
+  bench_args a;
+  char err[256];
+  char *v0[] = {"bft-bench", "--config", "c", "--keys", "d", NULL};
+  assert_int_equal(bench_args_parse(5, v0, &a, err, sizeof err), 0);
+  assert_true(a.rate == 0); /* closed loop by default */
+  assert_int_equal(a.arrival, BENCH_ARRIVAL_POISSON);
+  assert_int_equal(a.backlog, 100000);
+  assert_false(a.payload_set);
+  char *v1[] = {"bft-bench", "--config", "c", "--keys", "d", "--rate", "1500.5", "--arrival", "fixed",
+                "--backlog", "0", "--payload", "0", NULL};
+  assert_int_equal(bench_args_parse(13, v1, &a, err, sizeof err), 0);
+  assert_true(a.rate == 1500.5);
+  assert_int_equal(a.arrival, BENCH_ARRIVAL_FIXED);
+  assert_int_equal(a.backlog, 0);
+  assert_true(a.payload_set);
+  assert_int_equal(a.value_size, 0);
+  char *bad[][9] = {
+      {"bft-bench", "--config", "c", "--keys", "d", "--rate", "0", NULL},
+      {"bft-bench", "--config", "c", "--keys", "d", "--rate", "-5", NULL},
+      {"bft-bench", "--config", "c", "--keys", "d", "--rate", "10", "--arrival", "burst"},
+      {"bft-bench", "--config", "c", "--keys", "d", "--backlog", "10", NULL},  /* needs --rate */
+      {"bft-bench", "--config", "c", "--keys", "d", "--arrival", "fixed", NULL},
+      {"bft-bench", "--config", "c", "--keys", "d", "--payload", "99999", NULL},
+      {"bft-bench", "--config", "c", "--keys", "d", "--payload", "8", "--history", "h"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int argc = 0;
+    while (argc < 9 && bad[i][argc]) argc++;
+    if (bench_args_parse(argc, bad[i], &a, err, sizeof err) != -1) fail_msg("accepted bad bench arguments #%zu", i);
+  }
+}
+
 /* ---- histogram --------------------------------------------------------------------------- */
 
 static void test_hist_exact_small(void **state) {
@@ -328,6 +379,8 @@ int main(void) {
       cmocka_unit_test(test_cli_ledger),
       cmocka_unit_test(test_cli_errors),
       cmocka_unit_test(test_bench_args),
+      cmocka_unit_test(test_bench_open_loop_args),
+      cmocka_unit_test(test_cli_status),
       cmocka_unit_test(test_hist_exact_small),
       cmocka_unit_test(test_hist_relative_error),
       cmocka_unit_test(test_lin_ok),
