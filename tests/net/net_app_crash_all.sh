@@ -53,7 +53,7 @@ result=$(grep '^RESULT ' "$NET_DIR/load.out" || true)
 net_log "$result"
 [ "$rc" -eq 0 ] && grep -q ' errors=0 other=0 ' <<<"$result" || net_fail "transfers failed (exit $rc)"
 grep '^expect ' "$NET_DIR/load.out" >"$NET_DIR/expect.txt"
-net_wait_agree "0 1 2 3" 30 >/dev/null
+net_wait_agree_busy "0 1 2 3" 30 >/dev/null
 net_check_books "0 1 2 3" "$NET_DIR/expect.txt" $((mint * clients))
 net_verify_ledgers "0 1 2 3"
 echo "[$NET_NAME] PASS"

@@ -53,7 +53,7 @@ net_kill_app 3
 net_start_app 3 python3 "$NET_EXAMPLES/token/token_app.py"
 net_start_replica 3 "$NET_DIR/data-3-fresh"
 for _ in 1 2 3; do net_client --timeout 5 exec "balance c1" >/dev/null || net_fail "the cluster stopped committing"; done
-net_wait_agree "0 1 2 3" 30 >/dev/null
+net_wait_agree_busy "0 1 2 3" 30 >/dev/null
 net_log "replica 3, with a deterministic application and a fresh data folder, caught up"
 
 # 2. a crash in the middle of a batch: replica 1 stops, the other two and 0 go on (f = 1).
@@ -87,7 +87,7 @@ grep '^expect ' "$NET_DIR/load.out" >"$NET_DIR/expect.txt"
 
 net_start_app 1 python3 "$NET_EXAMPLES/token/token_app.py"
 net_start_replica 1
-head=$(net_wait_agree "0 1 2 3" 60)
+head=$(net_wait_agree_busy "0 1 2 3" 60)
 net_log "replica 1 restarted with a fresh application and caught up: $head"
 grep -q 'event=ledger_loaded' "$NET_DIR/replica-1.log" || net_fail "replica 1 did not reload its ledger"
 net_check_books "0 1 2 3" "$NET_DIR/expect.txt" $((mint * clients))

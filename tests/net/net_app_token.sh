@@ -54,7 +54,7 @@ grep '^expect ' "$NET_DIR/load.out" >"$NET_DIR/expect.txt"
 
 net_start_replica 0
 net_log "restarted replica 0"
-head=$(net_wait_agree "0 1 2 3" 60)
+head=$(net_wait_agree_busy "0 1 2 3" 60)
 if [ "$mode" = python ]; then # the application outlived its replica: taken back where it is, or restored
   line=$(grep -E 'event=app_(resumed|resync)' "$NET_DIR/replica-0.log" | tail -n 1)
   [ -n "$line" ] || net_fail "replica 0 did not say how it resynchronised its application"
