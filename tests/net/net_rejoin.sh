@@ -2,6 +2,7 @@
 # Real processes: a replica stopped and started again with a fresh (empty) data folder rejoins
 # without breaking the others: requests keep committing while it is away and after it is back,
 # the other three agree on the ledger head, it catches up to them, and the ledger verifies.
+# Then a replica restarted (old data folder) behind an idle cluster catches up with no request.
 # Usage: net_rejoin.sh BIN_DIR
 NET_BIN=$(cd "${1:?usage: net_rejoin.sh BIN_DIR}" && pwd)
 NET_NAME=rejoin
@@ -45,4 +46,16 @@ net_same_ledgers "0 1 2 3"
 out=$("$NET_BIN/bft-client" --config "$NET_CFG" --timeout 20 --replica 3 verify-ledger) ||
   net_fail "verify-ledger of replica 3: $out"
 net_log "replica 3's ledger: $out"
+
+# Catch-up with no traffic: the first leader (replica 0) misses 60 operations, the cluster goes
+# idle under a new leader, and it comes back with its old data folder. Nothing more is
+# submitted: it must learn it is behind from its peers as they connect, not from the next
+# request (an application test once saw such a replica 6 blocks behind for a minute).
+net_kill_replica 0 TERM
+bench 60
+head=$(net_wait_agree "1 2 3" 20)
+net_start_replica 0 "$NET_DIR/data-0"
+net_log "restarted replica 0 (old data folder) behind an idle cluster at $head"
+head=$(net_wait_agree "0 1 2 3" 20)
+net_log "replica 0 caught up with no new request: $head"
 echo "[$NET_NAME] PASS"
