@@ -985,8 +985,19 @@ int rt_core_on_fetch_reply(rt_core *c, uint32_t from, const uint8_t *body, uint3
    * brought nothing new) does not settle the one in flight: its answer is still on the way. */
   if (!advanced && count && first < c->fetch_seq) return 0;
   c->fetch_active = 0;
-  rt_xfer_consider(c, from, peer_head, advanced > 0 || (count && first == c->ledger.head + 1));
-  if (advanced && peer_head > c->ledger.head) start_fetch(c, from, c->ledger.head + 1, 1);
+  /* The peer serves blocks from where we asked (count > 0, first at or below our next height):
+   * blocks, not a snapshot, bring us up to its head, even when the ones in this reply were
+   * already ours because the engine advanced us meanwhile. (Asking again only after progress
+   * left a replica one block short of an idle cluster for good: the reply to its FETCH came
+   * after the engine had delivered those blocks.) A peer that pruned below our next height
+   * answers from its snapshot on: that is for the snapshot transfer. */
+  int serves = count > 0 && first <= c->ledger.head + 1;
+  rt_xfer_consider(c, from, peer_head, advanced > 0 || serves);
+  /* Without progress, once per height: a peer claiming a head it does not serve cannot keep
+   * us asking. */
+  int again = advanced || (serves && c->refetch_head != c->ledger.head + 1);
+  if (!advanced && serves) c->refetch_head = c->ledger.head + 1;
+  if (again && peer_head > c->ledger.head) start_fetch(c, from, c->ledger.head + 1, 1);
   if (advanced)
     rt_logf(c->log, RT_LOG_INFO, COMP, "event=synced from=%u blocks=%u head=%llu peer_head=%llu", from, advanced,
             (unsigned long long)c->ledger.head, (unsigned long long)peer_head);

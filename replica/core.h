@@ -203,6 +203,7 @@ typedef struct rt_core {
   uint8_t *hint_digs, *hint_cert; /* cfg.head_* given to the engine's init */
   char data_dir[RT_PATH_MAX];
 
+  uint64_t refetch_head; /* head + 1 at our last FETCH repeated after a reply that brought nothing */
   rt_counters ctr;
   struct rt_metrics *metrics; /* NULL: nothing measured beyond ctr */
   rt_ratelimit rl_msg, rl_req, rl_sync;

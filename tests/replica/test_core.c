@@ -387,6 +387,31 @@ static void test_stale_fetch_reply_keeps_the_fetch(void **state) {
   assert_false(w->core.fetch_active);
 }
 
+/* The answer to our FETCH brings blocks the engine delivered to us meanwhile, from a peer whose
+ * head is above ours: we ask it again from our new head (once per height without progress),
+ * instead of waiting for traffic that an idle cluster never sends. */
+static void test_fetch_reply_overtaken_asks_again(void **state) {
+  world *w = *state;
+  uint8_t r1[512], b1[1024], body[4096];
+  int l1 = make_request(w, &w->clients[0], 1, BFT_KV_PUT, "a", "1", r1, sizeof r1);
+  bft_batch_writer bw;
+  bft_batch_begin(&bw, b1, sizeof b1);
+  bft_batch_add(&bw, r1, (uint32_t)l1);
+  uint32_t bl1 = bft_batch_end(&bw);
+
+  poke_from_peer(w); /* FETCH from height 1 to replica 1 */
+  assert_int_equal(w->rec.fetches, 1);
+  submit(w, &w->clients[1], 1, BFT_KV_PUT, "b", "2"); /* the engine commits height 1 itself */
+  assert_int_equal(w->core.ledger.head, 1);
+  uint32_t fl = fetch_reply(body, sizeof body, 1, b1, bl1, 1);
+  memset(body, 0, 8), body[0] = 5; /* replica 1's head: 5 */
+  assert_int_equal(rt_core_on_fetch_reply(&w->core, 1, body, fl), 0);
+  assert_int_equal(w->core.ledger.head, 1);
+  assert_int_equal(w->rec.fetches, 2); /* asked again, from height 2 */
+  assert_true(w->core.fetch_active);
+  assert_int_equal(w->core.fetch_seq, 2);
+}
+
 static void test_ledger_get(void **state) {
   world *w = *state;
   for (uint64_t s = 1; s <= 20; s++) submit(w, &w->clients[s % 2], s, BFT_KV_PUT, "k", "v");
@@ -566,6 +591,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pool_holds_until_pulled, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_dedups_within_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_fetch_reply_keeps_the_fetch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fetch_reply_overtaken_asks_again, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ledger_get, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wal_compaction, setup, teardown),
