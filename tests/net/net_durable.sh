@@ -75,7 +75,7 @@ verify 0
 
 # Kill the replica replica 0 follows (the leader, unless that is the rejoined 3): the others
 # must change view with the rejoined replica in the quorum.
-victim=$(grep -o 'event=view view=[0-9]* leader=[0-9]*' "$NET_DIR/replica-0.log" | tail -n 1 | sed 's/.*leader=//')
+victim=$(grep -o 'event=view view=[0-9]* leader=[0-9]*' "$NET_DIR/replica-0.log" | tail -n 1 | sed 's/.*leader=//' || true)
 victim=${victim:-0}
 [ "$victim" = 3 ] && victim=1
 rest=$(for i in 0 1 2 3; do [ "$i" = "$victim" ] || printf '%s ' "$i"; done)
