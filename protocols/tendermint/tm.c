@@ -123,6 +123,12 @@ static int tm_start(void *state, bft_actions *out) {
   /* Our records are ahead of the driver's ledger: heights below the one we signed at were
    * decided; fetch them (the guard keeps us silent until we are past our records). */
   if (s->ls_valid && s->ls_height > s->height) tm_need_fetch(s, s->ls_height - 1, 0, out);
+  /* The proposal we prevoted for before a crash, as if it arrived again (it is ours: our own
+   * records; its value may exist nowhere else if every replica crashed). */
+  if (s->rp_len && s->rp_height == s->height && s->rp_from < s->cfg.n) {
+    int rc = tm_on_proposal(s, s->rp_from, s->rp_msg, s->rp_len, out);
+    (void)rc; /* rejected (a duplicate, another round's): nothing to resume */
+  }
   return tm_check_rules(s, out);
 }
 
