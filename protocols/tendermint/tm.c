@@ -92,6 +92,8 @@ static int resume_round(tm_state *s, bft_actions *out) {
       TM_TRY(tm_propose(s, s->valid_val, s->valid_len, s->valid_round, &s->valid_pol, out));
     TM_TRY(tm_became_active(s, out));
   } else {
+    if (s->ls_step == TM_STEP_PRECOMMIT && s->pv_valid && s->pv_height == s->height && s->pv_round == s->round)
+      TM_TRY(tm_resend_prevote(s, s->pv_digest, out));
     TM_TRY(tm_cast_vote(s, s->ls_step == TM_STEP_PREVOTE ? TM_MSG_PREVOTE : TM_MSG_PRECOMMIT,
                         tm_is_nil(s->ls_digest) ? NIL_ID : s->ls_digest, out));
   }

@@ -103,6 +103,11 @@ typedef struct tm_state {
    * behind our own records must not forget a lock it promised there) */
   uint64_t rec_height, rec_locked_round;
   uint8_t rec_locked_digest[BFT_DIGEST_LEN];
+  /* our last prevote per our records (restore): resent after a restart that resumes at the
+   * precommit step of that round, since peers that crashed too lost it */
+  int pv_valid;
+  uint64_t pv_height, pv_round;
+  uint8_t pv_digest[BFT_DIGEST_LEN];
   uint64_t valid_height; /* height of validValue restored from a VALID record */
 
   uint64_t epoch;        /* bumped on every new (height, round) */
@@ -167,6 +172,7 @@ typedef struct tm_state {
 void tm_stmt_body(uint8_t out[TM_STMT_BODY], uint64_t height, uint64_t round, const uint8_t digest[BFT_DIGEST_LEN]);
 int tm_persist_sign(tm_state *s, bft_actions *out);
 int tm_persist_valid(tm_state *s, bft_actions *out);
+int tm_resend_prevote(tm_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out);
 int tm_persist_proposal(tm_state *s, uint32_t from, uint64_t height, const uint8_t *body, uint32_t len, bft_actions *out);
 int tm_restore_record(tm_state *s, const uint8_t *rec, uint32_t len);
 int tm_compact_records(tm_state *s, bft_actions *out);

@@ -119,6 +119,12 @@ int tm_restore_record(tm_state *s, const uint8_t *rec, uint32_t len) {
       s->ls_height = h;
       s->ls_round = rd;
       s->ls_step = step;
+      if (step == TM_STEP_PREVOTE) {
+        s->pv_valid = 1;
+        s->pv_height = h;
+        s->pv_round = rd;
+        memcpy(s->pv_digest, d, BFT_DIGEST_LEN);
+      }
       memcpy(s->ls_digest, d, BFT_DIGEST_LEN);
       s->rec_height = h;
       s->rec_locked_round = lr;

@@ -99,6 +99,21 @@ int tm_cast_vote(tm_state *s, uint8_t kind, const uint8_t digest[BFT_DIGEST_LEN]
   return tm_arm_retransmit(s, out);
 }
 
+/* Our prevote of the current round again, exactly as our records say we signed it before a
+ * restart (the same statement: no new promise, so neither the guard nor a record applies);
+ * peers that crashed with us lost it, and a round needs 2f+1 prevotes to end. */
+int tm_resend_prevote(tm_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
+  uint8_t body[TM_STMT_BODY], msg[BFT_STMT_MAX + BFT_SIG_LEN];
+  tm_stmt_body(body, s->height, s->round, digest);
+  int len = bft_stmt_make(msg, body, sizeof body, s->cfg.self);
+  BFT_ASSERT(len == TM_VOTE_LEN);
+  s->env.sign(s->env.ctx, tm_tag(TM_MSG_PREVOTE), msg, TM_VOTE_LEN, msg + TM_VOTE_LEN);
+  tm_slot *sl = tm_slot_make(s, s->height, s->round);
+  BFT_ASSERT(sl != NULL);
+  (void)bft_voteset_add(&sl->prevotes, s->cfg.self, s->round, s->height, digest, msg + TM_VOTE_LEN); /* new or same */
+  return bft_act_broadcast(out, TM_MSG_PREVOTE, msg, TM_VOTE_LEN + BFT_SIG_LEN);
+}
+
 int tm_propose(tm_state *s, const uint8_t *value, uint32_t len, uint64_t vr, const bft_qc *pol, bft_actions *out) {
   BFT_ASSERT(tm_proposer(s, s->height, s->round) == s->cfg.self && s->step == TM_STEP_PROPOSE);
   BFT_ASSERT(vr == TM_NIL_ROUND || (vr < s->round && pol && pol->count == s->q));
