@@ -258,6 +258,7 @@ typedef struct bft_engine_status {
 typedef struct bft_engine_ops {
   const char *name; /* "pbft", "hotstuff", "tendermint" */
   size_t state_size;
+  uint32_t max_replicas; /* largest n this engine runs (<= BFT_MAX_REPLICAS); init refuses more */
   int (*init)(void *state, const bft_engine_config *cfg, const bft_engine_env *env);
   int (*restore)(void *state, const uint8_t *rec, uint32_t len);
   int (*start)(void *state, bft_actions *out);

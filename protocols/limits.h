@@ -6,7 +6,8 @@
 
 #include "protocols/wire/wire.h"
 
-#define BFT_MAX_REPLICAS 32          /* n; vote sets are uint32_t/uint64_t bitmaps */
+#define BFT_MAX_REPLICAS 64          /* n; vote sets are 64-bit masks. PBFT caps n lower
+                                      * (PBFT_MAX_REPLICAS: its NEW-VIEW must fit a frame) */
 #define BFT_MIN_REPLICAS 4           /* n = 3f+1 with f >= 1 */
 #define BFT_MAX_CLIENTS 4096         /* permitted client keys in one cluster file */
 #define BFT_MAX_CLUSTER_NAME 64
@@ -21,10 +22,10 @@
 #define BFT_MAX_BATCH_BYTES (128u * 1024u) /* encoded batch, count and lengths included */
 
 #define BFT_MAX_WINDOW 64            /* PBFT log size L (high - low watermark); pipelining depth */
-/* A commit certificate: a PBFT quorum of (id, sig) plus a header fits in ~2.3 KiB; a HotStuff
- * certificate holds three QCs and the block headers from the block up to its three-chain
- * (protocols/hotstuff/hs_internal.h, HS_CERT_MAX: 7.6 KiB at n = 32). */
-#define BFT_MAX_CERT_BYTES (8u * 1024u)
+/* A commit certificate: a PBFT quorum of (id, sig) plus a header fits in ~1.5 KiB (n <= 32);
+ * a HotStuff certificate holds three QCs and the block headers from the block up to its
+ * three-chain (protocols/hotstuff/hs_internal.h, HS_CERT_MAX: about 13 KiB at n = 64). */
+#define BFT_MAX_CERT_BYTES (16u * 1024u)
 #define BFT_MAX_ENGINE_MSG (WIRE_FRAME_MAX_BODY) /* body of one engine message */
 #define BFT_MAX_TIMERS 8             /* timer ids an engine may use: 0..BFT_MAX_TIMERS-1 */
 #define BFT_MAX_ACTIONS 1024         /* actions one step may emit */

@@ -557,6 +557,10 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
     if (t->timeout_ms) c->cfg.timeout_ms = t->timeout_ms;
   }
   c->cfg.committed = c->ledger.head;
+  if (c->cfg.n > c->ops->max_replicas)
+    return snprintf(err, errlen, "engine %s runs at most %u replicas; the cluster file has %u", c->ops->name,
+                    c->ops->max_replicas, c->cfg.n),
+           BFT_E_INVAL;
   if ((rc = set_head_hints(c)) != 0) return snprintf(err, errlen, "cannot read the ledger's head: %s", bft_strerror(rc)), rc;
   if ((rc = bft_engine_config_check(&c->cfg)) != 0)
     return snprintf(err, errlen, "engine configuration refused: %s", bft_strerror(rc)), rc;
@@ -818,9 +822,15 @@ int rt_core_blocks(rt_core *c, const uint8_t *body, uint32_t len, uint8_t *out, 
 static void start_fetch(rt_core *c, uint32_t to, uint64_t seq, int force) {
   if (to >= c->cfg.n || to == c->self) return;
   uint64_t now = c->io.now_ms(c->io.ctx);
-  if (c->fetch_active && now - c->fetch_at_ms < RT_FETCH_RETRY_MS &&
-      (!force || (to == c->fetch_peer && c->fetch_seq == c->ledger.head + 1)))
-    return; /* one FETCH in flight; the same one twice would only bring a stale duplicate reply */
+  if (c->fetch_active && now - c->fetch_at_ms < RT_FETCH_RETRY_MS) {
+    /* One FETCH in flight: the same one twice would only bring a stale duplicate reply. */
+    if (to == c->fetch_peer && c->fetch_seq == c->ledger.head + 1) return;
+    /* The engine names another peer: switch once the one asked had a fair chance to answer.
+     * (Holding every FETCH for RT_FETCH_RETRY_MS dropped most of an engine's rotation: with
+     * retries every 250 ms only every 4th peer was ever asked, and at n = 10 those were two
+     * withholding replicas and one as far behind as we were.) */
+    if (!force && now - c->fetch_at_ms < RT_FETCH_SWITCH_MS) return;
+  }
   /* The engine can only take committed+1 next, whatever seq it named: ask from there. */
   (void)seq;
   uint8_t body[12];

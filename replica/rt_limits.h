@@ -72,6 +72,7 @@
 
 /* State transfer. */
 #define RT_FETCH_RETRY_MS 1000u /* a FETCH unanswered this long may be sent again */
+#define RT_FETCH_SWITCH_MS 200u /* ...and after this long, sent to another peer the engine names */
 
 /* Equivocation evidence kept in memory (two signed messages each; oldest replaced). */
 #define RT_EVIDENCE_MAX 64u

@@ -169,6 +169,7 @@ static int hs_compact(void *state, bft_actions *out) { return hs_compact_records
 const bft_engine_ops hs_engine_ops = {
     .name = "hotstuff",
     .state_size = sizeof(hs_state),
+    .max_replicas = BFT_MAX_REPLICAS,
     .init = hs_init,
     .restore = hs_restore,
     .start = hs_start,

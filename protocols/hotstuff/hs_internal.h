@@ -138,6 +138,10 @@ typedef struct hs_state {
   uint64_t prop_tag;
   uint64_t announced; /* highest QC view an idle leader broadcast in a TIMEOUT */
   uint64_t seen_view[BFT_MAX_REPLICAS]; /* latest proposal per leader, for equivocation */
+  /* Liveness only: 1 when a view timer of ours expired waiting for this leader (its proposal,
+   * or the QC it should have formed from our vote) and no proposal of its came since; views
+   * that wait for it get a short timer (hs_pacemaker.c). */
+  uint8_t missed[BFT_MAX_REPLICAS];
   uint8_t seen_hash[BFT_MAX_REPLICAS][BFT_DIGEST_LEN];
   int has_cand;          /* a proposal of `cand_view` we may still vote for */
   uint64_t cand_view;

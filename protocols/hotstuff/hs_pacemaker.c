@@ -21,11 +21,26 @@ int hs_emit(hs_state *s, uint8_t kind, uint8_t *buf, uint32_t len, uint32_t cap,
 
 /* ---- the view timer ----------------------------------------------------------------------- */
 
+/* The view timer: timeout_ms, doubled per consecutive timeout. Beyond the paper, liveness
+ * only: a view that waits on a leader we already timed out on (its proposal, or the QC of our
+ * vote that it should form) gets a quarter of the base, until that leader proposes again. A
+ * crashed leader's term comes round every n terms and cost a whole timer each time; a correct
+ * but slow leader loses at most one term to this (its next proposal clears the mark), and
+ * the back-off still doubles towards any bound on the delay. */
 static int arm_view_timer(hs_state *s, bft_actions *out) {
   s->view_tag++;
   s->view_armed = 1;
   uint32_t b = s->backoff < HS_MAX_BACKOFF ? s->backoff : HS_MAX_BACKOFF;
-  return bft_act_timer_set(out, HS_TIMER_VIEW, s->view_tag, (uint64_t)s->cfg.timeout_ms << b);
+  uint64_t base = s->cfg.timeout_ms;
+  if ((s->missed[hs_leader(s, s->view)] || s->missed[hs_leader(s, s->view + 1)]) && base / 4) base /= 4;
+  return bft_act_timer_set(out, HS_TIMER_VIEW, s->view_tag, base << b);
+}
+
+/* Our view timer expired: blame the leader we were waiting on (the next view's, when we
+ * voted in this one and its QC never came; else this view's). */
+static void mark_missed(hs_state *s) {
+  uint32_t l = hs_leader(s, s->have_last_vote && s->lv_view == s->view ? s->view + 1 : s->view);
+  if (l != s->cfg.self) s->missed[l] = 1;
 }
 
 int hs_update_timer(hs_state *s, bft_actions *out) {
@@ -99,9 +114,12 @@ static uint64_t kth_tmo(const hs_state *s, uint32_t k, int others) {
 static int local_timeout(hs_state *s, bft_actions *out);
 
 static int check_tc(hs_state *s, bft_actions *out) {
-  /* 2f+1 replicas gave up on view w or later: nobody can form a QC there any more. */
+  /* 2f+1 replicas gave up on view w or later: nobody can form a QC there any more. This also
+   * applies in view w + 1 when we entered it on the QC of w carried by a TIMEOUT (formed from
+   * the votes the TIMEOUTs carried): the replica that formed it moved to the next term, and so
+   * must we, or we would wait out a whole view timer in the failed leader's view alone. */
   uint64_t w = kth_tmo(s, s->q, 0);
-  if (w > 0 && w >= s->view) {
+  if (w > 0 && w + 1 >= s->view) {
     /* When their TIMEOUTs carried the votes of view w (we formed its QC from them), the block
      * of w was proposed and voted for: the leader those votes went to (of w + 1) failed;
      * otherwise the leader of w did. The failed leader's term is over. */
@@ -246,6 +264,7 @@ int hs_on_timer(hs_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
       if (tag != s->view_tag || !s->view_armed) return 0; /* stale */
       s->view_armed = 0;
       if (!hs_work_pending(s)) return 0; /* idle: nothing to time */
+      mark_missed(s);
       return local_timeout(s, out);
     case HS_TIMER_PROPOSE: {
       if (tag != s->prop_tag || !may_propose(s)) return 0;

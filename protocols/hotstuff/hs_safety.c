@@ -91,6 +91,7 @@ int hs_on_proposal(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
   int rc = hs_decode_block(p, len, &m);
   if (rc) return hs_reject(s, rc);
   if (from != hs_leader(s, m.view)) return hs_reject(s, BFT_E_MALFORMED);
+  s->missed[from] = 0; /* it proposes: views waiting on it get the full timer again */
   if (m.view > s->view + HS_VIEW_AHEAD) return hs_reject(s, BFT_E_WINDOW);
   if (m.height <= s->committed) return hs_reject(s, BFT_E_STALE);
   uint8_t bd[BFT_DIGEST_LEN], hash[BFT_DIGEST_LEN];

@@ -162,7 +162,10 @@ static int arm_fetch(hs_state *s, bft_actions *out) {
   s->fetch_armed = 1;
   s->fetch_tag++;
   uint64_t d = s->cfg.timeout_ms / 4 ? s->cfg.timeout_ms / 4 : 1;
-  return bft_act_timer_set(out, HS_TIMER_FETCH, s->fetch_tag, d);
+  /* A catch-up that went round the peers HS_WANT_TRIES times without progress keeps asking,
+   * less often (up to 32x): in an idle cluster no new evidence would ever restart it. */
+  uint32_t rounds = s->sync_tries / HS_WANT_TRIES;
+  return bft_act_timer_set(out, HS_TIMER_FETCH, s->fetch_tag, d << (rounds < 5 ? rounds : 5));
 }
 
 static int send_req(hs_state *s, const hs_want *w, uint32_t to, bft_actions *out) {
@@ -236,7 +239,7 @@ int hs_fetch_kick(hs_state *s, bft_actions *out) {
     s->sync_target = want_top;
     s->sync_tries = 0;
   }
-  if (s->sync_target > s->committed && ++s->sync_tries > HS_WANT_TRIES) s->sync_target = 0; /* until new evidence */
+  if (s->sync_target > s->committed && s->sync_tries < UINT32_MAX) s->sync_tries++;
   if (s->sync_target > s->committed) {
     HS_TRY(fetch(s, next_sync_peer(s), out));
     again = 1;

@@ -52,6 +52,7 @@ static int pbft_init(void *state, const bft_engine_config *cfg, const bft_engine
   pbft_state *s = state;
   int rc = bft_engine_config_check(cfg);
   if (rc) return rc;
+  if (cfg->n > PBFT_MAX_REPLICAS) return BFT_E_INVAL;
   memset(s, 0, sizeof *s);
   s->cfg = *cfg;
   s->env = *env;
@@ -216,6 +217,7 @@ static int pbft_compact(void *state, bft_actions *out) { return pbft_compact_rec
 const bft_engine_ops pbft_engine_ops = {
     .name = "pbft",
     .state_size = sizeof(pbft_state),
+    .max_replicas = PBFT_MAX_REPLICAS,
     .init = pbft_init,
     .restore = pbft_restore,
     .start = pbft_start,

@@ -103,7 +103,7 @@ int pbft_decode_nv(const uint8_t *p, uint32_t len, pbft_nv *nv) {
   wire_reader r;
   wire_reader_init(&r, p, len);
   nv->view = wire_get_u64(&r);
-  nv->nvc = wire_get_count(&r, BFT_QUORUM_MAX);
+  nv->nvc = wire_get_count(&r, PBFT_QUORUM_MAX);
   for (uint32_t i = 0; i < nv->nvc && !r.err; i++)
     nv->vc[i] = wire_get_blob(&r, &nv->vc_len[i], PBFT_VC_BODY_MAX);
   nv->min_s = wire_get_u64(&r);

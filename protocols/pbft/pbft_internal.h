@@ -14,28 +14,36 @@
 
 /* ---- limits ------------------------------------------------------------------------------ */
 
+/* PBFT's own bound on n: a NEW-VIEW carries 2f+1 VIEW-CHANGEs, each with a prepared
+ * certificate (2f+1 signatures) per slot of the window, so it grows as n^2 * window and at
+ * n = 64 would not fit one frame. The other engines go up to BFT_MAX_REPLICAS. */
+#define PBFT_MAX_REPLICAS 32
+#define PBFT_QUORUM_MAX (2 * ((PBFT_MAX_REPLICAS - 1) / 3) + 1)
+#define PBFT_QC_SIGS_MAX (4 + PBFT_QUORUM_MAX * BFT_QC_ENTRY)
+_Static_assert(PBFT_MAX_REPLICAS <= BFT_MAX_REPLICAS, "PBFT's bound is within the system's");
+
 /* A statement is body || u32 replica (bft_stmt_make): vote body := u64 view | u64 seq | digest,
  * checkpoint body := u64 seq | digest. Certificates are bft_qc's over these bodies. */
 #define PBFT_VOTE_BODY_LEN (8 + 8 + BFT_DIGEST_LEN)
 #define PBFT_CKPT_BODY_LEN (8 + BFT_DIGEST_LEN)
 #define PBFT_VOTE_LEN (PBFT_VOTE_BODY_LEN + 4)
 #define PBFT_CKPT_LEN (PBFT_CKPT_BODY_LEN + 4)
-#define PBFT_CERT_MAX (8 + BFT_QC_SIGS_MAX)
-#define PBFT_VC_ENTRY_MAX (8 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX)
+#define PBFT_CERT_MAX (8 + PBFT_QC_SIGS_MAX)
+#define PBFT_VC_ENTRY_MAX (8 + 8 + BFT_DIGEST_LEN + PBFT_QC_SIGS_MAX)
 #define PBFT_VC_PAYLOAD_MAX \
-  (8 + 4 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX + 4 + BFT_MAX_WINDOW * PBFT_VC_ENTRY_MAX)
+  (8 + 4 + 8 + BFT_DIGEST_LEN + PBFT_QC_SIGS_MAX + 4 + BFT_MAX_WINDOW * PBFT_VC_ENTRY_MAX)
 #define PBFT_VC_BODY_MAX (PBFT_VC_PAYLOAD_MAX + BFT_SIG_LEN)
 #define PBFT_NV_ENTRY (8 + BFT_DIGEST_LEN + BFT_SIG_LEN)
 #define PBFT_NV_PAYLOAD_MAX \
-  (8 + 4 + BFT_QUORUM_MAX * (4 + PBFT_VC_BODY_MAX) + 8 + 4 + BFT_MAX_WINDOW * PBFT_NV_ENTRY)
+  (8 + 4 + PBFT_QUORUM_MAX * (4 + PBFT_VC_BODY_MAX) + 8 + 4 + BFT_MAX_WINDOW * PBFT_NV_ENTRY)
 #define PBFT_PP_PAYLOAD_MAX (8 + 8 + BFT_DIGEST_LEN + BFT_SIG_LEN + 4 + BFT_MAX_BATCH_BYTES)
 #define PBFT_MAX_PENDING 2048   /* outstanding client request digests a backup watches */
 #define PBFT_MAX_BACKOFF 10     /* view-change timeout doubles at most this many times */
 #define PBFT_REQ_STRIKES 4      /* request-timer periods a request may wait while others commit */
 /* A snapshot record: header, stable proof, chain ring, and per slot votes + prepared cert. */
-#define PBFT_SNAP_SLOT_MAX (8 + 1 + 2 * (8 + BFT_DIGEST_LEN) + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX)
+#define PBFT_SNAP_SLOT_MAX (8 + 1 + 2 * (8 + BFT_DIGEST_LEN) + 8 + BFT_DIGEST_LEN + PBFT_QC_SIGS_MAX)
 #define PBFT_SNAP_MAX                                                                         \
-  (1 + 8 + 1 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX + 8 + 4 + BFT_MAX_WINDOW * (8 + BFT_DIGEST_LEN) + \
+  (1 + 8 + 1 + 8 + BFT_DIGEST_LEN + PBFT_QC_SIGS_MAX + 8 + 4 + BFT_MAX_WINDOW * (8 + BFT_DIGEST_LEN) + \
    4 + BFT_MAX_WINDOW * PBFT_SNAP_SLOT_MAX)
 
 /* A BATCH record: u8 type | u64 seq | blob batch. */
@@ -210,8 +218,8 @@ typedef struct pbft_vc {
 typedef struct pbft_nv {
   uint64_t view;
   uint32_t nvc;
-  const uint8_t *vc[BFT_QUORUM_MAX];
-  uint32_t vc_len[BFT_QUORUM_MAX];
+  const uint8_t *vc[PBFT_QUORUM_MAX];
+  uint32_t vc_len[PBFT_QUORUM_MAX];
   uint64_t min_s;
   uint32_t no;
   const uint8_t *o; /* no x (u64 seq | digest | sig) */

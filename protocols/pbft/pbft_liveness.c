@@ -249,8 +249,8 @@ int pbft_send_new_view(pbft_state *s, uint32_t to, bft_actions *out) {
     if (s->nv_len == 0 || s->nv_view != s->view) return 0;
     return bft_act_send(out, to, PBFT_MSG_NEW_VIEW, s->nv_body, s->nv_len);
   }
-  const uint8_t *vcs[BFT_QUORUM_MAX];
-  uint32_t lens[BFT_QUORUM_MAX], k = 0;
+  const uint8_t *vcs[PBFT_QUORUM_MAX];
+  uint32_t lens[PBFT_QUORUM_MAX], k = 0;
   uint32_t self = s->cfg.self;
   /* Ours plus the 2f lowest-numbered others, in replica order. */
   uint32_t others = 0;

@@ -103,7 +103,7 @@ int pbft_persist_vote(pbft_state *s, uint8_t kind, uint64_t view, uint64_t seq,
 
 int pbft_persist_pcert(pbft_state *s, const pbft_slot *sl, bft_actions *out) {
   BFT_ASSERT(sl->has_pcert && sl->pcert.count == s->q);
-  uint8_t b[1 + 8 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX];
+  uint8_t b[1 + 8 + 8 + BFT_DIGEST_LEN + PBFT_QC_SIGS_MAX];
   wire_writer w;
   wire_writer_init(&w, b, sizeof b);
   wire_put_u8(&w, PBFT_REC_PCERT);

@@ -26,7 +26,7 @@ int pbft_build_commit_cert(const pbft_state *s, const pbft_slot *sl, uint8_t *bu
 
 int pbft_verify_cert(const bft_engine_config *cfg, const bft_engine_env *env, uint64_t seq,
                      const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *cert, uint32_t len) {
-  if (cfg->n < BFT_MIN_REPLICAS || cfg->n > BFT_MAX_REPLICAS || cfg->f != (cfg->n - 1) / 3)
+  if (cfg->n < BFT_MIN_REPLICAS || cfg->n > PBFT_MAX_REPLICAS || cfg->f != (cfg->n - 1) / 3)
     return BFT_E_INVAL;
   if (len > PBFT_CERT_MAX) return BFT_E_BAD_CERT;
   wire_reader r;

@@ -195,6 +195,7 @@ static int tm_compact(void *state, bft_actions *out) { return tm_compact_records
 const bft_engine_ops tm_engine_ops = {
     .name = "tendermint",
     .state_size = sizeof(tm_state),
+    .max_replicas = BFT_MAX_REPLICAS,
     .init = tm_init,
     .restore = tm_restore,
     .start = tm_start,

@@ -135,6 +135,9 @@ typedef struct tm_state {
   /* late messages of each replica: their (height, round) and the kinds seen there (bits) */
   uint64_t late_h[BFT_MAX_REPLICAS], late_r[BFT_MAX_REPLICAS];
   uint8_t late_kinds[BFT_MAX_REPLICAS];
+  /* Liveness only: 1 when this replica's last round led by that proposer ended in
+   * timeoutPropose with no proposal from it; its next timeoutPropose is short (tm_rounds.c). */
+  uint8_t missed[BFT_MAX_REPLICAS];
   uint64_t tp_epoch; /* epoch whose timeoutPropose is armed */
   uint64_t bt_epoch; /* epoch whose batch wait (an idle proposer's) is armed */
 

@@ -20,11 +20,18 @@ uint32_t tm_proposer(const tm_state *s, uint64_t height, uint64_t round) {
 
 /* timeoutPropose(r) = T + r*T/2, timeoutPrevote(r) = timeoutPrecommit(r) = T/2 + r*T/2, with
  * T = cfg.timeout_ms: linear in the round (the paper's assumption for eventual synchrony),
- * capped at round TM_MAX_TIMEOUT_ROUND. */
+ * capped at round TM_MAX_TIMEOUT_ROUND.
+ * Beyond the paper, liveness only: a proposer whose last round here ended in timeoutPropose
+ * without its proposal (crashed, most likely) gets T/4 instead of T as the base, until a
+ * proposal of its arrives. With a crashed replica the rotation (h + r) mod n brings it back as
+ * round-0 proposer every n heights; each of its turns cost a whole T. A correct but slow
+ * proposer loses at most one round to this: its late proposal clears the mark, and the
+ * round's increments (r*T/2) still grow towards any bound on the delay. */
 static uint64_t timeout_ms(const tm_state *s, uint32_t timer, uint64_t round) {
   uint64_t T = s->cfg.timeout_ms, half = T / 2 ? T / 2 : 1;
   uint64_t k = round < TM_MAX_TIMEOUT_ROUND ? round : TM_MAX_TIMEOUT_ROUND;
-  return (timer == TM_TIMER_PROPOSE ? T : half) + k * half;
+  uint64_t propose = s->missed[tm_proposer(s, s->height, round)] && T / 4 ? T / 4 : T;
+  return (timer == TM_TIMER_PROPOSE ? propose : half) + k * half;
 }
 
 int tm_schedule(tm_state *s, uint32_t timer, bft_actions *out) {
@@ -300,6 +307,10 @@ int tm_on_timer(tm_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
   switch (id) {
     case TM_TIMER_PROPOSE: /* OnTimeoutPropose, lines 57-60 */
       if (tag != s->epoch || s->step != TM_STEP_PROPOSE) return 0;
+      {
+        tm_slot *sl = tm_slot_find(s, s->height, s->round);
+        if (!sl || !sl->has_prop) s->missed[tm_proposer(s, s->height, s->round)] = 1;
+      }
       s->step = TM_STEP_PREVOTE;
       TM_TRY(tm_cast_vote(s, TM_MSG_PREVOTE, NIL_ID, out));
       return tm_check_rules(s, out);

@@ -244,6 +244,7 @@ int tm_on_proposal(tm_state *s, uint32_t from, const uint8_t *body, uint32_t len
   BFT_ASSERT(sl != NULL);
   memcpy(sl->prop_msg, body, len);
   sl->has_prop = 1;
+  s->missed[from] = 0; /* it proposes: its rounds get the full timeoutPropose again */
   sl->prop_valid = (uint8_t)valid;
   sl->prop_vr = vr;
   memcpy(sl->prop_digest, digest, BFT_DIGEST_LEN);

@@ -93,6 +93,7 @@ static int solo_compact(void *st, bft_actions *out) {
 const bft_engine_ops solo_engine_ops = {
     .name = "solo",
     .state_size = sizeof(solo_state),
+    .max_replicas = BFT_MAX_REPLICAS,
     .init = solo_init,
     .restore = solo_restore,
     .start = solo_start,

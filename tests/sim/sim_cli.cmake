@@ -14,7 +14,7 @@ foreach(opt --protocol --replicas --seeds --requests --drop --duplicate --reorde
 endforeach()
 
 set(bad "--protocol=nope" "--seeds=9-3" "--seeds=x" "--replicas=3" "--drop=1.5" "--duplicate=-1"
-        "--crash=2" "--bogus" "--requests=0")
+        "--crash=2" "--bogus" "--requests=0" "--replicas=67")
 foreach(arg ${bad})
   execute_process(COMMAND ${SIM} ${arg} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
   if(NOT rc EQUAL 2)

@@ -346,6 +346,10 @@ int main(int argc, char **argv) {
             bft_engine_names());
     return 2;
   }
+  if (c.o.n > ops->max_replicas) {
+    fprintf(stderr, "bft-sim: %s runs at most %u replicas, not %u\n", ops->name, ops->max_replicas, c.o.n);
+    return 2;
+  }
   char err[256] = "";
   sim_world *w;
   rc = sim_world_create(&w, &c.o, ops, err, sizeof err);

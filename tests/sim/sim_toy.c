@@ -328,6 +328,7 @@ static void toy_status(const void *state, bft_engine_status *st) {
 
 static const bft_engine_ops TOY = {.name = "sim-toy",
                                    .state_size = sizeof(toy),
+                                   .max_replicas = BFT_MAX_REPLICAS,
                                    .init = toy_init,
                                    .restore = toy_restore,
                                    .start = toy_start,
@@ -338,6 +339,7 @@ static const bft_engine_ops TOY = {.name = "sim-toy",
                                    .compact = toy_compact};
 static const bft_engine_ops TOY_UNSAFE = {.name = "sim-toy-unsafe",
                                           .state_size = sizeof(toy),
+                                          .max_replicas = BFT_MAX_REPLICAS,
                                           .init = toy_init_unsafe,
                                           .restore = toy_restore,
                                           .start = toy_start,

@@ -159,6 +159,41 @@ static void test_nil_precommit_quorum_starts_next_round(void **state) {
   h_free(h);
 }
 
+/* Replica 1 crashed: every n heights it is the proposer of round 0 again. The first time it
+ * costs the correct replicas a full timeoutPropose (T); after that, until it proposes again,
+ * its rounds get T/4 (liveness only; the rounds still change the same way). */
+static void commit_one(harness *h, uint32_t down, uint32_t *propose_delay) {
+  uint32_t q = h_submit(h, "put k v");
+  h_run(h, 1000000);
+  *propose_delay = 0;
+  for (int round = 0; round < 20; round++) {
+    int all = 1;
+    for (uint32_t i = 0; i < h->n; i++) all &= i == down || h->r[i].executed[q];
+    if (all) return;
+    for (uint32_t t = TM_TIMER_PROPOSE; t <= TM_TIMER_PRECOMMIT; t++)
+      for (uint32_t i = 0; i < h->n; i++)
+        if (i != down && h->r[i].timer_armed[t]) {
+          if (t == TM_TIMER_PROPOSE && !*propose_delay) *propose_delay = (uint32_t)h->r[i].timer_delay[t];
+          h_fire(h, i, t);
+          h_run(h, 1000000);
+        }
+  }
+  fail_msg("request %u never committed", q);
+}
+
+static void test_crashed_proposer_costs_a_full_timeout_once(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  uint32_t T = h->r[0].cfg.timeout_ms, delay[6];
+  h->r[1].down = 1; /* proposer of (1, 0) and (5, 0) */
+  for (uint32_t height = 1; height <= 5; height++) commit_one(h, 1, &delay[height]);
+  assert_int_equal(delay[1], T);     /* its first turn: the paper's timeoutPropose(0) */
+  assert_int_equal(delay[5], T / 4); /* its next turn at round 0: short */
+  for (uint32_t height = 2; height <= 4; height++) assert_int_equal(delay[height], 0); /* live proposers */
+  assert_true(h_agree(h));
+  h_free(h);
+}
+
 /* Replica 1, the proposer of (1, 0), equivocates: v to replicas 0 and 2, w to replica 3, and
  * prevotes both (v to 0 and 2, then both v and w to 3). The correct replicas decide one value
  * at height 1, the same everywhere, and replica 3 keeps the evidence. */
@@ -226,6 +261,7 @@ int main(void) {
       cmocka_unit_test(test_behind_replica_catches_up),
       cmocka_unit_test(test_late_replica_finishes_from_a_decision),
       cmocka_unit_test(test_nil_precommit_quorum_starts_next_round),
+      cmocka_unit_test(test_crashed_proposer_costs_a_full_timeout_once),
       cmocka_unit_test(test_equivocating_proposer_cannot_split_the_correct_replicas),
       cmocka_unit_test(test_restart_all_and_continue),
   };

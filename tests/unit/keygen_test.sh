@@ -28,7 +28,7 @@ grep -q "exists; use --force" "$dir/err" || fail "overwrite message: $(cat "$dir
 "$keygen" --replicas 4 --clients 0 --out "$dir/k" --force >/dev/null || fail "--force"
 # Bad arguments.
 if "$keygen" --replicas 3 --clients 0 --out "$dir/x" 2>"$dir/err"; then fail "n=3 accepted"; fi
-grep -q -- "--replicas must be 4..32" "$dir/err" || fail "n=3 message"
+grep -q -- "--replicas must be 4..64" "$dir/err" || fail "n=3 message"
 if "$keygen" --replicas 4 --clients 0 --out "$dir/x" --base-port 65534 2>"$dir/err"; then fail "ports overflow accepted"; fi
 if "$keygen" --replicas 4 --out "$dir/x" 2>/dev/null; then fail "missing --clients accepted"; fi
 "$keygen" --help | grep -q -- "--base-port" || fail "--help"
