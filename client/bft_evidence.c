@@ -110,6 +110,8 @@ int bft_snapmeta_anchor(const bft_cluster *c, const uint8_t *body, uint32_t len,
   const uint8_t *m = wire_get_blob(&r, &ml, RT_SNAP_MANIFEST_MAX);
   const uint8_t *cert = wire_get_blob(&r, &cl, RT_SNAP_CERT_MAX);
   a->base = wire_get_u64(&r);
+  uint32_t bl;
+  (void)wire_get_blob(&r, &bl, BFT_MAX_BLOCK_BYTES); /* the replica's block there (for replicas) */
   if (wire_reader_finish(&r) != 0) return snprintf(err, errlen, "malformed snapshot answer"), BFT_E_MALFORMED;
   if (height == 0) return 0;
   rt_snap_stmt cst, mst;

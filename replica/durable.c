@@ -345,7 +345,21 @@ int rt_dur_allow_request(rt_core *c, uint32_t from) {
 
 /* ---- installing a transferred snapshot -------------------------------------------------------- */
 
-int rt_dur_install(rt_core *c, rt_snap *s, const uint8_t *cert, uint32_t cert_len) {
+/* The peer's block at the snapshot's height, when it proves itself: the block hash the
+ * certificate attests, the state digest, its batch digest and its commit certificate. */
+static int usable_block(rt_core *c, const rt_snap *s, const uint8_t *p, uint32_t len, bft_block *b) {
+  uint8_t h[BFT_DIGEST_LEN], d[BFT_DIGEST_LEN];
+  if (!p || !len || bft_block_decode(p, len, b) != 0 || b->height != s->st.height) return 0;
+  bft_block_hash(p, len, h);
+  bft_digest(d, b->batch, b->batch_len);
+  return memcmp(h, s->st.block_hash, BFT_DIGEST_LEN) == 0 &&
+         memcmp(b->state_digest, s->st.state_digest, BFT_DIGEST_LEN) == 0 &&
+         memcmp(d, b->batch_digest, BFT_DIGEST_LEN) == 0 && strcmp(b->protocol, c->ops->name) == 0 &&
+         c->ops->verify_certificate(&c->cfg, &c->env, b->height, b->batch_digest, b->cert, b->cert_len) == 0;
+}
+
+int rt_dur_install(rt_core *c, rt_snap *s, const uint8_t *cert, uint32_t cert_len, const uint8_t *block,
+                   uint32_t block_len) {
   rt_durable *d = c->dur;
   if (s->st.height <= c->ledger.head) return 0; /* caught up by blocks meanwhile */
   int rc = rt_ledger_sync(&c->ledger);
@@ -362,7 +376,14 @@ int rt_dur_install(rt_core *c, rt_snap *s, const uint8_t *cert, uint32_t cert_le
   if (rc)
     return rt_core_fail(c, rc, "fsync of %s/snap-%llu failed: %s", c->data_dir, (unsigned long long)s->st.height,
                         strerror(d->store.last_errno ? d->store.last_errno : EIO));
-  rc = rt_ledger_rebase(&c->ledger, s->st.height, s->st.block_hash);
+  bft_block b;
+  if (usable_block(c, s, block, block_len, &b)) { /* the ledger starts with block H itself */
+    rc = rt_ledger_rebase(&c->ledger, s->st.height - 1, b.prev_hash);
+    if (!rc) rc = rt_ledger_append(&c->ledger, &b);
+    if (!rc) rc = rt_ledger_sync(&c->ledger);
+  } else {
+    rc = rt_ledger_rebase(&c->ledger, s->st.height, s->st.block_hash);
+  }
   if (rc) return rt_core_fail(c, rc, "cannot start %s/ledger at %llu: %s", c->data_dir, (unsigned long long)s->st.height, bft_strerror(rc));
   if ((rc = adopt_own(d, s)) != 0 || (rc = adopt_cert(d, s->st.height, cert, cert_len, s->manifest, s->manifest_len)) != 0)
     return rt_core_fail(c, rc, "out of memory");

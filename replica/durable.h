@@ -40,8 +40,8 @@ typedef struct rt_xfer {
   uint64_t req_ms, backoff_until;
   uint64_t tried, bad;    /* peers asked for a manifest / dropped for bad data (bit masks) */
   rt_snap_stmt st;
-  uint8_t *manifest, *cert, *payload;
-  uint32_t manifest_len, cert_len, nchunks, next;
+  uint8_t *manifest, *cert, *payload, *block;
+  uint32_t manifest_len, cert_len, nchunks, next, block_len;
   uint64_t payload_len;
   const uint8_t *chunk_digests; /* inside manifest */
 } rt_xfer;
@@ -105,6 +105,7 @@ int rt_dur_attest_body(struct rt_core *c, uint8_t *out, uint32_t cap);
 void rt_dur_on_attest(struct rt_core *c, uint32_t from, const uint8_t *body, uint32_t len);
 /* Adopt snapshot s (complete, digests checked, certificate `cert` verified): write it, rebase
  * the ledger, re-initialise the engine at its height. */
-int rt_dur_install(struct rt_core *c, rt_snap *s, const uint8_t *cert, uint32_t cert_len);
+int rt_dur_install(struct rt_core *c, rt_snap *s, const uint8_t *cert, uint32_t cert_len, const uint8_t *block,
+                   uint32_t block_len);
 
 #endif

@@ -4,6 +4,7 @@
  *                       snapshot at or above height (manifest and certificate); otherwise chunk
  *                       `index` of the snapshot at exactly `height`
  *   SNAP_META   (0x25)  u64 height (0: none) | blob manifest | blob certificate | u64 ledger base
+ *                       | blob block (the sender's block at `height`, empty when pruned)
  *                       (also answered to a client's SNAP_GET: the anchor of bft-client verify-ledger)
  *   SNAP_CHUNK  (0x26)  u64 height | u32 index | blob data
  * The requester checks the certificate (f+1 attestations) and that it covers the manifest's
@@ -20,6 +21,7 @@
 #define META_INDEX UINT32_MAX
 
 void rt_xfer_free(rt_xfer *x) {
+  free(x->block);
   free(x->manifest);
   free(x->cert);
   free(x->payload);
@@ -130,6 +132,13 @@ int rt_xfer_meta(rt_core *c, uint64_t min_height, uint8_t *out, uint32_t cap) {
     wire_put_blob(&w, NULL, 0);
   }
   wire_put_u64(&w, c->ledger.base);
+  /* Our block at that height: the installer's ledger then starts with it (heads, verify-ledger). */
+  uint32_t bl = 0;
+  if (d->cert_height && d->cert_height >= min_height && w.len + 4 < cap &&
+      rt_ledger_read(&c->ledger, d->cert_height, out + w.len + 4, (uint32_t)(cap - w.len - 4), &bl) != 0)
+    bl = 0;
+  wire_put_u32(&w, bl);
+  w.len += bl;
   return w.err ? w.err : (int)w.len;
 }
 
@@ -182,6 +191,8 @@ static void on_meta(rt_core *c, uint32_t from, const uint8_t *body, uint32_t len
   const uint8_t *m = wire_get_blob(&r, &ml, RT_SNAP_MANIFEST_MAX);
   const uint8_t *cert = wire_get_blob(&r, &cl, RT_SNAP_CERT_MAX);
   (void)wire_get_u64(&r); /* its ledger base: for clients */
+  uint32_t bl;
+  const uint8_t *blk = wire_get_blob(&r, &bl, BFT_MAX_BLOCK_BYTES);
   if (wire_reader_finish(&r) != 0) return drop_peer(c, "malformed SNAP_META");
   if (height == 0 || height <= c->ledger.head) return ask_elsewhere(c, "no peer holds a newer certified snapshot");
   rt_snap_stmt cst, mst;
@@ -193,6 +204,13 @@ static void on_meta(rt_core *c, uint32_t from, const uint8_t *body, uint32_t len
   if (rt_snap_manifest_decode(m, ml, &mst, &plen, &nch, &cd) != 0 || memcmp(&cst, &mst, sizeof cst) != 0 ||
       mst.height != height)
     return drop_peer(c, "manifest not covered by its certificate");
+  free(x->block);
+  x->block = NULL;
+  x->block_len = 0;
+  if (bl && (x->block = malloc(bl)) != NULL) { /* checked at install; optional */
+    memcpy(x->block, blk, bl);
+    x->block_len = bl;
+  }
   x->manifest = malloc(ml ? ml : 1);
   x->cert = malloc(cl ? cl : 1);
   x->payload = malloc(plen ? plen : 1);
@@ -217,14 +235,15 @@ static void finish(rt_core *c) {
   rt_xfer *x = &c->dur->x;
   rt_snap s = {.st = x->st, .manifest = x->manifest, .manifest_len = x->manifest_len, .payload = x->payload,
                .payload_len = x->payload_len};
-  uint8_t *cert = x->cert;
-  uint32_t cert_len = x->cert_len;
+  uint8_t *cert = x->cert, *block = x->block;
+  uint32_t cert_len = x->cert_len, block_len = x->block_len;
   uint32_t peer = x->peer;
-  x->manifest = x->payload = x->cert = NULL;
+  x->manifest = x->payload = x->cert = x->block = NULL;
   rt_xfer_free(x);
-  int rc = rt_dur_install(c, &s, cert, cert_len);
+  int rc = rt_dur_install(c, &s, cert, cert_len, block, block_len);
   rt_snap_free(&s);
   free(cert);
+  free(block);
   if (!rc && !c->failed) rt_core_fetch(c, peer); /* then the blocks after it */
 }
 

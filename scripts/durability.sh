@@ -117,9 +117,13 @@ for id in 0 1 2 3; do
   first=$(head -n 1 <<<"$content" | sed 's/height=\([0-9]*\).*/\1/')
   [ -z "$ref" ] && ref=$content && reffirst=$first && continue
   start=$((first > reffirst ? first : reffirst))
-  a=$(awk -v s="$start" '{ h = $1; sub("height=", "", h); if (h + 0 >= s) print }' <<<"$ref")
-  b=$(awk -v s="$start" '{ h = $1; sub("height=", "", h); if (h + 0 >= s) print }' <<<"$content")
-  [ -n "$a" ] && [ "$a" = "$b" ] || net_fail "the ledgers of replicas 0 and $id differ (from height $start)"
+  # up to the lower of the two heads: pending requests may still commit while we read
+  last=$(tail -n 1 <<<"$content" | sed 's/height=\([0-9]*\).*/\1/')
+  reflast=$(tail -n 1 <<<"$ref" | sed 's/height=\([0-9]*\).*/\1/')
+  end=$((last < reflast ? last : reflast))
+  a=$(awk -v s="$start" -v e="$end" '{ h = $1; sub("height=", "", h); if (h + 0 >= s && h + 0 <= e) print }' <<<"$ref")
+  b=$(awk -v s="$start" -v e="$end" '{ h = $1; sub("height=", "", h); if (h + 0 >= s && h + 0 <= e) print }' <<<"$content")
+  [ -n "$a" ] && [ "$a" = "$b" ] || net_fail "the ledgers of replicas 0 and $id differ (heights $start-$end)"
 done
 net_log "ledgers identical where they overlap (each pruned below its own snapshot)"
 check_counters

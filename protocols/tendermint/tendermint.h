@@ -75,7 +75,10 @@ enum tm_timer {
                             * pull epoch (a driver ends the old epoch's pull with that step) */
 };
 
-enum tm_record { TM_REC_SIGN = 1, TM_REC_VALID = 2 };
+/* TM_REC_PROPOSAL: u32 proposer | PROPOSAL body (payload || sig), written before we prevote for
+ * its value: after a crash of every replica the value of a round that gathered prevotes still
+ * exists (at its prevoters), so the round can be finished or its value re-proposed. */
+enum tm_record { TM_REC_SIGN = 1, TM_REC_VALID = 2, TM_REC_PROPOSAL = 3 };
 
 /* Bytes of a vote statement (body || u32 replica). */
 #define TM_VOTE_LEN (8 + 8 + BFT_DIGEST_LEN + 4)

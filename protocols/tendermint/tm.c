@@ -92,6 +92,8 @@ static int resume_round(tm_state *s, bft_actions *out) {
       TM_TRY(tm_propose(s, s->valid_val, s->valid_len, s->valid_round, &s->valid_pol, out));
     TM_TRY(tm_became_active(s, out));
   } else {
+    if (s->ls_step == TM_STEP_PRECOMMIT && s->pv_valid && s->pv_height == s->height && s->pv_round == s->round)
+      TM_TRY(tm_resend_prevote(s, s->pv_digest, out));
     TM_TRY(tm_cast_vote(s, s->ls_step == TM_STEP_PREVOTE ? TM_MSG_PREVOTE : TM_MSG_PRECOMMIT,
                         tm_is_nil(s->ls_digest) ? NIL_ID : s->ls_digest, out));
   }
@@ -123,6 +125,12 @@ static int tm_start(void *state, bft_actions *out) {
   /* Our records are ahead of the driver's ledger: heights below the one we signed at were
    * decided; fetch them (the guard keeps us silent until we are past our records). */
   if (s->ls_valid && s->ls_height > s->height) tm_need_fetch(s, s->ls_height - 1, 0, out);
+  /* The proposal we prevoted for before a crash, as if it arrived again (it is ours: our own
+   * records; its value may exist nowhere else if every replica crashed). */
+  if (s->rp_len && s->rp_height == s->height && s->rp_from < s->cfg.n) {
+    int rc = tm_on_proposal(s, s->rp_from, s->rp_msg, s->rp_len, out);
+    (void)rc; /* rejected (a duplicate, another round's): nothing to resume */
+  }
   return tm_check_rules(s, out);
 }
 

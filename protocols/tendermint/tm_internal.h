@@ -103,6 +103,11 @@ typedef struct tm_state {
    * behind our own records must not forget a lock it promised there) */
   uint64_t rec_height, rec_locked_round;
   uint8_t rec_locked_digest[BFT_DIGEST_LEN];
+  /* our last prevote per our records (restore): resent after a restart that resumes at the
+   * precommit step of that round, since peers that crashed too lost it */
+  int pv_valid;
+  uint64_t pv_height, pv_round;
+  uint8_t pv_digest[BFT_DIGEST_LEN];
   uint64_t valid_height; /* height of validValue restored from a VALID record */
 
   uint64_t epoch;        /* bumped on every new (height, round) */
@@ -159,6 +164,10 @@ typedef struct tm_state {
   tm_slot slots[TM_SLOTS];
   uint8_t scratch[TM_PROPOSAL_BODY_MAX];
   uint8_t valid_val[BFT_MAX_BATCH_BYTES];
+  /* the proposal we last prevoted for (TM_REC_PROPOSAL), replayed by start() at its height */
+  uint32_t rp_from, rp_len;
+  uint64_t rp_height;
+  uint8_t rp_msg[TM_PROPOSAL_BODY_MAX];
 } tm_state;
 
 /* ---- tm_log.c: statements, certificates, records ------------------------------------------ */
@@ -166,6 +175,8 @@ typedef struct tm_state {
 void tm_stmt_body(uint8_t out[TM_STMT_BODY], uint64_t height, uint64_t round, const uint8_t digest[BFT_DIGEST_LEN]);
 int tm_persist_sign(tm_state *s, bft_actions *out);
 int tm_persist_valid(tm_state *s, bft_actions *out);
+int tm_resend_prevote(tm_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out);
+int tm_persist_proposal(tm_state *s, uint32_t from, uint64_t height, const uint8_t *body, uint32_t len, bft_actions *out);
 int tm_restore_record(tm_state *s, const uint8_t *rec, uint32_t len);
 int tm_compact_records(tm_state *s, bft_actions *out);
 int tm_verify_cert(const bft_engine_config *cfg, const bft_engine_env *env, uint64_t seq,

@@ -1,6 +1,8 @@
 /* Tendermint statements, commit certificates and the persisted records that let a restarted
  * replica keep its word: the last (height, round, step) it signed with its lock (SIGN), and
  * validValue with its proof (VALID). Layouts are in tendermint.h. */
+#include <string.h>
+
 #include "protocols/tendermint/tm_internal.h"
 
 void tm_stmt_body(uint8_t out[TM_STMT_BODY], uint64_t height, uint64_t round, const uint8_t digest[BFT_DIGEST_LEN]) {
@@ -78,6 +80,22 @@ int tm_persist_valid(tm_state *s, bft_actions *out) {
   return bft_act_persist(out, s->scratch, (uint32_t)w.len);
 }
 
+int tm_persist_proposal(tm_state *s, uint32_t from, uint64_t height, const uint8_t *body, uint32_t len,
+                        bft_actions *out) {
+  if (len > TM_PROPOSAL_BODY_MAX) return BFT_E_TOO_LARGE;
+  uint8_t *tmp = bft_actions_alloc(out, 1 + 4 + 8 + len);
+  if (!tmp) return BFT_E_FULL;
+  tmp[0] = TM_REC_PROPOSAL;
+  for (int i = 0; i < 4; i++) tmp[1 + i] = (uint8_t)(from >> (8 * i));
+  for (int i = 0; i < 8; i++) tmp[5 + i] = (uint8_t)(height >> (8 * i));
+  memcpy(tmp + 13, body, len);
+  s->rp_from = from;
+  s->rp_height = height;
+  s->rp_len = len;
+  if (s->rp_msg != body) memcpy(s->rp_msg, body, len);
+  return bft_act_persist(out, tmp, 13 + len);
+}
+
 /* A restarted replica replays its records here before start(): the guard is the latest SIGN
  * record's (height, round, step); lock and validValue are taken as written, and start()
  * keeps them only if they belong to the height it resumes. */
@@ -101,6 +119,12 @@ int tm_restore_record(tm_state *s, const uint8_t *rec, uint32_t len) {
       s->ls_height = h;
       s->ls_round = rd;
       s->ls_step = step;
+      if (step == TM_STEP_PREVOTE) {
+        s->pv_valid = 1;
+        s->pv_height = h;
+        s->pv_round = rd;
+        memcpy(s->pv_digest, d, BFT_DIGEST_LEN);
+      }
       memcpy(s->ls_digest, d, BFT_DIGEST_LEN);
       s->rec_height = h;
       s->rec_locked_round = lr;
@@ -124,6 +148,16 @@ int tm_restore_record(tm_state *s, const uint8_t *rec, uint32_t len) {
       bft_digest(s->valid_digest, val, blen);
       return 0;
     }
+    case TM_REC_PROPOSAL: {
+      uint32_t from = wire_get_u32(&r);
+      uint64_t h = wire_get_u64(&r);
+      if (r.err || len - 13 > TM_PROPOSAL_BODY_MAX || len < 13 + BFT_SIG_LEN) return BFT_E_MALFORMED;
+      s->rp_from = from;
+      s->rp_height = h;
+      s->rp_len = len - 13;
+      memcpy(s->rp_msg, rec + 13, s->rp_len);
+      return 0;
+    }
     default:
       return BFT_E_MALFORMED;
   }
@@ -132,5 +166,6 @@ int tm_restore_record(tm_state *s, const uint8_t *rec, uint32_t len) {
 int tm_compact_records(tm_state *s, bft_actions *out) {
   if (s->ls_valid) TM_TRY(tm_persist_sign(s, out));
   if (s->valid_round != TM_NIL_ROUND) TM_TRY(tm_persist_valid(s, out));
+  if (s->rp_len && s->rp_height >= s->height) TM_TRY(tm_persist_proposal(s, s->rp_from, s->rp_height, s->rp_msg, s->rp_len, out));
   return 0;
 }

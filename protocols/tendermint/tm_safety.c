@@ -99,6 +99,21 @@ int tm_cast_vote(tm_state *s, uint8_t kind, const uint8_t digest[BFT_DIGEST_LEN]
   return tm_arm_retransmit(s, out);
 }
 
+/* Our prevote of the current round again, exactly as our records say we signed it before a
+ * restart (the same statement: no new promise, so neither the guard nor a record applies);
+ * peers that crashed with us lost it, and a round needs 2f+1 prevotes to end. */
+int tm_resend_prevote(tm_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
+  uint8_t body[TM_STMT_BODY], msg[BFT_STMT_MAX + BFT_SIG_LEN];
+  tm_stmt_body(body, s->height, s->round, digest);
+  int len = bft_stmt_make(msg, body, sizeof body, s->cfg.self);
+  BFT_ASSERT(len == TM_VOTE_LEN);
+  s->env.sign(s->env.ctx, tm_tag(TM_MSG_PREVOTE), msg, TM_VOTE_LEN, msg + TM_VOTE_LEN);
+  tm_slot *sl = tm_slot_make(s, s->height, s->round);
+  BFT_ASSERT(sl != NULL);
+  (void)bft_voteset_add(&sl->prevotes, s->cfg.self, s->round, s->height, digest, msg + TM_VOTE_LEN); /* new or same */
+  return bft_act_broadcast(out, TM_MSG_PREVOTE, msg, TM_VOTE_LEN + BFT_SIG_LEN);
+}
+
 int tm_propose(tm_state *s, const uint8_t *value, uint32_t len, uint64_t vr, const bft_qc *pol, bft_actions *out) {
   BFT_ASSERT(tm_proposer(s, s->height, s->round) == s->cfg.self && s->step == TM_STEP_PROPOSE);
   BFT_ASSERT(vr == TM_NIL_ROUND || (vr < s->round && pol && pol->count == s->q));
@@ -409,17 +424,24 @@ static int rule_skip(tm_state *s, bft_actions *out, int *progressed) {
 static const uint8_t NIL_ID[BFT_DIGEST_LEN];
 
 /* Lines 22-33: the proposal of the current round while step_p = propose. */
+/* A prevote for the proposal's value: the proposal is persisted first (TM_REC_PROPOSAL). */
+static int prevote_value(tm_state *s, const tm_slot *sl, int yes, bft_actions *out) {
+  if (!yes) return tm_cast_vote(s, TM_MSG_PREVOTE, NIL_ID, out);
+  TM_TRY(tm_persist_proposal(s, tm_proposer(s, sl->height, sl->round), sl->height, sl->prop_msg, sl->prop_len, out));
+  return tm_cast_vote(s, TM_MSG_PREVOTE, sl->prop_digest, out);
+}
+
 static int rule_proposal(tm_state *s, const tm_slot *sl, bft_actions *out) {
   int locked_ok = s->locked_round == TM_NIL_ROUND || tm_same(s->locked_digest, sl->prop_digest);
   s->step = TM_STEP_PREVOTE; /* lines 27, 33 */
   if (sl->prop_vr == TM_NIL_ROUND) {
     /* line 22: <PROPOSAL, h_p, round_p, v, -1> from proposer(h_p, round_p); lines 23-26 */
-    return tm_cast_vote(s, TM_MSG_PREVOTE, sl->prop_valid && locked_ok ? sl->prop_digest : NIL_ID, out);
+    return prevote_value(s, sl, sl->prop_valid && locked_ok, out);
   }
   /* line 28: <PROPOSAL, h_p, round_p, v, vr> AND 2f+1 <PREVOTE, h_p, vr, id(v)> (the proof,
    * checked on arrival) with 0 <= vr < round_p; lines 29-32 (lockedRound -1 <= any vr) */
   int vr_ok = s->locked_round == TM_NIL_ROUND || s->locked_round <= sl->prop_vr;
-  return tm_cast_vote(s, TM_MSG_PREVOTE, sl->prop_valid && (vr_ok || locked_ok) ? sl->prop_digest : NIL_ID, out);
+  return prevote_value(s, sl, sl->prop_valid && (vr_ok || locked_ok), out);
 }
 
 /* Lines 22-48 for the current round; at most one of them fires per call. */

@@ -35,11 +35,38 @@ verify() { # verify ID: its ledger verifies from its certified snapshot on
   net_log "replica $1: $out"
 }
 
-rejoin() { # rejoin HOW: replica 3 catches up after a restart
-  net_client --timeout 10 put "rejoin-$1" done >/dev/null || net_fail "put after the $1 restart failed"
-  local head
-  head=$(net_wait_agree "0 1 2 3" 60)
+rejoin() { # rejoin HOW: replica 3 catches up after a restart (a put every 5 s while it has not:
+  # an idle PBFT replica learns of a block it missed only from the next one)
+  local head deadline=$((SECONDS + 90)) k=0
+  while :; do
+    net_client --timeout 10 put "rejoin-$1-$k" done >/dev/null || net_fail "put after the $1 restart failed"
+    k=$((k + 1))
+    head=$(agree_within "0 1 2 3" 5) && break
+    [ $SECONDS -lt $deadline ] || net_fail "replica 3 ($1) did not reach the others' head within 90 s"
+  done
   net_log "replica 3 ($1) reached the others' head (height, batch, state, hash): $head"
+}
+
+agree_within() { # agree_within IDS SEC: like net_wait_agree, but returns 1 instead of failing
+  local ids=$1 deadline=$((SECONDS + $2)) heads line want n id
+  while [ $SECONDS -lt $deadline ]; do
+    heads=$(net_heads)
+    want=""
+    n=0
+    for id in $ids; do
+      line=$(awk -v id="$id" '$1 == id { print $2, $3, $4, $5 }' <<<"$heads")
+      [ -n "$line" ] || break
+      [ -z "$want" ] && want=$line
+      [ "$line" = "$want" ] || break
+      n=$((n + 1))
+    done
+    if [ $n -eq "$(wc -w <<<"$ids")" ]; then
+      echo "$want"
+      return 0
+    fi
+    sleep 0.3
+  done
+  return 1
 }
 
 net_start_all
@@ -75,7 +102,7 @@ verify 0
 
 # Kill the replica replica 0 follows (the leader, unless that is the rejoined 3): the others
 # must change view with the rejoined replica in the quorum.
-victim=$(grep -o 'event=view view=[0-9]* leader=[0-9]*' "$NET_DIR/replica-0.log" | tail -n 1 | sed 's/.*leader=//')
+victim=$(grep -o 'event=view view=[0-9]* leader=[0-9]*' "$NET_DIR/replica-0.log" | tail -n 1 | sed 's/.*leader=//' || true)
 victim=${victim:-0}
 [ "$victim" = 3 ] && victim=1
 rest=$(for i in 0 1 2 3; do [ "$i" = "$victim" ] || printf '%s ' "$i"; done)
