@@ -203,3 +203,18 @@ int bft_keyfile_load(const char *path, bft_keypair *kp, char *err, size_t errlen
   sodium_memzero(&p, sizeof p);
   return rc;
 }
+
+int bft_mkdirs(const char *dir) {
+  char p[4096];
+  size_t l = strlen(dir);
+  if (l == 0 || l >= sizeof p) return errno = ENAMETOOLONG, -1;
+  memcpy(p, dir, l + 1);
+  for (size_t i = 1; i <= l; i++) {
+    if (p[i] != '/' && p[i] != 0) continue;
+    char keep = p[i];
+    p[i] = 0;
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
+    p[i] = keep;
+  }
+  return 0;
+}

@@ -70,5 +70,8 @@ int bft_hex_decode(uint8_t *out, size_t outlen, const char *hex);
 int bft_keyfile_save(const char *path, const char *kind, unsigned id, const bft_keypair *kp,
                      char *err, size_t errlen);
 int bft_keyfile_load(const char *path, bft_keypair *kp, char *err, size_t errlen);
+/* mkdir -p for a folder of keys or data: every folder it makes is mode 0700. 0, or -1 with
+ * errno set (ENAMETOOLONG past 4095 bytes). */
+int bft_mkdirs(const char *dir);
 
 #endif

@@ -1019,26 +1019,10 @@ static int load_identity(rt_replica *r, const rt_options *o, char *err, size_t e
   return 0;
 }
 
-/* mkdir -p with mode 0700 for every folder it creates. */
-int rt_mkdirs(const char *dir) {
-  char p[RT_PATH_MAX];
-  size_t l = strlen(dir);
-  if (l == 0 || l >= sizeof p) return -1;
-  memcpy(p, dir, l + 1);
-  for (size_t i = 1; i <= l; i++) {
-    if (p[i] != '/' && p[i] != 0) continue;
-    char keep = p[i];
-    p[i] = 0;
-    if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
-    p[i] = keep;
-  }
-  return 0;
-}
-
 static int prepare_data_dir(rt_replica *r, const char *dir, char *err, size_t errlen) {
   struct stat st;
   if (stat(dir, &st) != 0) {
-    if (errno != ENOENT || rt_mkdirs(dir) != 0)
+    if (errno != ENOENT || bft_mkdirs(dir) != 0)
       return fail_open(err, errlen, BFT_E_IO, "cannot create data folder %s: %s", dir, strerror(errno));
   } else if (!S_ISDIR(st.st_mode)) {
     return fail_open(err, errlen, BFT_E_IO, "data folder %s is not a folder", dir);

@@ -159,8 +159,6 @@ int rt_replica_run(rt_replica *r);
 /* Begin a clean stop (from the loop's thread). */
 void rt_replica_stop(rt_replica *r);
 void rt_replica_close(rt_replica *r);
-/* mkdir -p, mode 0700 for each folder made. 0 or -1 (errno set). */
-int rt_mkdirs(const char *dir);
 /* For the faulty-replica modes (byz_twin.c): a frame for peer `to` through the replica's own
  * send path (falsified by the other --byzantine modes, if any), and the cached reply of `core`
  * for client index `client` to the connection its last request came on. */

@@ -30,22 +30,6 @@ static void usage(FILE *f) {
           BFT_MIN_REPLICAS, BFT_MAX_REPLICAS, BFT_MAX_CLIENTS);
 }
 
-/* mkdir -p; every folder it makes is 0700 (keys live there). */
-static int mkdirs(const char *dir) {
-  char p[4096];
-  size_t l = strlen(dir);
-  if (l == 0 || l >= sizeof p) return errno = ENAMETOOLONG, -1;
-  memcpy(p, dir, l + 1);
-  for (size_t i = 1; i <= l; i++) {
-    if (p[i] != '/' && p[i] != 0) continue;
-    char keep = p[i];
-    p[i] = 0;
-    if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
-    p[i] = keep;
-  }
-  return 0;
-}
-
 static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
   char *end;
   errno = 0;
@@ -125,7 +109,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bft-keygen: libsodium failed to initialise\n");
     return 1;
   }
-  if (mkdirs(out) != 0) {
+  if (bft_mkdirs(out) != 0) {
     fprintf(stderr, "bft-keygen: cannot create %s: %s\n", out, strerror(errno));
     return 1;
   }

@@ -80,28 +80,5 @@ net_verify_ledgers() {
 # not agree yet, keep the cluster committing (one ordered read per round), as clients would, so
 # a replica behind an idle cluster is not left waiting for traffic. Bounded by $2 s (default 60).
 net_wait_agree_busy() {
-  local ids=$1 deadline=$((SECONDS + ${2:-60})) heads id line want n
-  while :; do
-    heads=$(net_heads)
-    want=""
-    n=0
-    for id in $ids; do
-      line=$(awk -v id="$id" '$1 == id { print $2, $3, $4, $5 }' <<<"$heads")
-      [ -n "$line" ] || break
-      [ -z "$want" ] && want=$line
-      [ "$line" = "$want" ] || break
-      n=$((n + 1))
-    done
-    if [ $n -eq "$(wc -w <<<"$ids")" ] && [ "${want%% *}" != 0 ]; then
-      echo "$want"
-      return 0
-    fi
-    if [ $SECONDS -ge $deadline ]; then
-      echo "[$NET_NAME] heads were (id height batch state hash):" >&2
-      echo "$heads" >&2
-      net_fail "replicas $ids did not agree on a ledger head within ${2:-60}s"
-    fi
-    net_client --timeout 5 exec "balance c1" >/dev/null 2>&1 || true
-    sleep 0.3
-  done
+  net_wait_agree "$1" "${2:-60}" 'net_client --timeout 5 exec "balance c1"'
 }

@@ -48,22 +48,9 @@ rejoin() { # rejoin HOW: replica 3 catches up after a restart (a put every 5 s w
 }
 
 agree_within() { # agree_within IDS SEC: like net_wait_agree, but returns 1 instead of failing
-  local ids=$1 deadline=$((SECONDS + $2)) heads line want n id
+  local deadline=$((SECONDS + $2))
   while [ $SECONDS -lt $deadline ]; do
-    heads=$(net_heads)
-    want=""
-    n=0
-    for id in $ids; do
-      line=$(awk -v id="$id" '$1 == id { print $2, $3, $4, $5 }' <<<"$heads")
-      [ -n "$line" ] || break
-      [ -z "$want" ] && want=$line
-      [ "$line" = "$want" ] || break
-      n=$((n + 1))
-    done
-    if [ $n -eq "$(wc -w <<<"$ids")" ]; then
-      echo "$want"
-      return 0
-    fi
+    net_heads_agree "$1" && return 0
     sleep 0.3
   done
   return 1

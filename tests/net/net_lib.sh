@@ -178,30 +178,36 @@ net_wait_ready() {
   net_fail "cluster did not commit a request within ${limit}s"
 }
 
-# Wait until the replicas listed in $1 (e.g. "1 2 3") report the same head: height, batch
-# digest, state digest and block hash; prints "HEIGHT BATCH STATE HASH". Bounded by $2 seconds (default 20).
+# One look at the heads: prints "HEIGHT BATCH STATE HASH" and succeeds when the replicas listed
+# in $1 (e.g. "1 2 3") report the same head (height, batch digest, state digest, block hash)
+# above height 0.
+net_heads_agree() {
+  local ids=$1 heads id line want="" n=0
+  heads=$(net_heads)
+  for id in $ids; do
+    line=$(awk -v id="$id" '$1 == id { print $2, $3, $4, $5 }' <<<"$heads")
+    [ -n "$line" ] || break
+    [ -z "$want" ] && want=$line
+    [ "$line" = "$want" ] || break
+    n=$((n + 1))
+  done
+  [ $n -eq "$(wc -w <<<"$ids")" ] && [ "${want%% *}" != 0 ] || return 1
+  echo "$want"
+}
+
+# Wait until the replicas listed in $1 agree on their head (net_heads_agree) and print it.
+# Bounded by $2 seconds (default 20). $3, when given, is a command run between looks (e.g. one
+# ordered read, to keep the cluster committing as clients would).
 net_wait_agree() {
-  local ids=$1 limit=${2:-20} deadline=$((SECONDS + ${2:-20})) heads id line want n
+  local ids=$1 limit=${2:-20} busy=${3:-} deadline=$((SECONDS + ${2:-20}))
   while :; do
-    heads=$(net_heads)
-    want=""
-    n=0
-    for id in $ids; do
-      line=$(awk -v id="$id" '$1 == id { print $2, $3, $4, $5 }' <<<"$heads")
-      [ -n "$line" ] || break
-      [ -z "$want" ] && want=$line
-      [ "$line" = "$want" ] || break
-      n=$((n + 1))
-    done
-    if [ $n -eq "$(wc -w <<<"$ids")" ] && [ "${want%% *}" != 0 ]; then
-      echo "$want"
-      return 0
-    fi
+    net_heads_agree "$ids" && return 0
     if [ $SECONDS -ge $deadline ]; then
       echo "[$NET_NAME] heads were (id height batch state hash):" >&2
-      echo "$heads" >&2
+      net_heads >&2
       net_fail "replicas $ids did not agree on a ledger head within ${limit}s"
     fi
+    [ -z "$busy" ] || eval "$busy" >/dev/null 2>&1 || true
     sleep 0.3
   done
 }
