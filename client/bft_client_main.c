@@ -279,6 +279,10 @@ static int cli_anchor(cli_ctx *x, uint32_t replica) {
   uint32_t len = 0;
   char err[256] = "";
   int rc = bft_snapmeta_fetch(x->cluster, replica, x->opt.timeout_ms, &body, &len, err, sizeof err);
+  if (rc == BFT_E_IO || rc == BFT_E_TIMEOUT) { /* unreachable: the caller may ask another replica */
+    snprintf(x->why, sizeof x->why, "%s", err);
+    return -1;
+  }
   if (!rc) rc = bft_snapmeta_anchor(x->cluster, body, len, &x->anchor, err, sizeof err);
   free(body);
   if (rc) {
@@ -318,8 +322,16 @@ static int cli_run_ledger(cli_ctx *x, const bft_client_cli_args *a, int verify) 
   uint64_t from = verify ? 1 : a->from;
   int replica = a->replica;
   if (verify) { /* a pruned ledger is verified from its certified snapshot on (one replica's) */
-    if (replica < 0) replica = 0;
-    if (cli_anchor(x, (uint32_t)replica) != 0) return 1;
+    int rc = -1;
+    if (replica >= 0) {
+      rc = cli_anchor(x, (uint32_t)replica);
+    } else { /* any replica: the first that answers, whose ledger is then the one verified */
+      for (uint32_t i = 0; i < x->cluster->n && rc < 0; i++)
+        if ((rc = cli_anchor(x, i)) >= 0) replica = (int)i;
+    }
+    if (rc < 0) printf("FAILED: %s\n", x->why[0] ? x->why : "no replica answered");
+    if (rc != 0) return 1;
+    x->why[0] = 0;
     if (x->anchor.base > 0) from = x->anchor.base + 1;
   } else if (replica >= 0 && ledger_base(x, (uint32_t)replica) >= from) {
     from = ledger_base(x, (uint32_t)replica) + 1; /* pruned below: from where it starts */
