@@ -89,3 +89,13 @@ int app_read_frame(int fd, uint8_t **buf, size_t *cap, uint8_t *type, uint32_t *
   *len = l;
   return 0;
 }
+
+uint8_t *app_frame_room(uint8_t **buf, size_t *cap, size_t n) {
+  if (*cap < n + 5) {
+    uint8_t *nb = realloc(*buf, n + 5);
+    if (!nb) return NULL;
+    *buf = nb;
+    *cap = n + 5;
+  }
+  return *buf + 5;
+}

@@ -43,5 +43,8 @@ int app_read_all(int fd, uint8_t *p, size_t len, int timeout_ms, char *why, size
  * length. 0, 1 on a clean EOF before the first byte, or -1 with why. */
 int app_read_frame(int fd, uint8_t **buf, size_t *cap, uint8_t *type, uint32_t *len, int timeout_ms, char *why,
                    size_t whylen);
+/* Room for a frame payload of n bytes after the 5-byte header in *buf (grown as needed):
+ * where the payload goes, or NULL when out of memory. */
+uint8_t *app_frame_room(uint8_t **buf, size_t *cap, size_t n);
 
 #endif

@@ -28,15 +28,7 @@ typedef struct srv {
   int snapping;
 } srv;
 
-static uint8_t *room(srv *s, size_t n) {
-  if (s->out_cap < n + 5) {
-    uint8_t *nb = realloc(s->out, n + 5);
-    if (!nb) return NULL;
-    s->out = nb;
-    s->out_cap = n + 5;
-  }
-  return s->out + 5;
-}
+static uint8_t *room(srv *s, size_t n) { return app_frame_room(&s->out, &s->out_cap, n); }
 
 static int answer(srv *s, uint8_t type, size_t len) {
   uint32_t fl = (uint32_t)len + 1;

@@ -52,15 +52,7 @@ static const char *msg_name(uint8_t t) {
 }
 
 /* Room for a payload of n bytes after the 5-byte header. */
-static uint8_t *payload(app_sock *s, size_t n) {
-  if (s->out_cap < n + 5) {
-    uint8_t *nb = realloc(s->out, n + 5);
-    if (!nb) return NULL;
-    s->out = nb;
-    s->out_cap = n + 5;
-  }
-  return s->out + 5;
-}
+static uint8_t *payload(app_sock *s, size_t n) { return app_frame_room(&s->out, &s->out_cap, n); }
 
 /* Send request `type` with `len` payload bytes (already in place) and read its answer into
  * s->in: the answer's payload length, or a negative error (s->err says why). */

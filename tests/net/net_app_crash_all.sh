@@ -42,17 +42,7 @@ for i in 0 1 2 3; do
   net_start_app $i python3 "$NET_EXAMPLES/token/token_app.py"
   net_start_replica $i
 done
-deadline=$((SECONDS + duration + 90))
-while net_running $load; do
-  [ $SECONDS -lt $deadline ] || net_fail "the load generator did not finish"
-  sleep 0.3
-done
-rc=0
-wait $load || rc=$?
-result=$(grep '^RESULT ' "$NET_DIR/load.out" || true)
-net_log "$result"
-[ "$rc" -eq 0 ] && grep -q ' errors=0 other=0 ' <<<"$result" || net_fail "transfers failed (exit $rc)"
-grep '^expect ' "$NET_DIR/load.out" >"$NET_DIR/expect.txt"
+net_finish_token_load "$load" "$duration"
 net_wait_agree_busy "0 1 2 3" 30 >/dev/null
 net_check_books "0 1 2 3" "$NET_DIR/expect.txt" $((mint * clients))
 net_verify_ledgers "0 1 2 3"

@@ -73,17 +73,7 @@ grep -q "block $crash_at was not executed" <<<"$line" || net_fail "the stop line
 net_log "replica 1 stopped: ${line#*reason=}"
 unset "NET_REPLICA_PID[1]"
 net_kill_app 1
-deadline=$((SECONDS + duration + 90))
-while net_running $load; do
-  [ $SECONDS -lt $deadline ] || net_fail "the load generator did not finish"
-  sleep 0.2
-done
-rc=0
-wait $load || rc=$?
-result=$(grep '^RESULT ' "$NET_DIR/load.out" || true)
-net_log "$result"
-[ "$rc" -eq 0 ] && grep -q ' errors=0 other=0 ' <<<"$result" || net_fail "transfers failed (exit $rc)"
-grep '^expect ' "$NET_DIR/load.out" >"$NET_DIR/expect.txt"
+net_finish_token_load "$load" "$duration"
 
 net_start_app 1 python3 "$NET_EXAMPLES/token/token_app.py"
 net_start_replica 1

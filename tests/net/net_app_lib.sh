@@ -82,3 +82,21 @@ net_verify_ledgers() {
 net_wait_agree_busy() {
   net_wait_agree "$1" "${2:-60}" 'net_client --timeout 5 exec "balance c1"'
 }
+
+# Wait (bounded by $2 + 90 s) for the token load generator started as pid $1 to end, then
+# require that every transfer succeeded and keep its expected balances in $NET_DIR/expect.txt;
+# its RESULT line is left in NET_LOAD_RESULT.
+net_finish_token_load() {
+  local load=$1 deadline=$((SECONDS + $2 + 90)) rc=0 result
+  while net_running "$load"; do
+    [ $SECONDS -lt $deadline ] || net_fail "the load generator did not finish"
+    sleep 0.2
+  done
+  wait "$load" || rc=$?
+  result=$(grep '^RESULT ' "$NET_DIR/load.out" || true)
+  net_log "$result"
+  [ "$rc" -eq 0 ] && grep -q ' errors=0 other=0 ' <<<"$result" ||
+    net_fail "transfers failed (exit $rc): $(tail -n 3 "$NET_DIR/load.log" 2>/dev/null)"
+  grep '^expect ' "$NET_DIR/load.out" >"$NET_DIR/expect.txt"
+  NET_LOAD_RESULT=$result
+}

@@ -37,20 +37,9 @@ net_running $load || net_fail "the load generator ended early: $(tail -n 3 "$NET
 net_kill_replica 0 KILL
 net_log "killed the leader (replica 0) with SIGKILL"
 
-deadline=$((SECONDS + duration + 90))
-while net_running $load; do
-  [ $SECONDS -lt $deadline ] || net_fail "the load generator did not finish"
-  sleep 0.2
-done
-rc=0
-wait $load || rc=$?
-result=$(grep '^RESULT ' "$NET_DIR/load.out" || true)
-net_log "$result"
-[ "$rc" -eq 0 ] && grep -q ' errors=0 other=0 ' <<<"$result" ||
-  net_fail "transfers failed (exit $rc): $(tail -n 3 "$NET_DIR/load.log")"
-ok=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$result")
+net_finish_token_load "$load" "$duration"
+ok=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$NET_LOAD_RESULT")
 [ "$ok" -gt 0 ] || net_fail "no transfer succeeded"
-grep '^expect ' "$NET_DIR/load.out" >"$NET_DIR/expect.txt"
 
 net_start_replica 0
 net_log "restarted replica 0"
