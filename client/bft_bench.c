@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client/bft_client.h"
 #include "client/bft_client_cli.h"
@@ -75,6 +76,12 @@ typedef struct bench {
   bench_hist ihist;             /* latencies of the current second */
   /* the cluster's tuning, read from replica status (0 when no replica answered) */
   uint32_t batch_max, window;
+  int protocol_only;            /* some replica said its cluster file accepts v3 requests */
+  /* each replica's CPU time and executed requests before and after the run (signed status);
+   * have bit 0: before, bit 1: after */
+  uint64_t cpu0[BFT_MAX_REPLICAS], cpu1[BFT_MAX_REPLICAS], exe0[BFT_MAX_REPLICAS], exe1[BFT_MAX_REPLICAS];
+  uint8_t have[BFT_MAX_REPLICAS];
+  double sign_us, verify_us;    /* Ed25519 on this machine, measured at start */
 } bench;
 
 static void bench_usage(FILE *f) {
@@ -104,6 +111,10 @@ static void bench_usage(FILE *f) {
           "  --seed N            key choice seed (default: from the clock)\n"
           "  --progress          print elapsed time, ops/s and p99 every second on stderr\n"
           "  --payload B         exactly B bytes per put value (0..%d; not with --history)\n"
+          "  --auth MODE         mac-replies (default): signed requests, replies authenticated by a\n"
+          "                      per-client MAC; signed: signed replies too; protocol-only: no\n"
+          "                      signatures at all, requests carry a MAC per replica (the cluster\n"
+          "                      file must say protocol_only = true; for comparing engines alone)\n"
           "\n"
           "open loop (arrivals independent of completions):\n"
           "  --rate OPS          operations per second offered; each waits for a free client of the C\n"
@@ -116,8 +127,13 @@ static void bench_usage(FILE *f) {
           "The last line is machine-parseable:\n"
           "RESULT protocol=P clients=C ops=N duration_s=D throughput_ops=T p50_ms=.. p90_ms=..\n"
           "       p99_ms=.. max_ms=.. errors=E mode=closed|open rate=R offered_ops=O drops=D\n"
-          "       backlog_max=B unfinished=U payload=V batch_max=M window=W\n"
-          "(batch_max and window as the replicas report them; 0 when none answered.)\n",
+          "       backlog_max=B unfinished=U payload=V batch_max=M window=W auth=A cpu_us_per_op=U\n"
+          "       ceiling_ops=C of_ceiling=R\n"
+          "(batch_max and window as the replicas report them, 0 when none answered; cpu_us_per_op:\n"
+          "the replicas' mean CPU time per executed request, from their signed status before and\n"
+          "after the run, 0 when unknown; ceiling_ops: what this machine's cores could sign and\n"
+          "verify if every request cost exactly one client signature and one verification per\n"
+          "replica and nothing else, measured at start; of_ceiling = throughput / ceiling.)\n",
           (int)BFT_KV_MAX_VALUE);
 }
 
@@ -366,8 +382,9 @@ static void bench_progress_cb(uv_timer_t *t) {
   bench_hist_init(&b->ihist);
 }
 
-/* The cluster's tuning from the first replica that gives a valid signed status. */
-static void bench_read_tuning(bench *b) {
+/* Every replica's signed status: the tuning (from the first that answers), and its CPU time
+ * and executed requests (`after` 0: before the run, 1: after it). */
+static void bench_read_status(bench *b, int after) {
   for (uint32_t i = 0; i < b->cluster->n; i++) {
     uint8_t nonce[BFT_STATUS_NONCE_LEN], *body = NULL;
     uint32_t len = 0;
@@ -381,10 +398,46 @@ static void bench_read_tuning(bench *b) {
              memcmp(st.nonce, nonce, sizeof nonce) == 0;
     free(body);
     if (!ok) continue;
-    b->batch_max = st.batch_max;
-    b->window = st.window;
-    return;
+    if (!b->batch_max) {
+      b->batch_max = st.batch_max;
+      b->window = st.window;
+    }
+    if (st.protocol_only) b->protocol_only = 1;
+    (after ? b->cpu1 : b->cpu0)[i] = st.cpu_us;
+    (after ? b->exe1 : b->exe0)[i] = st.executed;
+    b->have[i] |= (uint8_t)(after ? 2 : 1);
   }
+}
+
+/* Ed25519 sign and verify times on this machine (a few hundred of each, ~30 ms), for the
+ * signed-request ceiling: every request costs one client signature and one verification at
+ * each of the n replicas, whatever the engine. */
+static void bench_measure_crypto(bench *b) {
+  bft_keypair kp;
+  uint8_t cid[BFT_CLUSTER_ID_LEN] = {0}, msg[200], sig[BFT_SIG_LEN];
+  memset(msg, 7, sizeof msg);
+  if (bft_keypair_generate(&kp) != 0) return;
+  /* the best of 5 rounds: other processes on the machine only ever make a round slower */
+  const int N = 60;
+  double best_s = 1e9, best_v = 1e9;
+  int bad = 0;
+  for (int round = 0; round < 5; round++) {
+    uint64_t t = uv_hrtime();
+    for (int i = 0; i < N; i++) {
+      msg[0] = (uint8_t)i;
+      (void)bft_sign(&kp, cid, BFT_TAG_REQUEST, msg, sizeof msg, sig);
+    }
+    double s_us = (double)(uv_hrtime() - t) / 1e3 / N;
+    t = uv_hrtime();
+    for (int i = 0; i < N; i++) bad += bft_verify(kp.pk, cid, BFT_TAG_REQUEST, msg, sizeof msg, sig) != 0;
+    double v_us = (double)(uv_hrtime() - t) / 1e3 / N;
+    if (s_us < best_s) best_s = s_us;
+    if (v_us < best_v) best_v = v_us;
+  }
+  b->sign_us = best_s;
+  b->verify_us = best_v;
+  bft_keypair_wipe(&kp);
+  (void)bad;
 }
 
 static void bench_sigint_cb(uv_signal_t *s, int signum) {
@@ -428,12 +481,39 @@ static void bench_report(bench *b) {
            "%u waiting at the end\n",
            (double)b->offered / secs, b->a.arrival == BENCH_ARRIVAL_FIXED ? "fixed" : "poisson", b->drops, b->a.backlog,
            b->bl_max, b->bl_count);
+  /* CPU per executed request, per replica (from its signed status before and after the run). */
+  double cpu_sum = 0;
+  uint32_t cpu_n = 0;
+  char per[BFT_MAX_REPLICAS * 16] = "";
+  size_t po = 0;
+  for (uint32_t i = 0; i < b->cluster->n; i++) {
+    if (b->have[i] != 3 || b->exe1[i] <= b->exe0[i] || b->cpu1[i] < b->cpu0[i]) continue;
+    double us = (double)(b->cpu1[i] - b->cpu0[i]) / (double)(b->exe1[i] - b->exe0[i]);
+    cpu_sum += us;
+    cpu_n++;
+    if (po < sizeof per - 16) po += (size_t)snprintf(per + po, sizeof per - po, " r%u=%.1f", i, us);
+  }
+  double cpu_us = cpu_n ? cpu_sum / cpu_n : 0;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpu < 1) ncpu = 1;
+  double per_req = b->sign_us + (double)b->cluster->n * b->verify_us;
+  double ceiling = per_req > 0 ? (double)ncpu * 1e6 / per_req : 0;
+  if (cpu_n)
+    printf("  replicas   CPU per executed request (user+system, all threads):%s; mean %.1f us\n", per, cpu_us);
+  else
+    printf("  replicas   CPU per request unknown (no replica answered a status request before and after)\n");
+  printf("  crypto     Ed25519 sign %.1f us, verify %.1f us here; signed-request ceiling %.0f ops/s (%ld cores / "
+         "(1 sign + %u verifies)); this run %.2f of it%s\n",
+         b->sign_us, b->verify_us, ceiling, ncpu, b->cluster->n, ceiling > 0 ? tput / ceiling : 0,
+         b->a.request_version == BFT_REQUEST_V_MAC ? " (protocol-only: requests are not signed)" : "");
   printf("RESULT protocol=%s clients=%u ops=%" PRIu64 " duration_s=%.3f throughput_ops=%.1f p50_ms=%.3f p90_ms=%.3f "
          "p99_ms=%.3f max_ms=%.3f errors=%" PRIu64 " mode=%s rate=%.1f offered_ops=%.1f drops=%" PRIu64
-         " backlog_max=%u unfinished=%u payload=%u batch_max=%u window=%u\n",
+         " backlog_max=%u unfinished=%u payload=%u batch_max=%u window=%u auth=%s cpu_us_per_op=%.1f"
+         " ceiling_ops=%.0f of_ceiling=%.3f\n",
          b->a.protocol ? b->a.protocol : b->protocol, b->a.clients, b->ops, secs, tput, p50, p90, p99, mx, errors,
          b->a.rate > 0 ? "open" : "closed", b->a.rate, b->a.rate > 0 ? (double)b->offered / secs : tput, b->drops,
-         b->bl_max, b->bl_count, b->a.value_size, b->batch_max, b->window);
+         b->bl_max, b->bl_count, b->a.value_size, b->batch_max, b->window, bench_auth_name(b->a.request_version), cpu_us,
+         ceiling, ceiling > 0 ? tput / ceiling : 0);
 }
 
 static int bench_setup_clients(bench *b) {
@@ -441,6 +521,7 @@ static int bench_setup_clients(bench *b) {
   bft_client_options o;
   bft_client_options_default(&o);
   o.timeout_ms = (uint32_t)(b->a.timeout_s * 1000.0);
+  o.request_version = b->a.request_version;
   uint32_t have = bench_count_keys(b->a.keys_dir, b->a.clients);
   if (have < b->a.clients) {
     fprintf(stderr,
@@ -535,7 +616,11 @@ int main(int argc, char **argv) {
     uv_run(&b->loop, UV_RUN_DEFAULT);
     goto out;
   }
-  bench_read_tuning(b);
+  bench_measure_crypto(b);
+  bench_read_status(b, 0);
+  if (b->a.request_version == BFT_REQUEST_V_MAC && !b->protocol_only)
+    fprintf(stderr, "bft-bench: warning: --auth protocol-only, but no replica reports protocol_only = true in its "
+                    "cluster file; expect every request to be rejected\n");
   uv_timer_init(&b->loop, &b->phase_timer);
   uv_timer_init(&b->loop, &b->progress_timer);
   uv_timer_init(&b->loop, &b->arrival_timer);
@@ -560,6 +645,7 @@ int main(int argc, char **argv) {
     for (uint32_t j = 0; j < b->a.clients && b->phase != BENCH_STOPPING; j++) bench_issue(&b->cl[j], 0);
   }
   uv_run(&b->loop, UV_RUN_DEFAULT);
+  bench_read_status(b, 1);
   bench_report(b);
   ex = (b->errors || (b->a.total_ops && b->incomplete)) ? 1 : 0;
 out:

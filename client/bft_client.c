@@ -70,6 +70,7 @@ struct bft_client {
   bft_keypair kp;
   bft_client_options opt;
   uint32_t n;
+  uint8_t (*mac_keys)[BFT_MAC_KEY_LEN]; /* K(replica i, this client); NULL with signed replies */
   bft_client_conn conn[BFT_MAX_REPLICAS];
   uint64_t last_seq;
   /* the operation in flight */
@@ -121,6 +122,8 @@ static void client_maybe_free(bft_client *c) {
   }
   free(c->frame);
   bft_keypair_wipe(&c->kp);
+  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->n * sizeof *c->mac_keys);
+  free(c->mac_keys);
   free(c);
   if (cb) cb(arg);
 }
@@ -482,7 +485,7 @@ static void handle_reply(bft_client_conn *k, const uint8_t *body, uint32_t len) 
     return;
   }
   bft_reply rp;
-  int rc = bft_reply_verify(c->cluster, body, len, &rp);
+  int rc = bft_reply_open(c->cluster, (const uint8_t(*)[BFT_MAC_KEY_LEN])c->mac_keys, body, len, &rp);
   if (rc || memcmp(rp.client, c->kp.pk, BFT_PK_LEN) != 0 || rp.seq != c->op_seq) {
     c->st.replies_bad++;
     snprintf(k->last_error, sizeof k->last_error, "invalid reply: %s", bft_strerror(rc ? rc : BFT_E_MALFORMED));
@@ -517,8 +520,8 @@ int bft_client_submit(bft_client *c, const uint8_t *op, uint32_t op_len, bft_cli
   if (op_len > BFT_MAX_OP_BYTES) return BFT_E_TOO_LARGE;
   uint64_t seq = (c->last_seq == 0 && c->opt.first_seq) ? c->opt.first_seq
                                                           : bft_client_next_seq(c->last_seq, client_wall_us());
-  int len = bft_request_encode(&c->kp, c->cluster->id, seq, op, op_len, c->frame + WIRE_FRAME_HEADER_LEN,
-                               BFT_MAX_REQUEST_BYTES);
+  int len = bft_request_encode_v(&c->kp, c->cluster->id, c->opt.request_version, (const uint8_t(*)[BFT_MAC_KEY_LEN])c->mac_keys,
+                                 c->n, seq, op, op_len, c->frame + WIRE_FRAME_HEADER_LEN, BFT_MAX_REQUEST_BYTES);
   if (len < 0) return len;
   wire_frame_header_encode(c->frame, WIRE_KIND_REQUEST, WIRE_SENDER_CLIENT, (uint32_t)len);
   c->frame_len = WIRE_FRAME_HEADER_LEN + (uint32_t)len;
@@ -786,6 +789,26 @@ int bft_client_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_keypa
   if (!c->opt.connect_timeout_ms) c->opt.connect_timeout_ms = d.connect_timeout_ms;
   if (c->opt.reconnect_max_ms < CLIENT_RECONNECT_FIRST_MS) c->opt.reconnect_max_ms = CLIENT_RECONNECT_FIRST_MS;
   if (!c->opt.ledger_request_ms) c->opt.ledger_request_ms = d.ledger_request_ms;
+  if (!c->opt.request_version) c->opt.request_version = BFT_REQUEST_V_MAC_REPLY;
+  if (c->opt.request_version > BFT_REQUEST_V_MAC) {
+    bft_keypair_wipe(&c->kp);
+    free(c->frame);
+    free(c);
+    return BFT_E_INVAL;
+  }
+  if (c->opt.request_version != BFT_REQUEST_VERSION) {
+    c->mac_keys = malloc((size_t)c->n * sizeof *c->mac_keys);
+    int krc = c->mac_keys ? 0 : BFT_E_NOMEM;
+    for (uint32_t i = 0; !krc && i < c->n; i++)
+      krc = bft_session_key(&c->kp, cluster->replicas[i].pk, 0, cluster->id, c->mac_keys[i]);
+    if (krc) {
+      free(c->mac_keys);
+      bft_keypair_wipe(&c->kp);
+      free(c->frame);
+      free(c);
+      return krc;
+    }
+  }
   uint32_t resolved = 0;
   for (uint32_t i = 0; i < c->n; i++) {
     bft_client_conn *k = &c->conn[i];
@@ -797,6 +820,7 @@ int bft_client_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_keypa
   }
   if (!resolved) {
     bft_keypair_wipe(&c->kp);
+    free(c->mac_keys);
     free(c->frame);
     free(c);
     return BFT_E_IO;

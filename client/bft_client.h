@@ -42,6 +42,12 @@ typedef struct bft_client_options {
   uint32_t reconnect_max_ms;   /* cap of the doubling reconnect backoff (default 2000) */
   uint32_t ledger_request_ms;  /* one LEDGER_GET before another replica is tried (default 3000) */
   uint64_t first_seq;          /* 0: from the wall clock (see above); tests may fix it */
+  /* Request encoding (protocols/request.h): 0 or BFT_REQUEST_V_MAC_REPLY (default): signed
+   * requests, replies authenticated by a MAC only this client and that replica can make;
+   * BFT_REQUEST_VERSION: signed replies too (anyone with the cluster file can check them);
+   * BFT_REQUEST_V_MAC: protocol-only mode, no signature at all (the cluster file must say
+   * protocol_only = true, or every replica rejects the request). */
+  uint8_t request_version;
 } bft_client_options;
 
 void bft_client_options_default(bft_client_options *o);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "protocols/kv.h"
+#include "protocols/request.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
@@ -249,6 +250,12 @@ int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t err
         return fail(err, errlen, "--payload needs bytes from 0 to %d", (int)BFT_KV_MAX_VALUE);
       a->value_size = (uint32_t)u;
       a->payload_set = 1;
+    } else if ((m = opt_match(&o, "--auth", 1, &v)) != 0) {
+      if (m < 0) return fail(err, errlen, "--auth needs mac-replies, signed or protocol-only");
+      if (strcmp(v, "mac-replies") == 0) a->request_version = BFT_REQUEST_V_MAC_REPLY;
+      else if (strcmp(v, "signed") == 0) a->request_version = BFT_REQUEST_VERSION;
+      else if (strcmp(v, "protocol-only") == 0) a->request_version = BFT_REQUEST_V_MAC;
+      else return fail(err, errlen, "--auth must be mac-replies, signed or protocol-only, not '%s'", v);
     } else if ((m = opt_match(&o, "--rate", 1, &v)) != 0) {
       if (m < 0 || parse_seconds(v, 0.1, 10000000, &a->rate))
         return fail(err, errlen, "--rate needs operations per second between 0.1 and 10000000");
@@ -273,6 +280,14 @@ int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t err
   if (a->payload_set && a->history)
     return fail(err, errlen, "--payload and --history do not go together (the history needs unique values)");
   return 0;
+}
+
+const char *bench_auth_name(uint8_t request_version) {
+  switch (request_version) {
+    case BFT_REQUEST_VERSION: return "signed";
+    case BFT_REQUEST_V_MAC: return "protocol-only";
+    default: return "mac-replies";
+  }
 }
 
 /* ---- histogram --------------------------------------------------------------------------- */

@@ -70,7 +70,11 @@ typedef struct bench_args {
   int arrival;          /* BENCH_ARRIVAL_POISSON (default) or _FIXED */
   uint32_t backlog;     /* default 100000 */
   int payload_set;      /* --payload given: value_size is exact (no unique tag) */
+  uint8_t request_version; /* --auth: BFT_REQUEST_V_MAC_REPLY (default), _VERSION (signed),
+                            * _V_MAC (protocol-only) */
 } bench_args;
+/* The --auth name of a request version (RESULT's auth=). */
+const char *bench_auth_name(uint8_t request_version);
 
 /* 0 on success (help set for -h/--help), -1 with one line in err. */
 int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t errlen);

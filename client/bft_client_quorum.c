@@ -58,7 +58,7 @@ static uint64_t get_le(const uint8_t *p, int n) {
 #define REPLY_OFF_CLIENT 5
 #define REPLY_OFF_SEQ (REPLY_OFF_CLIENT + BFT_PK_LEN)
 #define REPLY_OFF_STATUS (REPLY_OFF_SEQ + 16)
-#define REPLY_MIN_LEN (REPLY_OFF_STATUS + 1 + 4 + BFT_SIG_LEN)
+#define REPLY_MIN_LEN (REPLY_OFF_STATUS + 1 + 4 + BFT_MAC_LEN) /* a v2 reply; v1 is longer */
 
 int bft_client_reply_peek(const uint8_t *p, uint32_t len, const uint8_t pk[BFT_PK_LEN],
                           uint64_t seq, uint32_t n, uint32_t *replica, uint8_t *status) {

@@ -62,6 +62,52 @@ int bft_verify(const uint8_t pk[BFT_PK_LEN], const uint8_t cluster_id[BFT_CLUSTE
   return crypto_sign_ed25519_verify_detached(sig, st, sizeof st, pk) == 0 ? 0 : BFT_E_BAD_SIG;
 }
 
+int bft_session_key(const bft_keypair *self, const uint8_t peer_pk[BFT_PK_LEN], int replica_side,
+                    const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint8_t key[BFT_MAC_KEY_LEN]) {
+  uint8_t xsk[crypto_scalarmult_curve25519_SCALARBYTES], xpk[crypto_scalarmult_curve25519_BYTES];
+  uint8_t shared[crypto_scalarmult_curve25519_BYTES];
+  int rc = BFT_E_CRYPTO;
+  if (crypto_sign_ed25519_sk_to_curve25519(xsk, self->sk) != 0 ||
+      crypto_sign_ed25519_pk_to_curve25519(xpk, peer_pk) != 0 || crypto_scalarmult_curve25519(shared, xsk, xpk) != 0)
+    goto out;
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, BFT_MAC_KEY_LEN);
+  crypto_generichash_update(&st, (const uint8_t *)"bft-session-v1", 14);
+  crypto_generichash_update(&st, cluster_id, BFT_CLUSTER_ID_LEN);
+  crypto_generichash_update(&st, replica_side ? self->pk : peer_pk, BFT_PK_LEN);
+  crypto_generichash_update(&st, replica_side ? peer_pk : self->pk, BFT_PK_LEN);
+  crypto_generichash_update(&st, shared, sizeof shared);
+  crypto_generichash_final(&st, key, BFT_MAC_KEY_LEN);
+  rc = 0;
+out:
+  sodium_memzero(xsk, sizeof xsk);
+  sodium_memzero(shared, sizeof shared);
+  return rc;
+}
+
+void bft_mac(const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, const uint8_t *msg, size_t len, uint8_t *out,
+             size_t out_len) {
+  size_t tl = strlen(tag);
+  uint8_t hdr[10 + 1 + 255];
+  if (tl > 255) tl = 255;
+  memcpy(hdr, "bft-mac-v1", 10);
+  hdr[10] = (uint8_t)tl;
+  memcpy(hdr + 11, tag, tl);
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, key, BFT_MAC_KEY_LEN, out_len);
+  crypto_generichash_update(&st, hdr, 11 + tl);
+  if (len) crypto_generichash_update(&st, msg, len);
+  crypto_generichash_final(&st, out, out_len);
+}
+
+int bft_mac_check(const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, const uint8_t *msg, size_t len,
+                  const uint8_t *mac, size_t mac_len) {
+  uint8_t m[64];
+  if (mac_len < 16 || mac_len > sizeof m) return BFT_E_BAD_SIG;
+  bft_mac(key, tag, msg, len, m, mac_len);
+  return bft_ct_equal(m, mac, mac_len) ? 0 : BFT_E_BAD_SIG;
+}
+
 void bft_digest(uint8_t out[BFT_DIGEST_LEN], const void *data, size_t len) {
   crypto_generichash(out, BFT_DIGEST_LEN, data, len, NULL, 0);
 }

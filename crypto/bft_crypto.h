@@ -58,6 +58,25 @@ void bft_cluster_id_from_name(uint8_t out[BFT_CLUSTER_ID_LEN], const char *name)
 /* Constant-time equality (for secrets and MACs); 1 when equal. */
 int bft_ct_equal(const void *a, const void *b, size_t len);
 
+/* Pairwise MAC keys between a replica and a client, with no handshake: both ends already hold
+ * each other's Ed25519 public key (the cluster file), so each converts its own Ed25519 secret
+ * key and the other's public key to X25519 and derives
+ *   key = BLAKE2b-256("bft-session-v1" || cluster_id || replica_pk || client_pk || X25519 shared)
+ * The replica calls it with its key pair and the client's public key (replica_side = 1), the
+ * client with its key pair and the replica's public key (replica_side = 0); both get the same
+ * key. BFT_E_CRYPTO when a public key is not a valid point or the shared secret is degenerate. */
+#define BFT_MAC_KEY_LEN 32
+#define BFT_MAC_LEN 32     /* reply MACs */
+#define BFT_AUTH_MAC_LEN 16 /* one entry of a request authenticator (protocol-only mode) */
+int bft_session_key(const bft_keypair *self, const uint8_t peer_pk[BFT_PK_LEN], int replica_side,
+                    const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint8_t key[BFT_MAC_KEY_LEN]);
+/* Keyed BLAKE2b over ("bft-mac-v1" || u8 len(tag) || tag || msg), out_len bytes (16..64).
+ * bft_mac_check compares in constant time: 0 when equal, BFT_E_BAD_SIG otherwise. */
+void bft_mac(const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, const uint8_t *msg, size_t len, uint8_t *out,
+             size_t out_len);
+int bft_mac_check(const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, const uint8_t *msg, size_t len,
+                  const uint8_t *mac, size_t mac_len);
+
 /* Lower-case hex. encode writes 2*len+1 bytes; decode needs exactly 2*outlen hex digits
  * (BFT_E_MALFORMED otherwise). */
 void bft_hex_encode(char *out, const uint8_t *in, size_t len);

@@ -6,20 +6,36 @@
 
 #include "protocols/engine.h"
 
-int bft_request_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
-                       uint64_t seq, const uint8_t *op, uint32_t op_len, uint8_t *buf, uint32_t cap) {
+int bft_request_encode_v(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint8_t version,
+                         const uint8_t (*keys)[BFT_MAC_KEY_LEN], uint32_t n, uint64_t seq, const uint8_t *op,
+                         uint32_t op_len, uint8_t *buf, uint32_t cap) {
   if (op_len > BFT_MAX_OP_BYTES) return BFT_E_TOO_LARGE;
+  if (version < BFT_REQUEST_VERSION || version > BFT_REQUEST_V_MAC) return BFT_E_VERSION;
+  if (version == BFT_REQUEST_V_MAC && (!keys || n == 0 || n > BFT_MAX_REPLICAS)) return BFT_E_INVAL;
   wire_writer w;
   wire_writer_init(&w, buf, cap);
-  wire_put_u8(&w, BFT_REQUEST_VERSION);
+  wire_put_u8(&w, version);
   wire_put_fixed(&w, kp->pk, BFT_PK_LEN);
   wire_put_u64(&w, seq);
   wire_put_blob(&w, op, op_len);
   size_t signed_len = w.len;
+  if (version == BFT_REQUEST_V_MAC) {
+    wire_put_u8(&w, (uint8_t)n);
+    uint8_t *auth = wire_put_reserve(&w, n * BFT_AUTH_MAC_LEN);
+    if (w.err) return w.err;
+    for (uint32_t i = 0; i < n; i++)
+      bft_mac(keys[i], BFT_TAG_REQUEST, buf, signed_len, auth + (size_t)i * BFT_AUTH_MAC_LEN, BFT_AUTH_MAC_LEN);
+    return (int)w.len;
+  }
   uint8_t *sig = wire_put_reserve(&w, BFT_SIG_LEN);
   if (w.err) return w.err;
   int rc = bft_sign(kp, cluster_id, BFT_TAG_REQUEST, buf, signed_len, sig);
   return rc ? rc : (int)w.len;
+}
+
+int bft_request_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
+                       uint64_t seq, const uint8_t *op, uint32_t op_len, uint8_t *buf, uint32_t cap) {
+  return bft_request_encode_v(kp, cluster_id, BFT_REQUEST_VERSION, NULL, 0, seq, op, op_len, buf, cap);
 }
 
 int bft_request_decode(const uint8_t *p, uint32_t len, bft_request *rq) {
@@ -31,10 +47,20 @@ int bft_request_decode(const uint8_t *p, uint32_t len, bft_request *rq) {
   rq->seq = wire_get_u64(&r);
   rq->op = wire_get_blob(&r, &rq->op_len, BFT_MAX_OP_BYTES);
   rq->signed_len = (uint32_t)r.off;
-  rq->sig = wire_get_view(&r, BFT_SIG_LEN);
+  rq->version = v;
+  rq->sig = NULL;
+  rq->auth = NULL;
+  rq->nauth = 0;
+  if (v == BFT_REQUEST_V_MAC) {
+    rq->nauth = wire_get_u8(&r);
+    if (rq->nauth == 0 || rq->nauth > BFT_MAX_REPLICAS) return BFT_E_MALFORMED;
+    rq->auth = wire_get_view(&r, rq->nauth * BFT_AUTH_MAC_LEN);
+  } else {
+    rq->sig = wire_get_view(&r, BFT_SIG_LEN);
+  }
   int rc = wire_reader_finish(&r);
   if (rc) return rc;
-  if (v != BFT_REQUEST_VERSION) return BFT_E_VERSION;
+  if (v < BFT_REQUEST_VERSION || v > BFT_REQUEST_V_MAC) return BFT_E_VERSION;
   if (rq->seq == 0) return BFT_E_MALFORMED; /* client sequence numbers start at 1 */
   return 0;
 }
@@ -43,7 +69,15 @@ int bft_request_verify(const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], const uint8
                        bft_request *rq) {
   int rc = bft_request_decode(p, len, rq);
   if (rc) return rc;
+  if (!rq->sig) return BFT_E_BAD_SIG;
   return bft_verify(rq->client, cluster_id, BFT_TAG_REQUEST, p, rq->signed_len, rq->sig);
+}
+
+int bft_request_check_mac(const bft_request *rq, const uint8_t *p, uint32_t self, uint32_t n,
+                          const uint8_t key[BFT_MAC_KEY_LEN]) {
+  if (rq->version != BFT_REQUEST_V_MAC || rq->nauth != n || self >= n) return BFT_E_BAD_SIG;
+  return bft_mac_check(key, BFT_TAG_REQUEST, p, rq->signed_len, rq->auth + (size_t)self * BFT_AUTH_MAC_LEN,
+                       BFT_AUTH_MAC_LEN);
 }
 
 void bft_batch_begin(bft_batch_writer *b, uint8_t *buf, uint32_t cap) {
@@ -96,7 +130,9 @@ int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len) {
   while ((rc = bft_batch_next(&br, &rq, &rl)) == 1) {
     bft_request r;
     if (c) {
-      rc = bft_request_verify(c->id, rq, rl, &r);
+      rc = bft_request_decode(rq, rl, &r);
+      if (!rc && r.version == BFT_REQUEST_V_MAC && !c->protocol_only) rc = BFT_E_NOT_PERMITTED;
+      if (!rc && r.sig) rc = bft_verify(r.client, c->id, BFT_TAG_REQUEST, rq, r.signed_len, r.sig);
       if (rc) return rc;
       if (bft_cluster_find_client(c, r.client) < 0) return BFT_E_NOT_PERMITTED;
     } else {
@@ -107,17 +143,21 @@ int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len) {
   return rc;
 }
 
+static void reply_fields(wire_writer *w, uint8_t version, const bft_reply *rp) {
+  wire_put_u8(w, version);
+  wire_put_u32(w, rp->replica);
+  wire_put_fixed(w, rp->client, BFT_PK_LEN);
+  wire_put_u64(w, rp->seq);
+  wire_put_u64(w, rp->height);
+  wire_put_u8(w, rp->status);
+  wire_put_blob(w, rp->result, rp->result_len);
+}
+
 int bft_reply_encode_unsigned(const bft_reply *rp, uint8_t *buf, uint32_t cap) {
   if (rp->result_len > BFT_MAX_REPLY_BYTES) return BFT_E_TOO_LARGE;
   wire_writer w;
   wire_writer_init(&w, buf, cap);
-  wire_put_u8(&w, BFT_REQUEST_VERSION);
-  wire_put_u32(&w, rp->replica);
-  wire_put_fixed(&w, rp->client, BFT_PK_LEN);
-  wire_put_u64(&w, rp->seq);
-  wire_put_u64(&w, rp->height);
-  wire_put_u8(&w, rp->status);
-  wire_put_blob(&w, rp->result, rp->result_len);
+  reply_fields(&w, BFT_REPLY_V_SIG, rp);
   wire_put_reserve(&w, BFT_SIG_LEN);
   return w.err ? w.err : (int)w.len;
 }
@@ -131,7 +171,20 @@ int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER
   return rc ? rc : len;
 }
 
-int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp) {
+int bft_reply_encode_mac(const bft_reply *rp, const uint8_t key[BFT_MAC_KEY_LEN], uint8_t *buf, uint32_t cap) {
+  if (rp->result_len > BFT_MAX_REPLY_BYTES) return BFT_E_TOO_LARGE;
+  wire_writer w;
+  wire_writer_init(&w, buf, cap);
+  reply_fields(&w, BFT_REPLY_V_MAC, rp);
+  size_t mac_at = w.len;
+  uint8_t *mac = wire_put_reserve(&w, BFT_MAC_LEN);
+  if (w.err) return w.err;
+  bft_mac(key, BFT_TAG_REPLY, buf, mac_at, mac, BFT_MAC_LEN);
+  return (int)w.len;
+}
+
+int bft_reply_open(const bft_cluster *c, const uint8_t (*keys)[BFT_MAC_KEY_LEN], const uint8_t *p, uint32_t len,
+                   bft_reply *rp) {
   wire_reader r;
   wire_reader_init(&r, p, len);
   uint8_t v = wire_get_u8(&r);
@@ -142,12 +195,18 @@ int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_r
   rp->status = wire_get_u8(&r);
   rp->result = wire_get_blob(&r, &rp->result_len, BFT_MAX_REPLY_BYTES);
   size_t signed_len = r.off;
-  const uint8_t *sig = wire_get_view(&r, BFT_SIG_LEN);
+  const uint8_t *auth = wire_get_view(&r, v == BFT_REPLY_V_MAC ? BFT_MAC_LEN : BFT_SIG_LEN);
   int rc = wire_reader_finish(&r);
   if (rc) return rc;
-  if (v != BFT_REQUEST_VERSION) return BFT_E_VERSION;
+  if (v != BFT_REPLY_V_SIG && v != BFT_REPLY_V_MAC) return BFT_E_VERSION;
   if (rp->replica >= c->n) return BFT_E_UNKNOWN_SENDER;
-  return bft_verify(c->replicas[rp->replica].pk, c->id, BFT_TAG_REPLY, p, signed_len, sig);
+  if (v == BFT_REPLY_V_MAC)
+    return keys ? bft_mac_check(keys[rp->replica], BFT_TAG_REPLY, p, signed_len, auth, BFT_MAC_LEN) : BFT_E_BAD_SIG;
+  return bft_verify(c->replicas[rp->replica].pk, c->id, BFT_TAG_REPLY, p, signed_len, auth);
+}
+
+int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp) {
+  return bft_reply_open(c, NULL, p, len, rp);
 }
 
 static void std_sign(void *ctx, const char *tag, const uint8_t *msg, uint32_t len, uint8_t sig[BFT_SIG_LEN]) {

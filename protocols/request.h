@@ -1,12 +1,24 @@
 /* Client requests, batches and replies: the encodings shared by clients, replicas, engines
  * (which treat batches as opaque bytes) and the simulator.
  *
- *   request := u8 version(1) | client_pk[32] | u64 seq | blob op | sig[64]
- *              sig = client's bft_sign(tag "client/request") over everything before it
+ *   request v1 := u8 1 | client_pk[32] | u64 seq | blob op | sig[64]
+ *              sig = client's bft_sign(tag "client/request") over everything before it;
+ *              replies to it are v1 (signed)
+ *   request v2 := the same with version 2: replies to it are v2 (MAC), which costs the replica
+ *              and the client a keyed hash instead of an Ed25519 signature and verification
+ *   request v3 := u8 3 | client_pk[32] | u64 seq | blob op | u8 n | n x mac[16]
+ *              protocol-only mode: no signature, an authenticator instead, entry i being
+ *              bft_mac(K(replica i, client), "client/request", everything before the u8 n).
+ *              Accepted only by a cluster whose file says `protocol_only = true`; replies are v2.
  *   batch   := u32 count | count x blob request          (count <= BFT_MAX_BATCH_REQUESTS)
- *   reply   := u8 version(1) | u32 replica | client_pk[32] | u64 seq | u64 height | u8 status
+ *   reply v1 := u8 1 | u32 replica | client_pk[32] | u64 seq | u64 height | u8 status
  *              | blob result | sig[64]   (replica's bft_sign, tag "client/reply")
+ *   reply v2 := the same fields with version 2, then mac[32] = bft_mac(K(replica, client),
+ *              "client/reply", everything before it) instead of the signature
  *
+ * K(replica, client) is bft_session_key (static X25519 of the two Ed25519 keys): only that
+ * replica and that client can make or check those MACs, so f+1 matching v2 replies convince
+ * the client as f+1 signed ones do (but no third party: ask for v1 replies for that).
  * A request's identity is (client_pk, seq); its digest is BLAKE2b-256 of its full encoding. */
 #ifndef BFT_REQUEST_H
 #define BFT_REQUEST_H
@@ -18,7 +30,11 @@
 #include "protocols/limits.h"
 #include "protocols/wire/wire.h"
 
-#define BFT_REQUEST_VERSION 1
+#define BFT_REQUEST_VERSION 1     /* signed request, signed replies */
+#define BFT_REQUEST_V_MAC_REPLY 2 /* signed request, MAC replies */
+#define BFT_REQUEST_V_MAC 3       /* authenticator request (protocol-only mode), MAC replies */
+#define BFT_REPLY_V_SIG 1
+#define BFT_REPLY_V_MAC 2
 #define BFT_TAG_REQUEST "client/request"
 #define BFT_TAG_REPLY "client/reply"
 
@@ -27,16 +43,31 @@ typedef struct bft_request { /* a decoded request; op is borrowed from the encod
   uint64_t seq;
   const uint8_t *op;
   uint32_t op_len;
-  const uint8_t *sig;
-  uint32_t signed_len; /* bytes covered by the signature */
+  const uint8_t *sig;   /* v1, v2; NULL for v3 */
+  uint32_t signed_len;  /* bytes covered by the signature (or the authenticator's MACs) */
+  uint8_t version;      /* BFT_REQUEST_* */
+  const uint8_t *auth;  /* v3: nauth x BFT_AUTH_MAC_LEN bytes, entry i for replica i */
+  uint32_t nauth;
 } bft_request;
 
 /* Encode and sign a request into buf; returns its length or a negative BFT_E*. */
 int bft_request_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
                        uint64_t seq, const uint8_t *op, uint32_t op_len, uint8_t *buf, uint32_t cap);
+/* Encode a request of any version: v1 and v2 are signed with kp; v3 carries an authenticator
+ * made with keys[0..n) (K(replica i, client), see bft_session_key; unused otherwise). */
+int bft_request_encode_v(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint8_t version,
+                         const uint8_t (*keys)[BFT_MAC_KEY_LEN], uint32_t n, uint64_t seq, const uint8_t *op,
+                         uint32_t op_len, uint8_t *buf, uint32_t cap);
+/* 1 when replies to this request are MAC-authenticated (v2 and v3). */
+static inline int bft_request_wants_mac(const struct bft_request *rq) { return rq->version >= BFT_REQUEST_V_MAC_REPLY; }
+/* Replica `self` checks its own entry of a v3 request's authenticator: 0 or BFT_E_BAD_SIG
+ * (also when the authenticator does not have exactly n entries). */
+int bft_request_check_mac(const bft_request *rq, const uint8_t *p, uint32_t self, uint32_t n,
+                          const uint8_t key[BFT_MAC_KEY_LEN]);
 /* Decode (structure only, no signature check). */
 int bft_request_decode(const uint8_t *p, uint32_t len, bft_request *rq);
-/* Decode and verify the client's signature. Does not check that the client is permitted. */
+/* Decode and verify the client's signature (v1, v2; a v3 request has none: BFT_E_BAD_SIG).
+ * Does not check that the client is permitted. */
 int bft_request_verify(const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], const uint8_t *p, uint32_t len,
                        bft_request *rq);
 
@@ -60,7 +91,8 @@ int bft_batch_open(bft_batch_reader *b, const uint8_t *batch, uint32_t len);
 /* 1 with the next request's bytes, 0 at the end, or a negative BFT_E*. */
 int bft_batch_next(bft_batch_reader *b, const uint8_t **req, uint32_t *len);
 /* Structure check of a whole batch, plus, when c is given, every signature and that every
- * client is permitted by the cluster file (the std check_batch). */
+ * client is permitted by the cluster file (the std check_batch). A v3 request (no signature)
+ * passes only when c->protocol_only: a third party cannot check its MACs. */
 int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len);
 uint32_t bft_batch_encoded_empty(uint8_t out[4]); /* the empty batch: count 0 */
 /* An engine's set of pending request digests (unordered, n entries, tags[i] optional data kept
@@ -83,8 +115,14 @@ int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER
 /* Encode with room for the signature, which the caller writes: the total length L is
  * returned, and the signature (tag BFT_TAG_REPLY) over buf[0, L-64) goes at buf[L-64, L). */
 int bft_reply_encode_unsigned(const bft_reply *rp, uint8_t *buf, uint32_t cap);
-/* Decode and verify against the replica's key from the cluster file. */
+/* Encode a v2 reply: its MAC under key = K(rp->replica, rp->client). */
+int bft_reply_encode_mac(const bft_reply *rp, const uint8_t key[BFT_MAC_KEY_LEN], uint8_t *buf, uint32_t cap);
+/* Decode and verify against the replica's key from the cluster file (v1 only). */
 int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp);
+/* Decode and authenticate a v1 reply (signature) or a v2 reply (MAC under keys[replica]; keys
+ * may be NULL, then v2 replies are refused with BFT_E_BAD_SIG). */
+int bft_reply_open(const bft_cluster *c, const uint8_t (*keys)[BFT_MAC_KEY_LEN], const uint8_t *p, uint32_t len,
+                   bft_reply *rp);
 
 /* The standard engine env for a real replica: Ed25519 with the cluster's keys.
  * kp may be NULL for verify-only use (clients checking certificates). */

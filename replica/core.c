@@ -64,13 +64,29 @@ static int env_verify(void *ctx, uint32_t signer, const char *tag, const uint8_t
   return c->crypto.verify(c->crypto.ctx, signer, c->cluster->replicas[signer].pk, tag, msg, len, sig);
 }
 
-/* Permitted client and valid signature, verifying at most once per request digest. */
+/* K(self, client), made once per client (an X25519 scalar multiplication); NULL when this core
+ * has no key pair of its own (the simulator) or the client's key has no X25519 form. */
+static const uint8_t *mac_key(rt_core *c, uint32_t client) {
+  if (!c->kp || !c->mac_state || client >= c->sessions.n) return NULL;
+  if (c->mac_state[client] == 0)
+    c->mac_state[client] = bft_session_key(c->kp, c->sessions.pks[client], 1, c->cluster->id, c->mac_keys[client]) == 0
+                               ? 1 : 2;
+  return c->mac_state[client] == 1 ? c->mac_keys[client] : NULL;
+}
+
+/* Permitted client and valid signature (or, for a v3 request, our entry of its authenticator,
+ * only in a protocol-only cluster), verifying at most once per request digest. */
 static int check_request(rt_core *c, const uint8_t *rq, uint32_t len, const uint8_t d[BFT_DIGEST_LEN],
                          bft_request *r, int *client) {
   int rc = bft_request_decode(rq, len, r);
   if (rc) return rc;
   *client = rt_sessions_find(&c->sessions, r->client);
   if (*client < 0) return BFT_E_NOT_PERMITTED;
+  if (r->version == BFT_REQUEST_V_MAC) {
+    if (!c->cluster->protocol_only) return BFT_E_NOT_PERMITTED;
+    const uint8_t *k = mac_key(c, (uint32_t)*client);
+    return k ? bft_request_check_mac(r, rq, c->self, c->cluster->n, k) : BFT_E_BAD_SIG;
+  }
   if (rt_vcache_has(&c->vcache, d)) return 0;
   rc = c->crypto.verify(c->crypto.ctx, RT_SIGNER_CLIENT, r->client, BFT_TAG_REQUEST, rq, r->signed_len, r->sig);
   if (rc) return rc;
@@ -348,6 +364,7 @@ static uint32_t select_requests(rt_core *c, const uint8_t *batch, uint32_t len, 
       continue;
     }
     rt_sessions_advance(&c->sessions, (uint32_t)client, r.seq, height);
+    c->sessions.s[client].reply_mac = (uint8_t)bft_request_wants_mac(&r);
     c->bufs->xops[n] = (bft_app_op){.client_key = c->sessions.pks[client], .client = (uint32_t)client,
                                     .seq = r.seq, .op = r.op, .len = r.op_len};
     c->bufs->xclient[n] = (uint32_t)client;
@@ -500,6 +517,11 @@ static int init_modules(rt_core *c, const rt_core_config *cc) {
   if (!rc) rc = rt_sessions_init(&c->sessions, c->cluster, 0);
   if (!rc) rc = rt_pool_init(&c->pool, c->cluster->nclients, cc->pool_max_requests, 0, 0);
   if (!rc) rc = rt_vcache_init(&c->vcache, cc->vcache_sets);
+  if (!rc && c->sessions.n) {
+    c->mac_keys = malloc((size_t)c->sessions.n * sizeof *c->mac_keys);
+    c->mac_state = calloc(c->sessions.n, 1);
+    if (!c->mac_keys || !c->mac_state) rc = BFT_E_NOMEM;
+  }
   if (cc->app) c->app = *cc->app;
   else rt_kv_app(&c->app, &c->kv);
   if (!rc && c->app.ops->check) {
@@ -662,6 +684,11 @@ void rt_core_close(rt_core *c) {
   if (c->ledger_open) rt_ledger_close(&c->ledger);
   c->wal_open = c->ledger_open = 0;
   rt_vcache_free(&c->vcache);
+  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->sessions.n * sizeof *c->mac_keys);
+  free(c->mac_keys);
+  free(c->mac_state);
+  c->mac_keys = NULL;
+  c->mac_state = NULL;
   rt_pool_free(&c->pool);
   rt_sessions_free(&c->sessions);
   rt_kv_free(&c->kv);
@@ -775,7 +802,11 @@ int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, 
   rc = check_request(c, req, len, d, &r, &client);
   if (rc) {
     c->ctr.req_bad_sig++;
-    return submit_reject(c, out, RT_SUBMIT_BAD_SIG, "bad request signature", rc);
+    if (r.version == BFT_REQUEST_V_MAC && !c->cluster->protocol_only)
+      return submit_reject(c, out, RT_SUBMIT_BAD_SIG,
+                           "unsigned (MAC) requests need protocol_only = true in the cluster file", rc);
+    return submit_reject(c, out, RT_SUBMIT_BAD_SIG,
+                         r.version == BFT_REQUEST_V_MAC ? "bad request authenticator" : "bad request signature", rc);
   }
   out->client = client;
   if (r.seq == c->sessions.s[client].last_seq) {
@@ -827,11 +858,15 @@ static int seal_reply(rt_core *c, uint8_t *buf, int len) {
   return len;
 }
 
+/* A v2 (MAC) reply when the client's last request asked for one and we can make its key,
+ * else a signed v1 reply. */
 int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap) {
   if (client >= c->sessions.n) return BFT_E_INVAL;
   bft_reply rp;
   int rc = rt_sessions_reply(&c->sessions, client, c->self, &rp);
   if (rc) return rc;
+  const uint8_t *k = c->sessions.s[client].reply_mac ? mac_key(c, client) : NULL;
+  if (k) return bft_reply_encode_mac(&rp, k, buf, cap);
   return seal_reply(c, buf, bft_reply_encode_unsigned(&rp, buf, cap));
 }
 

@@ -176,6 +176,10 @@ typedef struct rt_core {
   rt_sessions sessions;
   rt_pool pool;
   rt_vcache vcache;
+  /* K(self, client) per client of the cluster file, made on first use (bft_session_key):
+   * mac_state[i] 0 not yet, 1 made, 2 the client's key has no X25519 form. */
+  uint8_t (*mac_keys)[BFT_MAC_KEY_LEN];
+  uint8_t *mac_state;
   rt_ledger ledger;
   rt_wal wal;
   int ledger_open, wal_open;

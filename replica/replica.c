@@ -506,6 +506,12 @@ static int serve_status(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t
   st.window = r->core.cfg.window;
   for (uint32_t i = 0; i < r->cluster->n; i++) st.peers_up += i != r->self && r->peers[i].conn != NULL;
   st.pool = r->core.pool.count;
+  uv_rusage_t ru;
+  if (uv_getrusage(&ru) == 0)
+    st.cpu_us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+                (uint64_t)ru.ru_stime.tv_usec;
+  st.executed = r->core.ctr.executed;
+  st.protocol_only = (uint8_t)(r->cluster->protocol_only != 0);
   int n = bft_status_encode(&st, &r->kp, r->cluster->id, r->scratch, WIRE_FRAME_MAX_BODY);
   if (n < 0) return 0; /* cannot sign: nothing goes out unsigned */
   r->m.status_served++;

@@ -18,6 +18,7 @@ typedef struct rt_session {
   uint8_t *result;           /* NULL when none is cached (not yet set, or evicted) */
   uint32_t result_len;
   int cached;                /* 1 when status/result describe last_seq */
+  uint8_t reply_mac;         /* 1: the request of last_seq asked for a MAC reply (v2, v3); local */
   uint8_t h[BFT_DIGEST_LEN]; /* contribution to the sessions digest */
 } rt_session;
 

@@ -3,6 +3,8 @@
 # made with bft-keygen on first use; keys, logs, data and pid files live under one folder.
 # Usage: scripts/cluster.sh start|stop|status [--replicas N] [--protocol P] [--dir DIR]
 #        [--base-port P] [--clients M] [--batch-max N] [--window N] [--metrics-base-port P]
+#        [--protocol-only] (a new cluster file accepts unsigned, MAC-authenticated requests:
+#        bft-bench --auth protocol-only; for measuring the engines alone)
 #        (--metrics-base-port: replica I serves Prometheus metrics on 127.0.0.1:P+I)
 set -euo pipefail
 
@@ -15,11 +17,12 @@ protocol=pbft
 dir=$root/run/cluster
 base_port=7000
 clients=64
+keygen_opts=()  # --protocol-only: written into a new cluster file
 replica_opts=() # --batch-max, --window, --metrics: passed to every bft-replica started
 metrics_base=
 stop_wait_s=5 # SIGTERM, then SIGKILL after this many seconds
 
-usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --clients) clients=${2:?--clients needs a number}; shift 2 ;;
     --batch-max) replica_opts+=(--batch-max "${2:?--batch-max needs a number}"); shift 2 ;;
     --window) replica_opts+=(--window "${2:?--window needs a number}"); shift 2 ;;
+    --protocol-only) keygen_opts+=(--protocol-only); shift ;;
     --metrics-base-port) metrics_base=${2:?--metrics-base-port needs a port}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -86,8 +90,8 @@ do_start() {
   ensure_built
   mkdir -p "$dir/logs" "$dir/pids" "$dir/data"
   if [ ! -f "$config" ]; then
-    "$bin/bft-keygen" --replicas "$replicas" --clients "$clients" --out "$keys" --base-port "$base_port" >/dev/null \
-      || die "bft-keygen failed"
+    "$bin/bft-keygen" --replicas "$replicas" --clients "$clients" --out "$keys" --base-port "$base_port" \
+      ${keygen_opts[@]+"${keygen_opts[@]}"} >/dev/null || die "bft-keygen failed"
     echo "cluster.sh: made keys for $replicas replicas and $clients clients in $keys"
   fi
   if [ -f "$dir/protocol" ] && [ "$(cat "$dir/protocol")" != "$protocol" ] && [ -n "$(ls -A "$dir/data")" ]; then

@@ -25,6 +25,9 @@ static void usage(FILE *f) {
           "  --base-port P     replica I listens on P+I (default 7000)\n"
           "  --host H          address of every replica (default 127.0.0.1)\n"
           "  --cluster-id ID   cluster name, [A-Za-z0-9._-]{1,64} (default: local-<random>)\n"
+          "  --protocol-only   write protocol_only = true: replicas then also accept unsigned\n"
+          "                    requests authenticated by MACs (bft-bench --auth protocol-only),\n"
+          "                    for measuring the engines alone; never for a real deployment\n"
           "  --force           overwrite existing key files\n"
           "  -h, --help        this text\n",
           BFT_MIN_REPLICAS, BFT_MAX_REPLICAS, BFT_MAX_CLIENTS);
@@ -57,13 +60,14 @@ static int write_key(const char *dir, const char *kind, unsigned id, int force, 
 
 int main(int argc, char **argv) {
   unsigned long n = 0, m = 0, base = 7000;
-  int have_n = 0, have_m = 0, force = 0;
+  int have_n = 0, have_m = 0, force = 0, protocol_only = 0;
   const char *out = NULL, *host = "127.0.0.1", *name = NULL;
   static const struct option opts[] = {
       {"replicas", required_argument, 0, 'n'}, {"clients", required_argument, 0, 'm'},
       {"out", required_argument, 0, 'o'},      {"base-port", required_argument, 0, 'p'},
       {"host", required_argument, 0, 'H'},     {"cluster-id", required_argument, 0, 'c'},
       {"force", no_argument, 0, 'f'},          {"help", no_argument, 0, 'h'},
+      {"protocol-only", no_argument, 0, 'P'},
       {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -92,6 +96,7 @@ int main(int argc, char **argv) {
     case 'H': host = optarg; break;
     case 'c': name = optarg; break;
     case 'f': force = 1; break;
+    case 'P': protocol_only = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -125,6 +130,7 @@ int main(int argc, char **argv) {
     snprintf(c->name, sizeof c->name, "local-%s", hex);
   }
   c->n = (uint32_t)n;
+  c->protocol_only = protocol_only;
   c->f = (uint32_t)(n - 1) / 3;
   int rc = 0;
   bft_keypair kp;

@@ -113,6 +113,12 @@ static int handler(void *user, const char *section, const char *name, const char
       p->have_cluster_id = 1;
       return 1;
     }
+    if (strcmp(name, "protocol_only") == 0) {
+      if (strcmp(value, "true") == 0) c->protocol_only = 1;
+      else if (strcmp(value, "false") == 0) c->protocol_only = 0;
+      else return fail(p, line, "protocol_only must be true or false, not '%s'", value);
+      return 1;
+    }
     return fail(p, line, "unknown key '%s' in [cluster]", name);
   }
   long id = section_id(section, "replica.", BFT_MAX_REPLICAS);
@@ -300,6 +306,8 @@ int bft_cluster_save(const char *path, const bft_cluster *c, char *err, size_t e
   char hex[2 * BFT_PK_LEN + 1];
   fprintf(f, "# BFT cluster definition: n = %u replicas tolerate f = %u Byzantine faults.\n", c->n, c->f);
   fprintf(f, "[cluster]\nid = %s\n", c->name);
+  if (c->protocol_only)
+    fprintf(f, "# Protocol-only benchmarks: clients may send unsigned, MAC-authenticated requests.\nprotocol_only = true\n");
   for (uint32_t i = 0; i < c->n; i++) {
     bft_hex_encode(hex, c->replicas[i].pk, BFT_PK_LEN);
     fprintf(f, "\n[replica.%u]\naddress = %s:%u\npublic_key = %s\n", c->replicas[i].id,

@@ -3,6 +3,8 @@
  *
  *   [cluster]
  *   id = local                      # name; its BLAKE2b hash is the signature domain's cluster id
+ *   protocol_only = true            # optional (default false): accept v3 requests, which carry
+ *                                   # MACs instead of a signature (protocol-only benchmarks)
  *   [replica.0]
  *   address = 127.0.0.1:7000
  *   public_key = <64 hex digits>
@@ -35,6 +37,7 @@ typedef struct bft_cluster {
   char name[BFT_MAX_CLUSTER_NAME + 1];
   uint8_t id[BFT_CLUSTER_ID_LEN];
   uint32_t n, f;
+  int protocol_only; /* 1: v3 (MAC-authenticated, unsigned) requests are accepted */
   bft_replica_info replicas[BFT_MAX_REPLICAS];
   uint32_t nclients;
   bft_client_info clients[BFT_MAX_CLIENTS];

@@ -104,7 +104,7 @@ net_make_cluster() {
   local m=$2
   NET_BASE_PORT=$(net_pick_ports "$NET_N")
   "$NET_BIN/bft-keygen" --replicas "$NET_N" --clients "$m" --out "$NET_DIR/keys" \
-    --base-port "$NET_BASE_PORT" >/dev/null || net_fail "bft-keygen failed"
+    --base-port "$NET_BASE_PORT" ${NET_KEYGEN_ARGS[@]+"${NET_KEYGEN_ARGS[@]}"} >/dev/null || net_fail "bft-keygen failed"
   net_log "cluster of $NET_N replicas on 127.0.0.1:$NET_BASE_PORT.. in $NET_DIR"
 }
 

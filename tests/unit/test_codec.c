@@ -120,6 +120,127 @@ static void test_request(void **st) {
                    BFT_E_TOO_LARGE);
 }
 
+/* K(replica, client) is the same at both ends, differs per pair and per cluster. */
+static void test_session_key(void **st) {
+  (void)st;
+  uint8_t kr[BFT_MAC_KEY_LEN], kc[BFT_MAC_KEY_LEN], k2[BFT_MAC_KEY_LEN], k3[BFT_MAC_KEY_LEN];
+  assert_int_equal(bft_session_key(&replica_kp[1], client_kp.pk, 1, cl->id, kr), 0);
+  assert_int_equal(bft_session_key(&client_kp, replica_kp[1].pk, 0, cl->id, kc), 0);
+  assert_memory_equal(kr, kc, sizeof kr);
+  assert_int_equal(bft_session_key(&replica_kp[2], client_kp.pk, 1, cl->id, k2), 0);
+  assert_memory_not_equal(kr, k2, sizeof kr);
+  uint8_t other[32];
+  bft_cluster_id_from_name(other, "other");
+  assert_int_equal(bft_session_key(&replica_kp[1], client_kp.pk, 1, other, k3), 0);
+  assert_memory_not_equal(kr, k3, sizeof kr);
+  /* The side decides the order of the keys in the derivation: swapping roles differs. */
+  assert_int_equal(bft_session_key(&replica_kp[1], client_kp.pk, 0, cl->id, k3), 0);
+  assert_memory_not_equal(kr, k3, sizeof kr);
+  /* A public key that is not a curve point has no X25519 form. */
+  uint8_t bad[32];
+  memset(bad, 0xff, sizeof bad);
+  assert_int_equal(bft_session_key(&replica_kp[1], bad, 1, cl->id, k3), BFT_E_CRYPTO);
+  /* MACs: tag-separated, any flipped byte fails, length-checked. */
+  uint8_t m1[32], m2[32];
+  bft_mac(kr, "a", (const uint8_t *)"msg", 3, m1, sizeof m1);
+  bft_mac(kr, "b", (const uint8_t *)"msg", 3, m2, sizeof m2);
+  assert_memory_not_equal(m1, m2, sizeof m1);
+  assert_int_equal(bft_mac_check(kr, "a", (const uint8_t *)"msg", 3, m1, sizeof m1), 0);
+  m1[5] ^= 1;
+  assert_int_equal(bft_mac_check(kr, "a", (const uint8_t *)"msg", 3, m1, sizeof m1), BFT_E_BAD_SIG);
+  assert_int_equal(bft_mac_check(kr, "a", (const uint8_t *)"msg", 3, m1, 8), BFT_E_BAD_SIG);
+}
+
+/* v2: signed like v1 (replies are MAC'd); v3: an authenticator, one MAC per replica, that only
+ * the replica holding the pairwise key can check, and no signature. */
+static void test_request_versions(void **st) {
+  (void)st;
+  uint8_t op[64], buf[1024];
+  bft_kv_op kv = {.opcode = BFT_KV_PUT, .key = (const uint8_t *)"k", .key_len = 1,
+                  .value = (const uint8_t *)"v", .value_len = 1};
+  int ol = bft_kv_encode(&kv, op, sizeof op);
+  uint8_t keys[4][BFT_MAC_KEY_LEN];
+  for (int i = 0; i < 4; i++) assert_int_equal(bft_session_key(&client_kp, replica_kp[i].pk, 0, cl->id, keys[i]), 0);
+  int len = bft_request_encode_v(&client_kp, cl->id, BFT_REQUEST_V_MAC_REPLY, NULL, 0, 5, op, (uint32_t)ol, buf, sizeof buf);
+  assert_true(len > 0);
+  bft_request rq;
+  assert_int_equal(bft_request_verify(cl->id, buf, (uint32_t)len, &rq), 0);
+  assert_int_equal(rq.version, BFT_REQUEST_V_MAC_REPLY);
+  assert_true(bft_request_wants_mac(&rq));
+  all_prefixes_and_extension_fail(buf, (uint32_t)len, dec_request);
+
+  len = bft_request_encode_v(&client_kp, cl->id, BFT_REQUEST_V_MAC, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, 4, 6, op,
+                             (uint32_t)ol, buf, sizeof buf);
+  assert_true(len > 0);
+  all_prefixes_and_extension_fail(buf, (uint32_t)len, dec_request);
+  assert_int_equal(bft_request_decode(buf, (uint32_t)len, &rq), 0);
+  assert_int_equal(rq.nauth, 4);
+  assert_null(rq.sig);
+  assert_int_equal(bft_request_verify(cl->id, buf, (uint32_t)len, &rq), BFT_E_BAD_SIG); /* nothing signed */
+  for (uint32_t i = 0; i < 4; i++) {
+    uint8_t kr[BFT_MAC_KEY_LEN];
+    assert_int_equal(bft_session_key(&replica_kp[i], client_kp.pk, 1, cl->id, kr), 0);
+    assert_int_equal(bft_request_check_mac(&rq, buf, i, 4, kr), 0);
+    assert_int_equal(bft_request_check_mac(&rq, buf, (i + 1) % 4, 4, kr), BFT_E_BAD_SIG); /* another's entry */
+    assert_int_equal(bft_request_check_mac(&rq, buf, i, 7, kr), BFT_E_BAD_SIG);           /* wrong n */
+  }
+  /* A changed op breaks every entry. */
+  uint8_t kr0[BFT_MAC_KEY_LEN];
+  bft_session_key(&replica_kp[0], client_kp.pk, 1, cl->id, kr0);
+  buf[1 + 32 + 8 + 4] ^= 1;
+  assert_int_equal(bft_request_decode(buf, (uint32_t)len, &rq), 0);
+  assert_int_equal(bft_request_check_mac(&rq, buf, 0, 4, kr0), BFT_E_BAD_SIG);
+  buf[1 + 32 + 8 + 4] ^= 1;
+  /* In a batch: only a protocol-only cluster lets a third party pass it (structure only). */
+  uint8_t batch[2048];
+  bft_batch_writer bw;
+  bft_batch_begin(&bw, batch, sizeof batch);
+  assert_int_equal(bft_batch_add(&bw, buf, (uint32_t)len), 0);
+  uint32_t bl = bft_batch_end(&bw);
+  assert_int_equal(bft_batch_check(cl, batch, bl), BFT_E_NOT_PERMITTED);
+  cl->protocol_only = 1;
+  assert_int_equal(bft_batch_check(cl, batch, bl), 0);
+  cl->protocol_only = 0;
+  /* An unknown version is refused; v3 without keys cannot be made. */
+  assert_int_equal(bft_request_encode_v(&client_kp, cl->id, 4, NULL, 0, 7, op, (uint32_t)ol, buf, sizeof buf),
+                   BFT_E_VERSION);
+  assert_int_equal(bft_request_encode_v(&client_kp, cl->id, BFT_REQUEST_V_MAC, NULL, 4, 7, op, (uint32_t)ol, buf,
+                                        sizeof buf), BFT_E_INVAL);
+}
+
+/* v2 replies: MAC under K(replica, client); refused without the keys, by another replica's key,
+ * or tampered; v1 replies still verify through the same call. */
+static void test_reply_mac(void **st) {
+  (void)st;
+  uint8_t keys[4][BFT_MAC_KEY_LEN], kr[BFT_MAC_KEY_LEN], buf[512];
+  for (int i = 0; i < 4; i++) assert_int_equal(bft_session_key(&client_kp, replica_kp[i].pk, 0, cl->id, keys[i]), 0);
+  assert_int_equal(bft_session_key(&replica_kp[2], client_kp.pk, 1, cl->id, kr), 0);
+  bft_reply rp = {.replica = 2, .seq = 9, .height = 3, .status = BFT_KV_OK, .result = (const uint8_t *)"ok",
+                  .result_len = 2};
+  memcpy(rp.client, client_kp.pk, 32);
+  int len = bft_reply_encode_mac(&rp, kr, buf, sizeof buf);
+  assert_true(len > 0);
+  bft_reply out;
+  assert_int_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), 0);
+  assert_int_equal(out.seq, 9);
+  assert_int_equal(out.replica, 2);
+  assert_memory_equal(out.result, "ok", 2);
+  assert_int_equal(bft_reply_open(cl, NULL, buf, (uint32_t)len, &out), BFT_E_BAD_SIG);
+  assert_int_equal(bft_reply_verify(cl, buf, (uint32_t)len, &out), BFT_E_BAD_SIG);
+  /* Claiming to be replica 1 with replica 2's key fails. */
+  buf[1] = 1;
+  assert_int_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), BFT_E_BAD_SIG);
+  buf[1] = 2;
+  for (int i = 5; i < len; i++) {
+    buf[i] ^= 0x20;
+    assert_int_not_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), 0);
+    buf[i] ^= 0x20;
+  }
+  rp.replica = 1;
+  len = bft_reply_encode(&replica_kp[1], cl->id, &rp, buf, sizeof buf);
+  assert_int_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), 0);
+}
+
 static void test_batch(void **st) {
   (void)st;
   uint8_t r1[512], r2[512], batch[2048];
@@ -262,6 +383,7 @@ int main(void) {
   if (bft_crypto_init() != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_request), cmocka_unit_test(test_batch), cmocka_unit_test(test_reply),
+      cmocka_unit_test(test_session_key), cmocka_unit_test(test_request_versions), cmocka_unit_test(test_reply_mac),
       cmocka_unit_test(test_kv),      cmocka_unit_test(test_block),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
