@@ -44,6 +44,7 @@ EOF
 }
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
+. "$root/scripts/bench-lib.sh" # pick_port, field
 say() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 while [ $# -gt 0 ]; do
@@ -315,24 +316,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pick_port() { # a free range of $1 ports below the ephemeral range
-  local count=$1 lo=20000 hi=32000 eph_lo eph_hi base p ok
-  read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
-  [ "$eph_lo" -gt $((lo + 1000)) ] && [ "$hi" -ge "$eph_lo" ] && hi=$((eph_lo - 1))
-  for _ in $(seq 1 50); do
-    base=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo - count)))
-    ok=1
-    for ((p = base; p < base + count; p++)); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { ok=0; break; }; done
-    [ $ok -eq 1 ] && { echo "$base"; return 0; }
-  done
-  die "no free port range"
-}
-
 start_cluster() { # engine n batch
   local e=$1 n=$2 b=$3 port mport deadline
   cluster_dir=$work/$e-n$n-b$b
-  port=$(pick_port "$n")
-  mport=$(pick_port "$n")
+  port=$(pick_port "$n") || die "no free port range"
+  mport=$(pick_port "$n") || die "no free port range"
   BFT_BIN=$bin "$root/scripts/cluster.sh" start --dir "$cluster_dir" --replicas "$n" --protocol "$e" \
     --base-port "$port" --clients "$max_clients" --batch-max "$b" --metrics-base-port "$mport" >/dev/null ||
     die "cluster $e n=$n batch=$b did not start (logs in $cluster_dir/logs)"
@@ -355,8 +343,6 @@ stop_cluster() {
   rm -rf "$cluster_dir"
   cluster_dir=
 }
-
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 run_point() { # engine n batch payload mode clients rate
   local e=$1 n=$2 b=$3 p=$4 mode=$5 c=$6 r=$7 rep res args tag
