@@ -1,6 +1,7 @@
 /* Unit tests of the verification pool (replica/vpool.c): every item gets the verdict a serial
  * bft_verify gives it, whatever the number of workers and items (none, one, many more than
- * workers), across many calls, with good and bad signatures mixed; the workers share the work. */
+ * workers), across many calls, with good and bad signatures mixed; the workers share the work.
+ * And of the queue of requests waiting for it (replica/vqueue.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +11,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "replica/core.h"
 #include "replica/rt_limits.h"
 #include "replica/vpool.h"
+#include "replica/vqueue.h"
 
 #define NKEYS 4
 #define NMSGS 300
@@ -154,12 +157,70 @@ static void test_limits(void **state) {
   }
 }
 
+/* Requests copied in keep their bytes and get their verdicts; those pushed without a decoding
+ * only wait; a closed connection is forgotten; the queue says when it is full. */
+static void test_vqueue(void **state) {
+  fixture *f = *state;
+  rt_vpool *p;
+  assert_int_equal(rt_vpool_open(&p, 1, f->cid), 0);
+  rt_vq q;
+  assert_int_equal(rt_vq_init(&q), 0);
+  int conn_a, conn_b, core;
+  uint8_t req[3][256];
+  int len[3];
+  for (int i = 0; i < 3; i++) {
+    uint8_t op[8] = {'o', 'p', (uint8_t)i};
+    len[i] = bft_request_encode(&f->kp[i], f->cid, 10 + (uint64_t)i, op, sizeof op, req[i], sizeof req[i]);
+    assert_true(len[i] > 0);
+  }
+  req[1][len[1] - 1] ^= 1; /* a forgery */
+  for (int i = 0; i < 3; i++) {
+    bft_request r;
+    assert_int_equal(bft_request_decode(req[i], (uint32_t)len[i], &r), 0);
+    assert_int_equal(rt_vq_push(&q, i == 1 ? (void *)&conn_b : (void *)&conn_a, &core, req[i], (uint32_t)len[i],
+                                i == 2 ? NULL : &r), 0);
+  }
+  memset(req, 0, sizeof req); /* the queue holds copies */
+  assert_int_equal(q.n, 3);
+  assert_int_equal(q.nitems, 2);
+  rt_vq_forget(&q, &conn_b);
+  rt_vq_verify(&q, p);
+  assert_int_equal(q.e[0].verdict, RT_SIG_GOOD);
+  assert_int_equal(q.e[1].verdict, RT_SIG_BAD);
+  assert_int_equal(q.e[2].verdict, RT_SIG_UNCHECKED);
+  assert_ptr_equal(q.e[0].conn, &conn_a);
+  assert_null(q.e[1].conn);
+  assert_ptr_equal(q.e[2].core, &core);
+  bft_request r;
+  assert_int_equal(bft_request_decode(rt_vq_bytes(&q, 2), q.e[2].len, &r), 0);
+  assert_int_equal(r.seq, 12);
+  rt_vq_clear(&q);
+  /* bounded by count and by bytes */
+  uint8_t *big = calloc(1, BFT_MAX_REQUEST_BYTES);
+  uint32_t pushed = 0;
+  while (!rt_vq_full(&q, BFT_MAX_REQUEST_BYTES)) {
+    assert_int_equal(rt_vq_push(&q, &conn_a, &core, big, BFT_MAX_REQUEST_BYTES, NULL), 0);
+    pushed++;
+  }
+  assert_int_equal(pushed, RT_VQ_MAX_BYTES / BFT_MAX_REQUEST_BYTES);
+  assert_int_equal(rt_vq_push(&q, &conn_a, &core, big, BFT_MAX_REQUEST_BYTES, NULL), BFT_E_FULL);
+  rt_vq_clear(&q);
+  for (uint32_t i = 0; i < RT_VQ_MAX_REQUESTS; i++) assert_int_equal(rt_vq_push(&q, &conn_a, &core, big, 8, NULL), 0);
+  assert_true(rt_vq_full(&q, 8));
+  assert_int_equal(rt_vq_push(&q, &conn_a, &core, big, 8, NULL), BFT_E_FULL);
+  rt_vq_verify(&q, p); /* nothing to check: every entry only waits */
+  free(big);
+  rt_vq_free(&q);
+  rt_vpool_close(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mixed_many_workers),
       cmocka_unit_test(test_sizes_and_rounds),
       cmocka_unit_test(test_no_workers),
       cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_vqueue),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
