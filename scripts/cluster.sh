@@ -3,7 +3,10 @@
 # made with bft-keygen on first use; keys, logs, data and pid files live under one folder.
 # Usage: scripts/cluster.sh start|stop|status [--replicas N] [--protocol P] [--dir DIR]
 #        [--base-port P] [--clients M] [--batch-max N] [--window N] [--metrics-base-port P]
-#        (--metrics-base-port: replica I serves Prometheus metrics on 127.0.0.1:P+I)
+#        [--replica-args "ARGS"]
+#        (--metrics-base-port: replica I serves Prometheus metrics on 127.0.0.1:P+I;
+#        --replica-args: more bft-replica options for every replica, split at spaces,
+#        e.g. --replica-args "--verify-threads 0 --log-level warn")
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,11 +18,11 @@ protocol=pbft
 dir=$root/run/cluster
 base_port=7000
 clients=64
-replica_opts=() # --batch-max, --window, --metrics: passed to every bft-replica started
+replica_opts=() # --batch-max, --window, --replica-args: passed to every bft-replica started
 metrics_base=
 stop_wait_s=5 # SIGTERM, then SIGKILL after this many seconds
 
-usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -32,6 +35,9 @@ while [ $# -gt 0 ]; do
     --batch-max) replica_opts+=(--batch-max "${2:?--batch-max needs a number}"); shift 2 ;;
     --window) replica_opts+=(--window "${2:?--window needs a number}"); shift 2 ;;
     --metrics-base-port) metrics_base=${2:?--metrics-base-port needs a port}; shift 2 ;;
+    --replica-args)
+      read -r -a extra <<<"${2?--replica-args needs a value}"
+      replica_opts+=(${extra[@]+"${extra[@]}"}); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
