@@ -168,6 +168,9 @@ static void render_verify(rt_prom *p, const rt_replica *r) {
   const char *lw[] = {"thread", "worker", NULL}, *ll[] = {"thread", "loop", NULL};
   rt_prom_sample_u64(p, name, lw, vs.by_workers);
   rt_prom_sample_u64(p, name, ll, vs.items - vs.by_workers);
+  rt_prom_family(p, "bft_verify_wait_seconds_total", "counter",
+                 "Time the loop thread waited for worker threads to finish signatures they held");
+  rt_prom_sample(p, "bft_verify_wait_seconds_total", NULL, (double)vs.wait_us / 1e6);
 }
 
 void rt_metrics_render(void *replica, rt_prom *p) {

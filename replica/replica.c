@@ -986,7 +986,7 @@ static void on_metrics(uv_timer_t *t) {
           "req_rejected=%llu req_busy=%llu executed=%llu queue_drops=%llu queued_bytes=%llu syncs=%llu "
           "synced_blocks=%llu wal_bytes=%llu proposed_batches=%llu proposed_requests=%llu client_conns=%u "
           "handshakes=%u conns_refused=%llu handshakes_failed=%llu verify_threads=%u verify_batches=%llu "
-          "verify_queued=%llu verify_early=%llu verified_on_workers=%llu%s",
+          "verify_queued=%llu verify_early=%llu verified_on_workers=%llu verify_wait_ms=%llu verify_wait_max_us=%llu%s",
           (unsigned long long)r->core.ledger.head, (unsigned long long)st.view, st.leader, st.changing_view,
           (double)(k->commits - r->last_commits) * 1000.0 / (double)dt, up, r->cluster->n - 1,
           r->nconns, r->core.pool.count, (unsigned long long)k->msgs_in, (unsigned long long)out,
@@ -998,7 +998,8 @@ static void on_metrics(uv_timer_t *t) {
           (unsigned long long)k->pulled_requests, r->nclient_conns, r->nhandshakes,
           (unsigned long long)r->conns_refused, (unsigned long long)r->handshakes_failed, rt_vpool_threads(r->vpool),
           (unsigned long long)r->vq_batches, (unsigned long long)r->vq_requests, (unsigned long long)r->vq_early,
-          (unsigned long long)vst.by_workers, off);
+          (unsigned long long)vst.by_workers, (unsigned long long)vst.wait_us / 1000u,
+          (unsigned long long)vst.wait_max_us, off);
   if (r->byz) {
     char b[768];
     rt_byz_shell_describe(r->byz, b, sizeof b);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "replica/rt_limits.h"
@@ -26,6 +27,12 @@ struct rt_vpool {
   int busy, stop;
   rt_vpool_stats st;
 };
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void verify_one(const rt_vpool *p, rt_vitem *it) {
   it->rc = bft_verify(it->pk, p->cluster_id, it->tag, it->msg, it->len, it->sig) == 0 ? 0 : BFT_E_BAD_SIG;
@@ -130,7 +137,13 @@ void rt_vpool_verify(rt_vpool *p, rt_vitem *items, uint32_t n) {
   p->gen++;
   pthread_cond_broadcast(&p->work);
   take_items(p);
-  while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
+  if (p->finished < p->n) { /* a worker still holds an item: the cost of sharing, measured */
+    uint64_t t0 = now_us();
+    while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
+    uint64_t w = now_us() - t0;
+    p->st.wait_us += w;
+    if (w > p->st.wait_max_us) p->st.wait_max_us = w;
+  }
   /* Every item is done and no worker holds one: late wakers find nothing to take. */
   p->items = NULL;
   p->n = p->next = p->finished = 0;

@@ -26,6 +26,8 @@ typedef struct rt_vpool_stats {
   uint64_t calls;      /* rt_vpool_verify calls with at least one item */
   uint64_t items;      /* signatures checked */
   uint64_t by_workers; /* of them, checked on a worker thread (the rest on the caller's) */
+  uint64_t wait_us;    /* the caller's time waiting for workers after it ran out of items ... */
+  uint64_t wait_max_us;/* ... in all, and the longest single wait */
 } rt_vpool_stats;
 
 /* Start `threads` workers (0..RT_VPOOL_MAX_THREADS; 0: everything is verified on the calling

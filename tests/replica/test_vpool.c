@@ -125,6 +125,7 @@ static void test_sizes_and_rounds(void **state) {
   assert_int_equal(st.calls, calls);
   /* With two workers and rounds of hundreds of verifies the workers take part. */
   assert_true(st.by_workers > 0);
+  assert_true(st.wait_max_us <= st.wait_us);
   rt_vpool_close(p);
 }
 
@@ -140,6 +141,7 @@ static void test_no_workers(void **state) {
   rt_vpool_get_stats(p, &st);
   assert_int_equal(st.items, NMSGS + 1);
   assert_int_equal(st.by_workers, 0);
+  assert_int_equal(st.wait_us, 0);
   rt_vpool_close(p);
 }
 
