@@ -126,7 +126,7 @@ int rt_byz_twin_open(rt_byz_twin **out, rt_replica *r, const char *data_dir, cha
   }
   rt_log_init(&t->log, r->log.level > RT_LOG_WARN ? r->log.level : RT_LOG_WARN, r->log.out, (long)r->self);
   rt_core_config cc = {.cluster = r->cluster, .kp = &r->kp, .self = r->self, .ops = r->ops, .data_dir = t->dir,
-                       .log = &t->log};
+                       .log = &t->log, .vpool = r->vpool};
   cc.io = (rt_io){.ctx = t, .send = b_send, .broadcast = b_broadcast, .timer_set = b_timer_set,
                   .timer_cancel = b_timer_cancel, .replied = b_replied, .now_ms = b_now};
   char e[384];

@@ -9,6 +9,7 @@
 
 #include "protocols/kv.h"
 #include "replica/core_app.h"
+#include "replica/core_verify.h"
 #include "replica/durable.h"
 #include "replica/metrics.h"
 #include "replica/rt_limits.h"
@@ -62,52 +63,6 @@ static int env_verify(void *ctx, uint32_t signer, const char *tag, const uint8_t
   rt_core *c = ctx;
   if (signer >= c->cluster->n) return BFT_E_UNKNOWN_SENDER;
   return c->crypto.verify(c->crypto.ctx, signer, c->cluster->replicas[signer].pk, tag, msg, len, sig);
-}
-
-/* K(self, client), made once per client (an X25519 scalar multiplication); NULL when this core
- * has no key pair of its own (the simulator) or the client's key has no X25519 form. */
-static const uint8_t *mac_key(rt_core *c, uint32_t client) {
-  if (!c->kp || !c->mac_state || client >= c->sessions.n) return NULL;
-  if (c->mac_state[client] == 0)
-    c->mac_state[client] = bft_session_key(c->kp, c->sessions.pks[client], 1, c->cluster->id, c->mac_keys[client]) == 0
-                               ? 1 : 2;
-  return c->mac_state[client] == 1 ? c->mac_keys[client] : NULL;
-}
-
-/* Permitted client and valid signature (or, for a v3 request, our entry of its authenticator,
- * only in a protocol-only cluster), verifying at most once per request digest. */
-static int check_request(rt_core *c, const uint8_t *rq, uint32_t len, const uint8_t d[BFT_DIGEST_LEN],
-                         bft_request *r, int *client) {
-  int rc = bft_request_decode(rq, len, r);
-  if (rc) return rc;
-  *client = rt_sessions_find(&c->sessions, r->client);
-  if (*client < 0) return BFT_E_NOT_PERMITTED;
-  if (r->version == BFT_REQUEST_V_MAC) {
-    if (!c->cluster->protocol_only) return BFT_E_NOT_PERMITTED;
-    const uint8_t *k = mac_key(c, (uint32_t)*client);
-    return k ? bft_request_check_mac(r, rq, c->self, c->cluster->n, k) : BFT_E_BAD_SIG;
-  }
-  if (rt_vcache_has(&c->vcache, d)) return 0;
-  rc = c->crypto.verify(c->crypto.ctx, RT_SIGNER_CLIENT, r->client, BFT_TAG_REQUEST, rq, r->signed_len, r->sig);
-  if (rc) return rc;
-  rt_vcache_add(&c->vcache, d);
-  return 0;
-}
-
-static int env_check_batch(void *ctx, const uint8_t *batch, uint32_t len) {
-  rt_core *c = ctx;
-  bft_batch_reader br;
-  int rc = bft_batch_open(&br, batch, len);
-  const uint8_t *rq;
-  uint32_t rl;
-  while (!rc && (rc = bft_batch_next(&br, &rq, &rl)) == 1) {
-    uint8_t d[BFT_DIGEST_LEN];
-    bft_digest(d, rq, rl);
-    bft_request r;
-    int client;
-    rc = check_request(c, rq, rl, d, &r, &client);
-  }
-  return rc;
 }
 
 /* ---- stepping ------------------------------------------------------------------------------ */
@@ -517,11 +472,7 @@ static int init_modules(rt_core *c, const rt_core_config *cc) {
   if (!rc) rc = rt_sessions_init(&c->sessions, c->cluster, 0);
   if (!rc) rc = rt_pool_init(&c->pool, c->cluster->nclients, cc->pool_max_requests, 0, 0);
   if (!rc) rc = rt_vcache_init(&c->vcache, cc->vcache_sets);
-  if (!rc && c->sessions.n) {
-    c->mac_keys = malloc((size_t)c->sessions.n * sizeof *c->mac_keys);
-    c->mac_state = calloc(c->sessions.n, 1);
-    if (!c->mac_keys || !c->mac_state) rc = BFT_E_NOMEM;
-  }
+  if (!rc) rc = rt_core_verify_init(c, cc);
   if (cc->app) c->app = *cc->app;
   else rt_kv_app(&c->app, &c->kv);
   if (!rc && c->app.ops->check) {
@@ -640,8 +591,10 @@ int rt_core_open(rt_core *c, const rt_core_config *cc, char *err, size_t errlen)
   c->engine = cc->engine_mem;
   c->metrics = cc->metrics;
   c->compact_min = cc->wal_compact_bytes ? cc->wal_compact_bytes : RT_WAL_COMPACT_BYTES;
-  c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = env_check_batch};
+  c->env = (bft_engine_env){.ctx = c, .sign = env_sign, .verify = env_verify, .check_batch = rt_core_check_batch};
   if (cc->app && !rt_app_valid(cc->app->ops, err, errlen)) return BFT_E_INVAL;
+  if (cc->vpool && cc->crypto) /* the pool checks Ed25519 itself: it would bypass the lent crypto */
+    return snprintf(err, errlen, "a verify pool needs the default crypto"), BFT_E_INVAL;
   snprintf(c->data_dir, sizeof c->data_dir, "%s", cc->data_dir ? cc->data_dir : "mem");
   c->dur = calloc(1, sizeof *c->dur);
   if (!c->dur) return snprintf(err, errlen, "out of memory"), BFT_E_NOMEM;
@@ -684,11 +637,7 @@ void rt_core_close(rt_core *c) {
   if (c->ledger_open) rt_ledger_close(&c->ledger);
   c->wal_open = c->ledger_open = 0;
   rt_vcache_free(&c->vcache);
-  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->sessions.n * sizeof *c->mac_keys);
-  free(c->mac_keys);
-  free(c->mac_state);
-  c->mac_keys = NULL;
-  c->mac_state = NULL;
+  rt_core_verify_free(c);
   rt_pool_free(&c->pool);
   rt_sessions_free(&c->sessions);
   rt_kv_free(&c->kv);
@@ -774,6 +723,10 @@ static void forward_to_leader(rt_core *c, const uint8_t *req, uint32_t len) {
 }
 
 int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, rt_submit *out) {
+  return rt_core_submit_verdict(c, req, len, from_peer, RT_SIG_UNCHECKED, out);
+}
+
+int rt_core_submit_verdict(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, int verdict, rt_submit *out) {
   memset(out, 0, sizeof *out);
   out->client = -1;
   if (c->failed) return BFT_E_STATE;
@@ -799,7 +752,7 @@ int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, 
   }
   uint8_t d[BFT_DIGEST_LEN];
   bft_digest(d, req, len);
-  rc = check_request(c, req, len, d, &r, &client);
+  rc = rt_core_check_request(c, req, len, d, &r, &client, verdict);
   if (rc) {
     c->ctr.req_bad_sig++;
     if (r.version == BFT_REQUEST_V_MAC && !c->cluster->protocol_only)
@@ -865,7 +818,7 @@ int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap
   bft_reply rp;
   int rc = rt_sessions_reply(&c->sessions, client, c->self, &rp);
   if (rc) return rc;
-  const uint8_t *k = c->sessions.s[client].reply_mac ? mac_key(c, client) : NULL;
+  const uint8_t *k = c->sessions.s[client].reply_mac ? rt_core_mac_key(c, client) : NULL;
   if (k) return bft_reply_encode_mac(&rp, k, buf, cap);
   return seal_reply(c, buf, bft_reply_encode_unsigned(&rp, buf, cap));
 }

@@ -21,6 +21,7 @@
 #include "replica/pool.h"
 #include "replica/sessions.h"
 #include "replica/vcache.h"
+#include "replica/vpool.h"
 #include "replica/wal.h"
 
 typedef struct rt_io {
@@ -130,6 +131,10 @@ typedef struct rt_core_config {
   int snapshot_no_transfer;      /* 1: never fetch a snapshot (the simulator checks every block) */
   rt_memfile *snap_mem, *snapcert_mem;
   struct rt_metrics *metrics;    /* optional (replica/metrics.h): phase latencies, batch sizes, fsyncs */
+  /* Optional (borrowed; must outlive the core): verify the not yet cached requests of a proposed
+   * batch together on these threads. Only with the default crypto (crypto == NULL): the pool
+   * checks Ed25519 signatures itself. NULL: one by one on the calling thread (the simulator). */
+  rt_vpool *vpool;
 } rt_core_config;
 
 struct rt_durable;
@@ -180,6 +185,9 @@ typedef struct rt_core {
    * mac_state[i] 0 not yet, 1 made, 2 the client's key has no X25519 form. */
   uint8_t (*mac_keys)[BFT_MAC_KEY_LEN];
   uint8_t *mac_state;
+  rt_vpool *vpool;        /* borrowed, or NULL */
+  rt_vitem *vitems;       /* with a pool: BFT_MAX_BATCH_REQUESTS signatures of one batch ... */
+  uint8_t (*vdigests)[BFT_DIGEST_LEN]; /* ... and their requests' digests */
   rt_ledger ledger;
   rt_wal wal;
   int ledger_open, wal_open;
@@ -236,6 +244,13 @@ typedef struct rt_submit {
   const char *reason;         /* one line for rejections */
 } rt_submit;
 
+/* What a check made before rt_core_submit_verdict found of a request's signature. */
+enum rt_sig_verdict {
+  RT_SIG_UNCHECKED = 0, /* nothing: the core verifies it (once per digest) */
+  RT_SIG_GOOD,          /* verified (rt_vpool_verify): the digest enters the cache, no verify */
+  RT_SIG_BAD            /* does not verify: refused as RT_SUBMIT_BAD_SIG, not verified again */
+};
+
 /* Load the ledger (re-executing every block), initialise the engine with cfg.committed = the
  * ledger head and replay the WAL through restore(). Does not start the engine. On failure
  * writes one line to err. */
@@ -250,6 +265,14 @@ int rt_core_on_message(rt_core *c, uint32_t from, uint8_t wire_kind, const uint8
 int rt_core_on_timer(rt_core *c, uint32_t id);
 /* A client request; from_peer is 1 when a replica forwarded it. */
 int rt_core_submit(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, rt_submit *out);
+/* The same with the signature's verdict (enum rt_sig_verdict) reached elsewhere, e.g. by the
+ * glue on its verify pool: every other step and outcome is rt_core_submit's. */
+int rt_core_submit_verdict(rt_core *c, const uint8_t *req, uint32_t len, int from_peer, int verdict, rt_submit *out);
+/* Would rt_core_submit verify this request's signature now? 1 when it decodes, its client is
+ * permitted, its seq is not older than the client's last executed one and its digest is not
+ * cached (*r is then its decoding, pointing into req); 0 when submitting it costs no verify.
+ * Changes nothing but the cache's lookup counters. */
+int rt_core_needs_verify(rt_core *c, const uint8_t *req, uint32_t len, bft_request *r);
 /* Signed reply to the client's last executed request (length), or BFT_E_STATE. */
 int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap);
 /* Signed rejection (status BFT_KV_REJECTED, result = reason). */

@@ -39,6 +39,8 @@ static void usage(FILE *f) {
           "  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (README, \"Metrics\")\n"
           "  --batch-max N        requests per proposed batch, 1-%u (default: the engine's, 64)\n"
           "  --window N           PBFT log window (high - low watermark), 2-%u (default 32; others ignore it)\n"
+          "  --verify-threads N   threads that verify client request signatures with the event loop, 0-%u\n"
+          "                       (default: online CPUs - 1, here %u; 0: every verify on the event loop)\n"
           "  -h, --help           this text\n"
           "\n"
           "Limits against hostile clients (replica/README.md, \"Admission and the cost of trust\"):\n"
@@ -58,7 +60,8 @@ static void usage(FILE *f) {
           "                       log line and its metrics. Modes:\n"
           "%s"
           "                       More than f faulty replicas void the protocol's guarantees.\n",
-          bft_engine_names(), RT_APP_TIMEOUT_MS / 1000, BFT_MAX_BATCH_REQUESTS, BFT_MAX_WINDOW, RT_MAX_CONNS, RT_MAX_CONNS_PER_SOURCE, RT_CLIENT_IDLE_MS / 1000, RT_UNPROVEN_IDLE_MS / 1000,
+          bft_engine_names(), RT_APP_TIMEOUT_MS / 1000, BFT_MAX_BATCH_REQUESTS, BFT_MAX_WINDOW, RT_VPOOL_MAX_THREADS,
+          rt_vpool_default_threads(), RT_MAX_CONNS, RT_MAX_CONNS_PER_SOURCE, RT_CLIENT_IDLE_MS / 1000, RT_UNPROVEN_IDLE_MS / 1000,
           RT_FRAME_TIMEOUT_MS / 1000, RT_CONN_FAIL_BUDGET, rt_byz_help());
 }
 
@@ -85,7 +88,7 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
 
 enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
        OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_APP, OPT_APP_TIMEOUT,
-       OPT_SNAP_EVERY, OPT_RETAIN, OPT_METRICS, OPT_BATCH_MAX, OPT_WINDOW };
+       OPT_SNAP_EVERY, OPT_RETAIN, OPT_METRICS, OPT_BATCH_MAX, OPT_WINDOW, OPT_VERIFY_THREADS };
 
 static const char *g_app = "kv";
 static int g_app_timeout_ms = RT_APP_TIMEOUT_MS;
@@ -109,6 +112,7 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       {"metrics", required_argument, NULL, OPT_METRICS},
       {"batch-max", required_argument, NULL, OPT_BATCH_MAX},
       {"window", required_argument, NULL, OPT_WINDOW},
+      {"verify-threads", required_argument, NULL, OPT_VERIFY_THREADS},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
   unsigned long v;
@@ -161,6 +165,11 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       case OPT_WINDOW: /* the engine checks it against the checkpoint interval at open */
         if (parse_u32(optarg, BFT_MAX_WINDOW, &v) || v < 2) return bad_args("--window must be 2-%u, got '%s'", BFT_MAX_WINDOW, optarg);
         o->window = (uint32_t)v;
+        break;
+      case OPT_VERIFY_THREADS:
+        if (parse_u32(optarg, RT_VPOOL_MAX_THREADS, &v))
+          return bad_args("--verify-threads must be 0-%u, got '%s'", RT_VPOOL_MAX_THREADS, optarg);
+        o->verify_threads = v ? (uint32_t)v : RT_VERIFY_INLINE;
         break;
       case OPT_MAX_CLIENTS:
         if (parse_u32(optarg, 1u << 20, &v) || v == 0) return bad_args("--max-clients must be 1-1048576, got '%s'", optarg);

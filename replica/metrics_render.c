@@ -153,6 +153,26 @@ static void render_queues(rt_prom *p, const rt_replica *r) {
   }
 }
 
+/* Client request signatures checked on the verify pool (vpool.c) and the queue feeding it. */
+static void render_verify(rt_prom *p, const rt_replica *r) {
+  rt_vpool_stats vs = {0};
+  if (r->vpool) rt_vpool_get_stats(r->vpool, &vs);
+  gauge(p, "bft_verify_threads", "Threads that verify client request signatures with the loop (0: the loop alone)",
+        rt_vpool_threads(r->vpool));
+  counter(p, "bft_verify_batches_total", "Waiting client requests checked together on the verify pool", r->vq_batches);
+  counter(p, "bft_verify_queued_requests_total", "Client requests that waited for the verify pool", r->vq_requests);
+  counter(p, "bft_verify_early_batches_total", "Of the batches, those checked before the loop iteration ended",
+          r->vq_early);
+  const char *name = "bft_verify_signatures_total";
+  rt_prom_family(p, name, "counter", "Signatures checked on the verify pool, by the thread that checked them");
+  const char *lw[] = {"thread", "worker", NULL}, *ll[] = {"thread", "loop", NULL};
+  rt_prom_sample_u64(p, name, lw, vs.by_workers);
+  rt_prom_sample_u64(p, name, ll, vs.items - vs.by_workers);
+  rt_prom_family(p, "bft_verify_wait_seconds_total", "counter",
+                 "Time the loop thread waited for worker threads to finish signatures they held");
+  rt_prom_sample(p, "bft_verify_wait_seconds_total", NULL, (double)vs.wait_us / 1e6);
+}
+
 void rt_metrics_render(void *replica, rt_prom *p) {
   const rt_replica *r = replica;
   bft_engine_status st;
@@ -167,6 +187,7 @@ void rt_metrics_render(void *replica, rt_prom *p) {
                 r->m.bytes_out);
   render_rejections(p, r, &st);
   render_queues(p, r);
+  render_verify(p, r);
   counter(p, "bft_metrics_scrapes_total", "GET /metrics requests answered", r->m.scrapes);
   counter(p, "bft_metrics_http_bad_requests_total", "Malformed or oversized requests to the metrics endpoint",
           r->m.http_bad);

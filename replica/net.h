@@ -103,6 +103,7 @@ struct rt_conn {
   void *src;           /* owner's per-source record */
   int verified;        /* owner-defined: the client proved a key of the cluster file */
   uint32_t fails;      /* owner-defined: failed verifications on this connection */
+  uint32_t queued;     /* owner-defined: its requests waiting for a signature check */
   int counted;         /* owner-defined: counted in the per-source / client limits */
 };
 

@@ -273,12 +273,14 @@ static int admit(rt_replica *r, rt_conn *c) {
 
 /* A failed verification on connection c (claiming client key index `key`, or -1): within its
  * own budget and its source's bucket, or the connection is closed (-1) and, when the source's
- * bucket is empty, the source refused. The key's own bucket marks it suspect (key_suspect). */
+ * bucket is empty, the source refused. The key's own bucket marks it suspect (key_suspect).
+ * c is NULL for a request whose connection closed before its check (vq). */
 static int verify_failed(rt_replica *r, rt_conn *c, int key) {
-  rt_source *src = c->src;
   uint64_t now = uv_now(r->loop);
-  c->fails++;
   if (key >= 0) (void)rt_bucket_take(&r->key_fails[key], RT_KEY_FAIL_BURST, RT_KEY_FAIL_PER_S, now); /* empty: suspect */
+  if (!c) return -1; /* checked after its connection closed: only the key pays */
+  rt_source *src = c->src;
+  c->fails++;
   if (!rt_bucket_take(&src->fails, RT_SOURCE_FAIL_BURST, RT_SOURCE_FAIL_PER_S, now)) {
     rt_source_offend(src, now);
     offence(r, c, RT_OFF_FAIL_BUDGET, "source spent its failed-verification budget: refused for a while");
@@ -547,10 +549,102 @@ static int on_peer_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, 
 
 static void map_client(rt_replica *r, uint32_t client, rt_conn *c) { r->client_conn[client] = c; }
 
-/* A client REQUEST. The core says what it is (rt_core_submit stays I/O-free); here the glue
- * decides what it costs the sender: a key outside the cluster file gets no verify and no
- * answer, a bad signature a signed rejection only within the source's rate, and both count
- * against the connection's and the source's failed-verification budgets. 0, or -1 to close. */
+/* What a client request's outcome costs its sender and how it is answered. The core says what
+ * the request is (rt_core_submit stays I/O-free); here the glue decides: a key outside the
+ * cluster file gets no verify and no answer, a bad signature a signed rejection only within the
+ * source's rate, and both count against the connection's and the source's failed-verification
+ * budgets. c is NULL when the connection closed while the request waited for its check (vq):
+ * then only what needs no connection is counted. 0, or -1 to close c. */
+static int request_outcome(rt_replica *r, rt_conn *c, rt_core *core, const rt_submit *out) {
+  if (out->client >= 0 && c) {
+    map_client(r, (uint32_t)out->client, c);
+    if (!c->verified) {
+      c->verified = 1; /* proved a key of the cluster file: never evicted, longer idle timeout */
+      unproven_remove(r, c);
+    }
+  }
+  switch (out->outcome) {
+    case RT_SUBMIT_RETRANSMIT:
+      if (c) send_cached_reply(r, core, c, (uint32_t)out->client);
+      return 0;
+    case RT_SUBMIT_MALFORMED:
+      offence(r, c, RT_OFF_MALFORMED, "undecodable request");
+      return -1;
+    case RT_SUBMIT_NOT_PERMITTED:
+      offence(r, c, RT_OFF_UNKNOWN_KEY, "request from a key outside the cluster file");
+      return verify_failed(r, c, -1);
+    case RT_SUBMIT_BAD_SIG: {
+      offence(r, c, RT_OFF_BAD_SIG, "request signature does not verify");
+      if (verify_failed(r, c, rt_sessions_find(&r->core.sessions, out->pk)) != 0) return -1;
+      if (!rt_bucket_take(&((rt_source *)c->src)->rejects, RT_SOURCE_REJECT_BURST, RT_SOURCE_REJECT_PER_S,
+                          uv_now(r->loop))) {
+        r->offences[RT_OFF_REJECT_UNSENT]++;
+        return 0;
+      }
+      int n = rt_core_encode_reject(&r->core, out->pk, out->seq, out->reason, r->scratch, WIRE_FRAME_MAX_BODY);
+      if (n > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)n);
+      return 0;
+    }
+    default:
+      return 0;
+  }
+}
+
+/* Check the signatures of every request waiting in vq together on the pool, then hand each to
+ * its core with its verdict, in arrival order (the core finds nothing left to verify). Runs at
+ * the end of the loop iteration before pulls are answered, so these requests can join the next
+ * batch, and earlier when vq fills or a connection's budget says so (queue_request). */
+static void flush_requests(rt_replica *r) {
+  if (!r->vq.n || r->vq_flushing) return;
+  r->vq_flushing = 1; /* nothing below reads a client frame; asserted against re-entry anyway */
+  r->vq_batches++;
+  rt_vq_verify(&r->vq, r->vpool);
+  for (uint32_t i = 0; i < r->vq.n && !r->stopping; i++) {
+    rt_vq_entry *e = &r->vq.e[i];
+    rt_conn *c = e->conn; /* NULL when it closed meanwhile (on_closing forgets it) */
+    if (c) c->queued--;
+    rt_submit out;
+    rt_core_submit_verdict(e->core, rt_vq_bytes(&r->vq, i), e->len, 0, e->verdict, &out);
+    if (request_outcome(r, c, e->core, &out) != 0 && c) rt_conn_close(c, "protocol error");
+    check_core(r);
+  }
+  rt_vq_clear(&r->vq);
+  r->vq_flushing = 0;
+}
+
+/* A request on a proven connection, with a pool: when its signature needs a check it waits in
+ * vq for the end of the iteration (as does anything its connection sends after it, so its order
+ * holds); otherwise it is submitted now. A connection never has more requests waiting than
+ * failed verifications left in its budget, so a key holder sending forgeries still costs at
+ * most --fail-budget verifies before its connection closes, as without the pool. 0 or -1. */
+static int queue_request(rt_replica *r, rt_conn *c, rt_core *core, const uint8_t *body, uint32_t len) {
+  BFT_ASSERT(!r->vq_flushing);
+  if (rt_vq_full(&r->vq, len)) {
+    r->vq_early++;
+    flush_requests(r);
+    if (c->closing) return -1;
+  }
+  bft_request rq;
+  int verify = rt_core_needs_verify(core, body, len, &rq);
+  if (!verify && !c->queued) {
+    rt_submit out;
+    rt_core_submit(core, body, len, 0, &out);
+    return request_outcome(r, c, core, &out);
+  }
+  int pushed = rt_vq_push(&r->vq, c, core, body, len, verify ? &rq : NULL);
+  BFT_ASSERT(pushed == 0); /* room was made above */
+  c->queued++;
+  r->vq_requests++;
+  uint32_t left = r->lim.fail_budget > c->fails ? r->lim.fail_budget - c->fails : 1;
+  if (c->queued >= left) {
+    r->vq_early++;
+    flush_requests(r);
+  }
+  return c->closing ? -1 : 0;
+}
+
+/* A client REQUEST: a refused source's unproven connections are turned away first; then the
+ * request is queued for a check on the pool (queue_request) or submitted now. 0, or -1 to close. */
 static int on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t len) {
   /* A refused source keeps its proven connections; on an unproven one, a request claiming a
    * suspect key (or one outside the cluster file) is refused without a verify, while other
@@ -563,41 +657,13 @@ static int on_client_request(rt_replica *r, rt_conn *c, const uint8_t *body, uin
       return -1;
     }
   }
-  rt_submit out;
   rt_core *core = r->twin ? rt_byz_twin_core_for(r->twin, body, len) : &r->core; /* equivocate: by seq parity */
+  /* Only proven connections wait for the pool: an unproven one (a stranger, or a client's first
+   * request) is checked at once, so forgeries keep their cost and budgets exactly as without it. */
+  if (r->vpool && c->verified) return queue_request(r, c, core, body, len);
+  rt_submit out;
   rt_core_submit(core, body, len, 0, &out);
-  if (out.client >= 0) {
-    map_client(r, (uint32_t)out.client, c);
-    if (!c->verified) {
-      c->verified = 1; /* proved a key of the cluster file: never evicted, longer idle timeout */
-      unproven_remove(r, c);
-    }
-  }
-  switch (out.outcome) {
-    case RT_SUBMIT_RETRANSMIT:
-      send_cached_reply(r, core, c, (uint32_t)out.client);
-      return 0;
-    case RT_SUBMIT_MALFORMED:
-      offence(r, c, RT_OFF_MALFORMED, "undecodable request");
-      return -1;
-    case RT_SUBMIT_NOT_PERMITTED:
-      offence(r, c, RT_OFF_UNKNOWN_KEY, "request from a key outside the cluster file");
-      return verify_failed(r, c, -1);
-    case RT_SUBMIT_BAD_SIG: {
-      offence(r, c, RT_OFF_BAD_SIG, "request signature does not verify");
-      if (verify_failed(r, c, rt_sessions_find(&r->core.sessions, out.pk)) != 0) return -1;
-      if (!rt_bucket_take(&((rt_source *)c->src)->rejects, RT_SOURCE_REJECT_BURST, RT_SOURCE_REJECT_PER_S,
-                          uv_now(r->loop))) {
-        r->offences[RT_OFF_REJECT_UNSENT]++;
-        return 0;
-      }
-      int n = rt_core_encode_reject(&r->core, out.pk, out.seq, out.reason, r->scratch, WIRE_FRAME_MAX_BODY);
-      if (n > 0) client_send(r, c, WIRE_KIND_REPLY, r->scratch, (uint32_t)n);
-      return 0;
-    }
-    default:
-      return 0;
-  }
+  return request_outcome(r, c, core, &out);
 }
 
 static int on_client_frame(rt_replica *r, rt_conn *c, const wire_frame_header *h, const uint8_t *body) {
@@ -695,6 +761,10 @@ static void on_closing(rt_conn *c, const char *why) {
   uncount_client(r, c);
   uncount_hs(r, c);
   r->closed_since_trim++;
+  if (c->queued) { /* its waiting requests are still checked and submitted, but not answered */
+    rt_vq_forget(&r->vq, c);
+    c->queued = 0;
+  }
   if (c->role == ROLE_CLIENT) {
     for (uint32_t i = 0; i < r->cluster->nclients; i++)
       if (r->client_conn[i] == c) r->client_conn[i] = NULL;
@@ -831,6 +901,8 @@ static void schedule_redial(rt_peer *p) {
 static void on_prepare(uv_prepare_t *h) {
   rt_replica *r = h->data;
   if (r->stopping) return;
+  flush_requests(r); /* before pulls: what this iteration read can join the next batch */
+  if (r->stopping) return;
   if (rt_core_answer_pulls(&r->core) != 0 || rt_core_sync(&r->core) != 0) return begin_stop(r, 1);
   if (r->twin && rt_byz_twin_prepare(r->twin) != 0) return begin_stop(r, 1);
   while (r->ndirty) {
@@ -912,12 +984,15 @@ static void on_metrics(uv_timer_t *t) {
   size_t ol = 0;
   for (int i = 0; i < RT_OFF_COUNT && ol < sizeof off; i++)
     ol += (size_t)snprintf(off + ol, sizeof off - ol, " off_%s=%llu", OFFENCE_NAMES[i], (unsigned long long)r->offences[i]);
+  rt_vpool_stats vst = {0};
+  if (r->vpool) rt_vpool_get_stats(r->vpool, &vst);
   rt_logf(&r->log, RT_LOG_INFO, "metrics",
           "event=metrics height=%llu view=%llu leader=%u changing_view=%d commits_per_s=%.1f peers_up=%u/%u "
           "conns=%u pool=%u msgs_in=%llu msgs_out=%llu msgs_bad_sig=%llu msgs_rejected=%llu req_new=%llu "
           "req_rejected=%llu req_busy=%llu executed=%llu queue_drops=%llu queued_bytes=%llu syncs=%llu "
           "synced_blocks=%llu wal_bytes=%llu proposed_batches=%llu proposed_requests=%llu client_conns=%u "
-          "handshakes=%u conns_refused=%llu handshakes_failed=%llu%s",
+          "handshakes=%u conns_refused=%llu handshakes_failed=%llu verify_threads=%u verify_batches=%llu "
+          "verify_queued=%llu verify_early=%llu verified_on_workers=%llu verify_wait_ms=%llu verify_wait_max_us=%llu%s",
           (unsigned long long)r->core.ledger.head, (unsigned long long)st.view, st.leader, st.changing_view,
           (double)(k->commits - r->last_commits) * 1000.0 / (double)dt, up, r->cluster->n - 1,
           r->nconns, r->core.pool.count, (unsigned long long)k->msgs_in, (unsigned long long)out,
@@ -927,7 +1002,10 @@ static void on_metrics(uv_timer_t *t) {
           (unsigned long long)qbytes, (unsigned long long)k->syncs, (unsigned long long)k->sync_blocks,
           (unsigned long long)rt_wal_size(&r->core.wal), (unsigned long long)k->pulls,
           (unsigned long long)k->pulled_requests, r->nclient_conns, r->nhandshakes,
-          (unsigned long long)r->conns_refused, (unsigned long long)r->handshakes_failed, off);
+          (unsigned long long)r->conns_refused, (unsigned long long)r->handshakes_failed, rt_vpool_threads(r->vpool),
+          (unsigned long long)r->vq_batches, (unsigned long long)r->vq_requests, (unsigned long long)r->vq_early,
+          (unsigned long long)vst.by_workers, (unsigned long long)vst.wait_us / 1000u,
+          (unsigned long long)vst.wait_max_us, off);
   if (r->byz) {
     char b[768];
     rt_byz_shell_describe(r->byz, b, sizeof b);
@@ -1106,11 +1184,25 @@ static int open_core(rt_replica *r, const rt_options *o, char *err, size_t errle
   cc.app = o->app;
   cc.attest_state = 1; /* signed state digests: a diverging application stops its replica */
   cc.io.rejected = io_rejected;
+  cc.vpool = r->vpool; /* a proposed batch's uncached requests are verified on it too */
   int rc = rt_core_open(&r->core, &cc, err, errlen);
   r->core_open = 1; /* partially opened state is released by rt_core_close */
   r->core_ready = rc == 0;
   r->core.defer_pulls = 1; /* batch what one loop iteration read */
   return rc;
+}
+
+/* The verify pool and the queue of requests waiting for it (none with --verify-threads 0). */
+static int open_verify(rt_replica *r, const rt_options *o, char *err, size_t errlen) {
+  uint32_t k = o->verify_threads == 0 ? rt_vpool_default_threads()
+               : o->verify_threads == RT_VERIFY_INLINE ? 0 : o->verify_threads;
+  if (k > RT_VPOOL_MAX_THREADS)
+    return fail_open(err, errlen, BFT_E_INVAL, "verify threads must be 0-%u, got %u", RT_VPOOL_MAX_THREADS, k);
+  if (k == 0) return 0;
+  if (rt_vq_init(&r->vq) != 0) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
+  int rc = rt_vpool_open(&r->vpool, k, r->cluster->id);
+  if (rc) return fail_open(err, errlen, rc, "cannot start %u verify threads: %s", k, bft_strerror(rc));
+  return 0;
 }
 
 int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen) {
@@ -1165,6 +1257,7 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   if (!r->scratch || !r->dirty || !r->client_conn || !r->loop) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   init_handles(r);
   if (o->byzantine && (rc = rt_byz_shell_open(&r->byz, r, o->byzantine, byz_enqueue, err, errlen)) != 0) return rc;
+  if ((rc = open_verify(r, o, err, errlen)) != 0) return rc;
   if ((rc = open_core(r, o, err, errlen)) != 0) return rc;
   if (r->byz && (rt_byz_shell_modes(r->byz) & RT_BYZ_EQUIVOCATE) &&
       (rc = rt_byz_twin_open(&r->twin, r, o->data_dir, err, errlen)) != 0)
@@ -1181,10 +1274,11 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
   }
   rt_logf(&r->log, RT_LOG_INFO, COMP_RT,
           "event=open cluster=%s n=%u f=%u protocol=%s listen=%s:%u clients=%u height=%llu data_dir=%s "
-          "max_clients=%u max_conns_per_source=%u client_idle_ms=%u frame_timeout_ms=%u fail_budget=%u",
+          "max_clients=%u max_conns_per_source=%u client_idle_ms=%u frame_timeout_ms=%u fail_budget=%u "
+          "verify_threads=%u",
           r->cluster->name, r->cluster->n, r->cluster->f, r->ops->name, me->host, me->port, r->cluster->nclients,
           (unsigned long long)r->core.ledger.head, o->data_dir, r->lim.max_clients, r->lim.max_per_source,
-          r->lim.client_idle_ms, r->lim.frame_timeout_ms, r->lim.fail_budget);
+          r->lim.client_idle_ms, r->lim.frame_timeout_ms, r->lim.fail_budget, rt_vpool_threads(r->vpool));
   return 0;
 }
 
@@ -1240,6 +1334,9 @@ void rt_replica_close(rt_replica *r) {
   if (r->core_open) rt_core_close(&r->core);
   rt_byz_twin_free(r->twin);
   r->twin = NULL;
+  rt_vpool_close(r->vpool); /* after the cores that borrow it; joins its threads */
+  r->vpool = NULL;
+  rt_vq_free(&r->vq);
   if (r->msrv_open) rt_metrics_server_free(&r->msrv);
   if (r->m_ready) rt_metrics_free(&r->m);
   for (uint32_t i = 0; r->cluster && i < r->cluster->n; i++) rt_outq_free(&r->peers[i].q);

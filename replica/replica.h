@@ -16,6 +16,7 @@
 #include "replica/metrics.h"
 #include "replica/metrics_http.h"
 #include "replica/net.h"
+#include "replica/vqueue.h"
 
 /* Handshake (replica/README.md): HELLO from the dialer, a HELLO_ACK challenge (the acceptor's
  * nonce, unsigned), a HELLO_ACK proof (the dialer's signature), a HELLO_ACK answer (the
@@ -53,7 +54,10 @@ typedef struct rt_options {
   uint64_t retain_blocks;  /* --retain-blocks N + 1 (0: keep every block) */
   const char *metrics_addr; /* --metrics HOST:PORT: Prometheus endpoint, or NULL */
   uint32_t batch_max, window; /* --batch-max, --window: engine tuning (0: engine default) */
+  uint32_t verify_threads; /* --verify-threads N: 0 the default (online CPUs - 1), RT_VERIFY_INLINE
+                            * for none (N = 0: every verify on the loop thread), else N */
 } rt_options;
+#define RT_VERIFY_INLINE UINT32_MAX
 
 /* Why a connection or a frame was refused: counted, shown in the metrics line (off_<name>=N)
  * and logged at warn once per source per RT_SOURCE_WARN_MS with the number suppressed. */
@@ -148,6 +152,13 @@ struct rt_replica {
   rt_metrics_server msrv;
   int msrv_open;
   rt_bucket status_tokens;
+  /* Client requests on proven connections wait in vq until the end of the loop iteration (or
+   * until it fills), and their signatures are checked together on vpool's threads. NULL pool
+   * (--verify-threads 0): every request is verified as it is read, on the loop thread. */
+  rt_vpool *vpool;
+  rt_vq vq;
+  int vq_flushing;
+  uint64_t vq_batches, vq_requests, vq_early; /* flushes, requests through vq, flushes before the iteration's end */
 };
 
 /* Everything up to a listening loop; on failure writes one line to err. */

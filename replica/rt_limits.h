@@ -16,6 +16,12 @@
 #define RT_VCACHE_SETS 16384u
 #define RT_VCACHE_WAYS 4u
 
+/* Signature checks off the loop thread (vpool.c) and the requests of one loop iteration that
+ * wait for them (vqueue.c): at most this many requests and bytes, then they are checked early. */
+#define RT_VPOOL_MAX_THREADS 64u        /* --verify-threads N: workers (default: online CPUs - 1) */
+#define RT_VQ_MAX_REQUESTS 256u
+#define RT_VQ_MAX_BYTES (1024u * 1024u)
+
 /* Cached result of each client's last executed request, bytes summed over all clients; over
  * the budget the oldest cached results are dropped (the reply is then not resent by us). */
 #define RT_REPLY_CACHE_MAX_BYTES (64u * 1024u * 1024u)
@@ -98,6 +104,7 @@ _Static_assert(RT_CLIENT_QUEUE_MAX_BYTES > WIRE_FRAME_MAX_BODY + WIRE_FRAME_HEAD
 _Static_assert(RT_PEER_QUEUE_MAX_BYTES > 2 * (WIRE_FRAME_MAX_BODY + WIRE_FRAME_HEADER_LEN),
                "a peer queue holds the largest engine message and a FETCH_REPLY");
 _Static_assert(RT_POOL_MAX_BYTES >= RT_POOL_MAX_REQUESTS * 1024u, "pool bytes fit typical requests");
+_Static_assert(RT_VQ_MAX_BYTES >= 4u * BFT_MAX_REQUEST_BYTES, "the verify queue holds a few of the largest requests");
 _Static_assert((RT_VCACHE_SETS & (RT_VCACHE_SETS - 1)) == 0, "vcache sets is a power of two");
 
 #endif

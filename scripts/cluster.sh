@@ -3,9 +3,13 @@
 # made with bft-keygen on first use; keys, logs, data and pid files live under one folder.
 # Usage: scripts/cluster.sh start|stop|status [--replicas N] [--protocol P] [--dir DIR]
 #        [--base-port P] [--clients M] [--batch-max N] [--window N] [--metrics-base-port P]
-#        [--protocol-only] (a new cluster file accepts unsigned, MAC-authenticated requests:
-#        bft-bench --auth protocol-only; for measuring the engines alone)
-#        (--metrics-base-port: replica I serves Prometheus metrics on 127.0.0.1:P+I)
+#        [--replica-args "ARGS"] [--protocol-only]
+#        (--metrics-base-port: replica I serves Prometheus metrics on 127.0.0.1:P+I;
+#        --replica-args: more bft-replica options for every replica, split at spaces,
+#        e.g. --replica-args "--verify-threads 1 --log-level warn"; the replicas of one machine
+#        share its cores, so they start with --verify-threads 0 unless ARGS say otherwise;
+#        --protocol-only: a new cluster file accepts unsigned, MAC-authenticated requests,
+#        bft-bench --auth protocol-only, for measuring the engines alone)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,11 +22,13 @@ dir=$root/run/cluster
 base_port=7000
 clients=64
 keygen_opts=()  # --protocol-only: written into a new cluster file
-replica_opts=() # --batch-max, --window, --metrics: passed to every bft-replica started
+# Passed to every bft-replica started: --batch-max, --window, --replica-args (later ones win).
+# A verify pool only pays when a core is idle; the replicas of one machine share its cores.
+replica_opts=(--verify-threads 0)
 metrics_base=
 stop_wait_s=5 # SIGTERM, then SIGKILL after this many seconds
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -36,6 +42,9 @@ while [ $# -gt 0 ]; do
     --window) replica_opts+=(--window "${2:?--window needs a number}"); shift 2 ;;
     --protocol-only) keygen_opts+=(--protocol-only); shift ;;
     --metrics-base-port) metrics_base=${2:?--metrics-base-port needs a port}; shift 2 ;;
+    --replica-args)
+      read -r -a extra <<<"${2?--replica-args needs a value}"
+      replica_opts+=(${extra[@]+"${extra[@]}"}); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac

@@ -4,7 +4,9 @@
 #   - a flood of connections from one address is capped at the per-source limit (the oldest
 #     unproven ones are evicted) while an honest client keeps committing;
 #   - a slow sender (a frame trickled byte by byte) is closed at the frame deadline;
-#   - a stream of requests with bad signatures is disconnected after the connection's budget;
+#   - a stream of requests with bad signatures is disconnected after the connection's budget,
+#     also on a connection that proved a key first (its requests are checked on the verify
+#     pool: replica 3 with 2 threads, replica 1 with none, both must stop at the budget);
 #   - a stranger's HELLO earns an unsigned challenge only, and a made-up proof closes it.
 # Each attack must leave a warn line naming the source; every replica must stay up and the
 # ledgers identical. Usage: net_harden.sh BIN_DIR
@@ -17,6 +19,8 @@ net_make_cluster 4 2
 keys=$NET_DIR/keys
 PER_SOURCE=40
 NET_REPLICA_ARGS=(--max-conns-per-source "$PER_SOURCE" --max-clients 200 --frame-timeout 2 --fail-budget 4)
+NET_REPLICA_EXTRA[1]="--verify-threads 0"
+NET_REPLICA_EXTRA[3]="--verify-threads 2"
 net_start_all
 net_wait_ready 30
 probe=("$NET_BIN/net-probe")
@@ -75,6 +79,19 @@ out=$("${probe[@]}" stranger --config "$NET_CFG" --key "$keys/client-1.key" --re
   net_fail "stranger HELLO: $out"
 net_log "stranger: $out"
 wait_log 3 'event=source_offence.*reason=hs_failed' "the refused handshake"
+
+# --- bad signatures from a proven connection (a valid request first), 16 in one write --------
+# (after the stranger: the one warn line per source and interval is not spent before it)
+for id in 1 3; do
+  out=$("${probe[@]}" badsig --config "$NET_CFG" --key "$keys/client-1.key" --replica $id --conns 16 --prove 1 \
+    --timeout 10) || net_fail "bad signatures on a proven connection: $out"
+  net_log "badsig (proven, replica $id): $out"
+  grep -q 'closed_by_replica=1' <<<"$out" || net_fail "replica $id did not close a proven bad-signature stream: $out"
+  verified=$(grep -c 'event=request_rejected.*bad request signature' "$NET_DIR/replica-$id.log" || true)
+  [ "$verified" -ge 1 ] && [ "$verified" -le 4 ] ||
+    net_fail "replica $id verified $verified bad requests on one proven connection (budget 4)"
+  net_log "replica $id ($(grep -m1 -o 'verify_threads=[0-9]*' "$NET_DIR/replica-$id.log")) verified $verified"
+done
 
 # --- the cluster still serves, nobody died, ledgers agree ----------------------------------------
 [ "$(net_client --timeout 10 put after-attacks ok)" = OK ] || net_fail "put after the attacks failed"

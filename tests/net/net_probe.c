@@ -4,7 +4,8 @@
  * handshake of replica/replica.c claiming one replica's id while signing with another key, and
  * expects to be dropped; `stranger` sends a HELLO and checks that nothing signed comes back;
  * `flood` opens many connections from one address and holds them; `slow` trickles a frame;
- * `badsig` streams requests with invalid signatures. Plain blocking sockets with timeouts;
+ * `badsig` streams requests with invalid signatures (with --prove 1 on a connection that first
+ * proved a key with a valid request, all of them in one write). Plain blocking sockets with timeouts;
  * every wait and every loop is bounded in count and time. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ typedef struct probe {
   uint32_t conns;  /* flood: connections; badsig: requests per connection */
   int hold_s;      /* flood/badsig: how long to keep going */
   int reconnect;   /* flood/badsig: reopen what the replica closed */
+  int prove;       /* badsig: a valid request first on each connection (a proven client's) */
 } probe;
 
 static int probe_connect(probe *p) {
@@ -376,9 +378,51 @@ static int tampered_request(probe *p, uint64_t seq, uint8_t *req, size_t cap) {
   return len;
 }
 
+/* Make fd (a connection to replica p->replica) a proven client connection the way a client's
+ * becomes one: a valid request (a get) sent to every replica, and replica p->replica's reply to
+ * it awaited on fd. 0, or -1 when no reply came. */
+static int prove_connection(probe *p, int fd, uint64_t seq) {
+  uint8_t op[64], fr[WIRE_FRAME_HEADER_LEN + 256];
+  bft_kv_op kop = {.opcode = BFT_KV_GET, .key = (const uint8_t *)"badsig", .key_len = 6};
+  int olen = bft_kv_encode(&kop, op, sizeof op);
+  int len = olen < 0 ? -1
+                     : bft_request_encode(&p->kp, p->cluster->id, seq, op, (uint32_t)olen, fr + WIRE_FRAME_HEADER_LEN,
+                                          sizeof fr - WIRE_FRAME_HEADER_LEN);
+  if (len < 0) return -1;
+  wire_frame_header_encode(fr, WIRE_KIND_REQUEST, WIRE_SENDER_CLIENT, (uint32_t)len);
+  size_t flen = WIRE_FRAME_HEADER_LEN + (size_t)len;
+  uint32_t me = p->replica, nothers = 0;
+  int others[BFT_MAX_REPLICAS];
+  for (uint32_t j = 0; j < p->cluster->n; j++) {
+    p->replica = j;
+    int f = j == me ? fd : connect_fd(p);
+    if (f < 0) continue;
+    if (j != me) others[nothers++] = f;
+    if (write(f, fr, flen) != (ssize_t)flen && j == me) break;
+  }
+  p->replica = me;
+  uint8_t *buf = malloc(PROBE_MAX_FRAME);
+  int rc = -1;
+  int64_t deadline = probe_deadline(p);
+  p->fd = fd;
+  wire_frame_header h;
+  while (buf && rc && probe_frame(p, buf, PROBE_MAX_FRAME, &h, deadline) == 0) {
+    bft_reply rp;
+    if (h.kind == WIRE_KIND_REPLY && bft_reply_verify(p->cluster, buf + WIRE_FRAME_HEADER_LEN, h.body_len, &rp) == 0 &&
+        rp.seq == seq && rp.status != BFT_KV_REJECTED)
+      rc = 0;
+  }
+  p->fd = -1;
+  free(buf);
+  for (uint32_t i = 0; i < nothers; i++) close(others[i]);
+  return rc;
+}
+
 /* Stream requests with invalid signatures (a key of the cluster file, so each one would cost a
  * verify) on one connection until the replica closes it; with --hold, keep doing so on new
- * connections for that long. Prints requests sent, signed rejections received, connections. */
+ * connections for that long. With --prove 1 each connection first proves the key with a valid
+ * request, then sends its forgeries (at most 64) in one write, so the replica reads them
+ * together. Prints requests sent, signed rejections received, connections. */
 static int probe_badsig(probe *p) {
   uint32_t per_conn = p->conns ? p->conns : 1000;
   int64_t end = now_ms() + (p->hold_s ? (int64_t)p->hold_s * 1000 : p->timeout_ms);
@@ -397,7 +441,24 @@ static int probe_badsig(probe *p) {
     }
     conns++;
     int dead = 0;
-    for (uint32_t i = 0; i < per_conn && !dead && now_ms() < end; i++) {
+    if (p->prove) {
+      if (prove_connection(p, fd, ++seq) != 0) {
+        printf("net-probe: replica %u did not answer the valid request that proves the connection\n", p->replica);
+        close(fd);
+        return 1;
+      }
+      uint8_t *all = malloc(64 * (WIRE_FRAME_HEADER_LEN + sizeof req));
+      size_t used = 0;
+      for (uint32_t i = 0; all && i < per_conn && i < 64; i++) {
+        int len = tampered_request(p, ++seq, all + used + WIRE_FRAME_HEADER_LEN, sizeof req);
+        wire_frame_header_encode(all + used, WIRE_KIND_REQUEST, WIRE_SENDER_CLIENT, (uint32_t)len);
+        used += WIRE_FRAME_HEADER_LEN + (size_t)len;
+        sent++;
+      }
+      if (!all || write(fd, all, used) != (ssize_t)used) dead = 1;
+      free(all);
+    }
+    for (uint32_t i = 0; !p->prove && i < per_conn && !dead && now_ms() < end; i++) {
       int len = tampered_request(p, ++seq, req, sizeof req);
       uint8_t hdr[WIRE_FRAME_HEADER_LEN];
       wire_frame_header_encode(hdr, WIRE_KIND_REQUEST, WIRE_SENDER_CLIENT, (uint32_t)len);
@@ -419,8 +480,9 @@ static int probe_badsig(probe *p) {
     closed += (uint64_t)dead;
     close(fd);
   } while (p->hold_s && now_ms() < end);
-  printf("BADSIG replica=%u sent=%llu reply_bytes=%llu connections=%llu closed_by_replica=%llu\n", p->replica,
-         (unsigned long long)sent, (unsigned long long)reply_bytes, (unsigned long long)conns, (unsigned long long)closed);
+  printf("BADSIG replica=%u sent=%llu reply_bytes=%llu connections=%llu closed_by_replica=%llu proven=%d\n", p->replica,
+         (unsigned long long)sent, (unsigned long long)reply_bytes, (unsigned long long)conns, (unsigned long long)closed,
+         p->prove);
   return 0;
 }
 
@@ -465,7 +527,7 @@ static void probe_usage(FILE *f) {
           "       net-probe stranger --config FILE --key ANY_KEY --replica I --as J [--timeout SEC]\n"
           "       net-probe flood --config FILE --key ANY_KEY --replica I --conns N --hold SEC [--reconnect 1]\n"
           "       net-probe slow --config FILE --key ANY_KEY --replica I [--timeout SEC]\n"
-          "       net-probe badsig --config FILE --key CLIENT_KEY --replica I [--conns PER_CONN] [--hold SEC]\n"
+          "       net-probe badsig --config FILE --key CLIENT_KEY --replica I [--conns PER_CONN] [--hold SEC] [--prove 1]\n"
           "       net-probe helloflood --config FILE --key ANY_KEY --replica I --as J [--hold SEC]\n");
 }
 
@@ -486,6 +548,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--conns") == 0) p.conns = (uint32_t)atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--hold") == 0) p.hold_s = atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--reconnect") == 0) p.reconnect = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--prove") == 0) p.prove = atoi(argv[i + 1]);
     else {
       probe_usage(stderr);
       return 2;

@@ -1,7 +1,8 @@
 /* Tests of the replica core driven by the solo test engine: request admission (new,
  * duplicate, retransmission, old, not permitted, bad signature), at-most-once execution with
  * cached signed replies, ledger blocks, state transfer through FETCH_REPLY, restart (ledger
- * re-execution and WAL replay) and WAL compaction. */
+ * re-execution and WAL replay), WAL compaction, and signature verdicts reached off the core
+ * (rt_core_submit_verdict) or for a proposed batch on a verify pool. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +54,7 @@ static uint64_t io_now(void *ctx) { return ((recorder *)ctx)->now; }
  * store plus a height() that says where a state that outlived the core is, a count of execute
  * calls, and a check() that refuses puts of key "bad". */
 static bft_app *g_app;
+static rt_vpool *g_vpool; /* lent to the cores open_core opens */
 static bft_app g_inner;
 static uint64_t g_height, g_executes, g_rejected;
 static char g_reason[BFT_APP_MAX_REASON];
@@ -97,7 +99,7 @@ typedef struct world {
 
 static int open_core(world *w) {
   rt_core_config cc = {.cluster = w->cluster, .kp = &w->replicas[0], .self = 0, .ops = &solo_engine_ops,
-                       .data_dir = w->dir, .log = &w->log, .app = g_app};
+                       .data_dir = w->dir, .log = &w->log, .app = g_app, .vpool = g_vpool};
   cc.io = (rt_io){.ctx = &w->rec, .send = io_send, .broadcast = io_broadcast, .timer_set = io_timer_set,
                   .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now, .rejected = io_rejected};
   char err[256] = "";
@@ -582,6 +584,91 @@ static void test_app_check(void **state) {
   assert_int_equal(open_core(w), 0);
 }
 
+/* A verdict reached elsewhere is carried, never checked again: a good signature said to be bad
+ * is refused as bad and not cached, one said to be good is cached without a verify. */
+static void test_verdicts(void **state) {
+  world *w = *state;
+  uint8_t buf[512];
+  bft_request r;
+  rt_submit out;
+  int len = make_request(w, &w->clients[0], 1, BFT_KV_PUT, "a", "1", buf, sizeof buf);
+  assert_int_equal(rt_core_needs_verify(&w->core, buf, (uint32_t)len, &r), 1);
+  assert_int_equal(r.seq, 1);
+  rt_core_submit_verdict(&w->core, buf, (uint32_t)len, 0, RT_SIG_BAD, &out);
+  assert_int_equal(out.outcome, RT_SUBMIT_BAD_SIG);
+  assert_int_equal(w->core.ctr.req_bad_sig, 1);
+  assert_int_equal(rt_core_needs_verify(&w->core, buf, (uint32_t)len, &r), 1);
+  /* a spoiled signature said to be good enters the cache and the pool: the verdict is trusted */
+  len = make_request(w, &w->clients[1], 1, BFT_KV_PUT, "b", "1", buf, sizeof buf);
+  buf[len - 1] ^= 1;
+  rt_core_submit_verdict(&w->core, buf, (uint32_t)len, 0, RT_SIG_GOOD, &out);
+  assert_int_equal(out.outcome, RT_SUBMIT_NEW);
+  assert_int_equal(rt_core_needs_verify(&w->core, buf, (uint32_t)len, &r), 0);
+  /* what costs no verify anyway: a stranger, junk, an old seq */
+  len = make_request(w, &w->stranger, 1, BFT_KV_PUT, "x", "y", buf, sizeof buf);
+  assert_int_equal(rt_core_needs_verify(&w->core, buf, (uint32_t)len, &r), 0);
+  assert_int_equal(rt_core_needs_verify(&w->core, (const uint8_t *)"junk", 4, &r), 0);
+  assert_int_equal(submit(w, &w->clients[2], 5, BFT_KV_PUT, "c", "1"), RT_SUBMIT_NEW);
+  len = make_request(w, &w->clients[2], 4, BFT_KV_PUT, "c", "0", buf, sizeof buf);
+  assert_int_equal(rt_core_needs_verify(&w->core, buf, (uint32_t)len, &r), 0);
+}
+
+/* Requests 0..n-1 of a proposed batch: client i % NCLIENTS, seq base + i; `bad` gets a spoiled
+ * signature, `stranger` is signed by a key outside the cluster (-1: none). */
+static uint32_t make_batch(world *w, uint64_t base, uint32_t n, int bad, int stranger, uint8_t *batch,
+                           uint8_t reqs[][256], uint32_t *lens) {
+  bft_batch_writer bw;
+  bft_batch_begin(&bw, batch, BFT_MAX_BATCH_BYTES);
+  for (uint32_t i = 0; i < n; i++) {
+    const bft_keypair *kp = (int)i == stranger ? &w->stranger : &w->clients[i % NCLIENTS];
+    lens[i] = (uint32_t)make_request(w, kp, base + i, BFT_KV_PUT, "k", "v", reqs[i], 256);
+    if ((int)i == bad) reqs[i][lens[i] - 1] ^= 1;
+    assert_int_equal(bft_batch_add(&bw, reqs[i], lens[i]), 0);
+  }
+  return bft_batch_end(&bw);
+}
+
+/* The engine's check of a proposed batch answers the same with or without a verify pool: the
+ * first refusal in batch order, and every good signature before it cached. */
+static void check_batches(world *w) {
+  uint8_t *batch = malloc(BFT_MAX_BATCH_BYTES), reqs[8][256];
+  uint32_t lens[8], len;
+  bft_request r;
+  len = make_batch(w, 100, 8, -1, -1, batch, reqs, lens);
+  assert_int_equal(w->core.env.check_batch(w->core.env.ctx, batch, len), 0);
+  for (int i = 0; i < 8; i++) assert_int_equal(rt_core_needs_verify(&w->core, reqs[i], lens[i], &r), 0);
+  assert_int_equal(w->core.env.check_batch(w->core.env.ctx, batch, len), 0); /* all cached now */
+  len = make_batch(w, 200, 6, 2, 5, batch, reqs, lens);
+  assert_int_equal(w->core.env.check_batch(w->core.env.ctx, batch, len), BFT_E_BAD_SIG);
+  assert_int_equal(rt_core_needs_verify(&w->core, reqs[0], lens[0], &r), 0);
+  assert_int_equal(rt_core_needs_verify(&w->core, reqs[1], lens[1], &r), 0);
+  assert_int_equal(rt_core_needs_verify(&w->core, reqs[2], lens[2], &r), 1);
+  assert_int_equal(rt_core_needs_verify(&w->core, reqs[3], lens[3], &r), 1); /* after the refusal */
+  len = make_batch(w, 300, 4, 3, 1, batch, reqs, lens);
+  assert_int_equal(w->core.env.check_batch(w->core.env.ctx, batch, len), BFT_E_NOT_PERMITTED);
+  assert_int_equal(rt_core_needs_verify(&w->core, reqs[0], lens[0], &r), 0);
+  assert_true(w->core.env.check_batch(w->core.env.ctx, (const uint8_t *)"\1\0\0\0", 4) < 0); /* truncated */
+  free(batch);
+}
+
+static void test_batch_check(void **state) {
+  world *w = *state;
+  check_batches(w); /* no pool: one by one */
+  rt_core_close(&w->core);
+  assert_int_equal(rt_vpool_open(&g_vpool, 2, w->cluster->id), 0);
+  assert_int_equal(open_core(w), 0);
+  assert_non_null(w->core.vpool);
+  check_batches(w);
+  rt_vpool_stats st;
+  rt_vpool_get_stats(g_vpool, &st);
+  /* the uncached ones before the first request that fails the cheap checks (decode, client) */
+  assert_int_equal(st.items, 8 + 5 + 1);
+  rt_core_close(&w->core);
+  rt_vpool_close(g_vpool);
+  g_vpool = NULL;
+  assert_int_equal(open_core(w), 0); /* for teardown */
+}
+
 int main(void) {
   if (bft_crypto_init() != 0) return 1;
   const struct CMUnitTest tests[] = {
@@ -597,6 +684,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wal_compaction, setup, teardown),
       cmocka_unit_test_setup_teardown(test_app_resync, setup, teardown),
       cmocka_unit_test_setup_teardown(test_app_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_verdicts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_check, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
