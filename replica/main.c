@@ -39,6 +39,10 @@ static void usage(FILE *f) {
           "  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (README, \"Metrics\")\n"
           "  --batch-max N        requests per proposed batch, 1-%u (default: the engine's, 64)\n"
           "  --window N           PBFT log window (high - low watermark), 2-%u (default 32; others ignore it)\n"
+          "  --view-timeout MS    the engine's base timeout, 50-60000 ms (default 1000): PBFT's request\n"
+          "                       timer, HotStuff's view timer, Tendermint's timeoutPropose; lower fails\n"
+          "                       over faster from a dead leader, but too low for the machine's latency\n"
+          "                       changes views (rounds) without a fault; give every replica the same value\n"
           "  --verify-threads N   threads that verify client request signatures with the event loop, 0-%u\n"
           "                       (default: online CPUs - 1, here %u; 0: every verify on the event loop)\n"
           "  -h, --help           this text\n"
@@ -88,7 +92,8 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
 
 enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
        OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_APP, OPT_APP_TIMEOUT,
-       OPT_SNAP_EVERY, OPT_RETAIN, OPT_METRICS, OPT_BATCH_MAX, OPT_WINDOW, OPT_VERIFY_THREADS };
+       OPT_SNAP_EVERY, OPT_RETAIN, OPT_METRICS, OPT_BATCH_MAX, OPT_WINDOW, OPT_VERIFY_THREADS,
+       OPT_VIEW_TIMEOUT };
 
 static const char *g_app = "kv";
 static int g_app_timeout_ms = RT_APP_TIMEOUT_MS;
@@ -112,6 +117,7 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       {"metrics", required_argument, NULL, OPT_METRICS},
       {"batch-max", required_argument, NULL, OPT_BATCH_MAX},
       {"window", required_argument, NULL, OPT_WINDOW},
+      {"view-timeout", required_argument, NULL, OPT_VIEW_TIMEOUT},
       {"verify-threads", required_argument, NULL, OPT_VERIFY_THREADS},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
@@ -165,6 +171,10 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       case OPT_WINDOW: /* the engine checks it against the checkpoint interval at open */
         if (parse_u32(optarg, BFT_MAX_WINDOW, &v) || v < 2) return bad_args("--window must be 2-%u, got '%s'", BFT_MAX_WINDOW, optarg);
         o->window = (uint32_t)v;
+        break;
+      case OPT_VIEW_TIMEOUT:
+        if (parse_u32(optarg, 60000, &v) || v < 50) return bad_args("--view-timeout must be 50-60000 ms, got '%s'", optarg);
+        o->timeout_ms = (uint32_t)v;
         break;
       case OPT_VERIFY_THREADS:
         if (parse_u32(optarg, RT_VPOOL_MAX_THREADS, &v))

@@ -1174,7 +1174,8 @@ static int open_core(rt_replica *r, const rt_options *o, char *err, size_t errle
   memset(&tuning, 0, sizeof tuning);
   tuning.batch_max = o->batch_max;
   tuning.window = o->window;
-  if (o->batch_max || o->window) cc.tuning = &tuning;
+  tuning.timeout_ms = o->timeout_ms;
+  if (o->batch_max || o->window || o->timeout_ms) cc.tuning = &tuning;
   if (rt_metrics_init(&r->m, r->cluster->nclients) != 0) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   r->m.now_us = metrics_clock;
   r->m_ready = 1;

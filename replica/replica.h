@@ -54,6 +54,7 @@ typedef struct rt_options {
   uint64_t retain_blocks;  /* --retain-blocks N + 1 (0: keep every block) */
   const char *metrics_addr; /* --metrics HOST:PORT: Prometheus endpoint, or NULL */
   uint32_t batch_max, window; /* --batch-max, --window: engine tuning (0: engine default) */
+  uint32_t timeout_ms;         /* --view-timeout: the engine's base timeout (0: its default) */
   uint32_t verify_threads; /* --verify-threads N: 0 the default (online CPUs - 1), RT_VERIFY_INLINE
                             * for none (N = 0: every verify on the loop thread), else N */
 } rt_options;
