@@ -7,6 +7,7 @@
 # its spread (min-max); every RESULT line is kept in the output folder.
 # Usage: scripts/perf-targets.sh [--engines "pbft hotstuff tendermint"] [--reps N]
 #        [--duration S] [--clients C] [--rate R] [--batch-max B] [--out DIR] [--build-dir DIR]
+#        [--replica-args "ARGS"]   (more bft-replica options, e.g. "--view-timeout 500")
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,7 @@ rate=5000
 batch=400
 out=
 build_dir=$root/build-rel
+replica_args=
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "perf-targets: $*" >&2; exit 1; }
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
     --batch-max) batch=${2:?--batch-max needs a number}; shift 2 ;;
     --out) out=${2:?--out needs a folder}; shift 2 ;;
     --build-dir) build_dir=${2:?--build-dir needs a folder}; shift 2 ;;
+    --replica-args) replica_args=${2?--replica-args needs a value}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "perf-targets: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -69,7 +72,7 @@ start_cluster() { # engine tag [extra cluster.sh args]
   cluster_dir=$work/$e-$tag
   port=$(pick_port 4) || die "no free port range"
   BFT_BIN=$bin "$root/scripts/cluster.sh" start --dir "$cluster_dir" --protocol "$e" --base-port "$port" \
-    --clients "$max_clients" --batch-max "$batch" "$@" >/dev/null || die "cluster $e did not start ($cluster_dir/logs)"
+    --clients "$max_clients" --batch-max "$batch" --replica-args "$replica_args" "$@" >/dev/null || die "cluster $e did not start ($cluster_dir/logs)"
   deadline=$((SECONDS + 60))
   until "$bin/bft-client" --config "$cluster_dir/keys/cluster.ini" --key "$cluster_dir/keys/client-0.key" --timeout 3 \
     put perf-ready yes >/dev/null 2>&1; do
@@ -110,6 +113,7 @@ say "engines: $engines; $reps runs each; results in $out"
   echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); loadavg at start $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "n=4 batch_max=$batch clients=$clients duration=${duration}s (+1 s warm-up) open-loop rate=$rate reps=$reps"
+  echo "replica args: --verify-threads 0 (cluster.sh) $replica_args"
 } >"$out/config.txt"
 
 for e in $engines; do
