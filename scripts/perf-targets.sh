@@ -99,13 +99,18 @@ stat_of() { # key tag-prefix: "median min max" of key over the RESULT lines whos
 }
 
 # Seconds from the kill until the first 1-second window (bft-bench --progress) carrying at
-# least 90% of the mean rate of the windows before it; "never" when none does.
+# least 90% of the mean rate of the windows before it ("never" when none does), and the rate of
+# the last 3 windows over that mean (an engine that rotates leaders keeps paying for the dead
+# one at each of its turns, so it may settle below 90%).
 recovery() { # progress-file kill-at-seconds
   awk -v k="$2" '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } t = v["t"] + 0; r = v["ops/s"] + 0 }
     t > 1.5 && t <= k { pre += r; np++ }
-    t > k + 0.2 && np && !done && r >= 0.9 * pre / np { printf "%.1f", t - k; done = 1 }
-    END { if (!done) printf "never" }' "$1"
+    t > k + 0.2 && np && !done && r >= 0.9 * pre / np { rec = sprintf("%.1f", t - k); done = 1 }
+    t > k + 0.2 { last[++nl] = r }
+    END {
+      s = 0; m = 0; for (i = nl; i > nl - 3 && i > 0; i--) { s += last[i]; m++ }
+      printf "recovered_s=%s settled=%.2f", done ? rec : "never", (np && m) ? (s / m) / (pre / np) : 0 }' "$1"
 }
 
 say "engines: $engines; $reps runs each; results in $out"
@@ -145,7 +150,7 @@ for e in $engines; do
       --warmup 1 --duration 11 --timeout 30 --progress >"$out/raw/$e-kill-$i.out" 2>"$out/raw/$e-kill-$i.progress" || true
     wait "$killer" 2>/dev/null || true
     rec=$(recovery "$out/raw/$e-kill-$i.progress" 5)
-    echo "$e-kill-$i recovered_s=$rec leader=${leader:-0}" >>"$out/raw/recovery.txt"
+    echo "$e-kill-$i $rec leader=${leader:-0}" >>"$out/raw/recovery.txt"
     stop_cluster
   done
 done
@@ -162,6 +167,7 @@ fmt() { awk '{ printf "%s (%s-%s)", $1, $2, $3 }'; }
     done
     echo "$e,kill.recovered_s,$(grep "^$e-kill-" "$out/raw/recovery.txt" | sed 's/.*recovered_s=\([^ ]*\).*/\1/' |
       grep -v never | median_spread | tr ' ' ','),never=$(grep -c "^$e-kill-.*=never" "$out/raw/recovery.txt" || true)"
+    echo "$e,kill.settled,$(grep "^$e-kill-" "$out/raw/recovery.txt" | sed 's/.*settled=\([^ ]*\).*/\1/' | median_spread | tr ' ' ',')"
   done
 } >"$out/summary.csv"
 {
@@ -174,10 +180,12 @@ fmt() { awk '{ printf "%s (%s-%s)", $1, $2, $3 }'; }
       "$(stat_of throughput_ops "$e-signedreplies-" | awk '{ print $1 }')" \
       "$(stat_of p99_ms "$e-open-" | fmt) @$(stat_of throughput_ops "$e-open-" | awk '{ printf "%.0f", $1 }')" \
       "$(stat_of p50_ms "$e-one-" | fmt)" "$(stat_of throughput_ops "$e-protoonly-" | fmt)" \
-      "$(grep "^$e-kill-" "$out/raw/recovery.txt" | sed 's/.*recovered_s=\([^ ]*\).*/\1/' | tr '\n' ' ')"
+      "$(grep "^$e-kill-" "$out/raw/recovery.txt" | sed 's/.*recovered_s=\([^ ]*\) settled=\([^ ]*\).*/\1 (\2)/' | tr '\n' ' ')"
   done
   echo
-  echo "(median of $reps, spread min-max; 'open ${rate}/s: p99 ms @X' carried X ops/s; the kill column lists each run)"
+  echo "(median of $reps, spread min-max; 'open ${rate}/s: p99 ms @X' carried X ops/s; the kill column lists each run:"
+  echo " seconds until a 1-s window carried 90% of the pre-kill rate, and in brackets the rate of the"
+  echo " last 3 s over it)"
   echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/summary.txt"
 say "done: $out/summary.txt, summary.csv, raw/"
