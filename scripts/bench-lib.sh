@@ -22,3 +22,14 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 median_spread() {
   sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "- - -"; exit } m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
 }
+
+# Wait (at most $3 seconds, default 60) until the cluster in folder $2 (made by cluster.sh)
+# commits a put through $1/bft-client; non-zero when it does not.
+wait_commits() {
+  local bin=$1 dir=$2 deadline=$((SECONDS + ${3:-60}))
+  until "$bin/bft-client" --config "$dir/keys/cluster.ini" --key "$dir/keys/client-0.key" --timeout 3 \
+    put bench-ready yes >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.3
+  done
+}

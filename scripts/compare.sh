@@ -44,7 +44,7 @@ EOF
 }
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
-. "$root/scripts/bench-lib.sh" # pick_port, field
+. "$root/scripts/bench-lib.sh" # pick_port, field, wait_commits
 say() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 while [ $# -gt 0 ]; do
@@ -317,7 +317,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_cluster() { # engine n batch
-  local e=$1 n=$2 b=$3 port mport deadline
+  local e=$1 n=$2 b=$3 port mport
   cluster_dir=$work/$e-n$n-b$b
   port=$(pick_port "$n") || die "no free port range"
   mport=$(pick_port "$n") || die "no free port range"
@@ -325,12 +325,7 @@ start_cluster() { # engine n batch
     --base-port "$port" --clients "$max_clients" --batch-max "$b" --metrics-base-port "$mport" >/dev/null ||
     die "cluster $e n=$n batch=$b did not start (logs in $cluster_dir/logs)"
   echo "$mport" >"$cluster_dir/metrics_port"
-  deadline=$((SECONDS + 60))
-  until "$bin/bft-client" --config "$cluster_dir/keys/cluster.ini" --key "$cluster_dir/keys/client-0.key" --timeout 3 \
-    put compare-ready yes >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "cluster $e n=$n batch=$b does not commit (logs in $cluster_dir/logs)"
-    sleep 0.3
-  done
+  wait_commits "$bin" "$cluster_dir" 60 || die "cluster $e n=$n batch=$b does not commit (logs in $cluster_dir/logs)"
 }
 
 stop_cluster() {

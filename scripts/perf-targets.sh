@@ -24,7 +24,7 @@ replica_args=
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "perf-targets: $*" >&2; exit 1; }
 say() { printf '[perf %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
-. "$root/scripts/bench-lib.sh" # pick_port, field, median_spread
+. "$root/scripts/bench-lib.sh" # pick_port, field, median_spread, wait_commits
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,18 +67,13 @@ trap 'exit 130' INT TERM
 max_clients=$((clients > 256 ? clients : 256))
 
 start_cluster() { # engine tag [extra cluster.sh args]
-  local e=$1 tag=$2 port deadline
+  local e=$1 tag=$2 port
   shift 2
   cluster_dir=$work/$e-$tag
   port=$(pick_port 4) || die "no free port range"
   BFT_BIN=$bin "$root/scripts/cluster.sh" start --dir "$cluster_dir" --protocol "$e" --base-port "$port" \
     --clients "$max_clients" --batch-max "$batch" --replica-args "$replica_args" "$@" >/dev/null || die "cluster $e did not start ($cluster_dir/logs)"
-  deadline=$((SECONDS + 60))
-  until "$bin/bft-client" --config "$cluster_dir/keys/cluster.ini" --key "$cluster_dir/keys/client-0.key" --timeout 3 \
-    put perf-ready yes >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "cluster $e does not commit ($cluster_dir/logs)"
-    sleep 0.3
-  done
+  wait_commits "$bin" "$cluster_dir" 60 || die "cluster $e does not commit ($cluster_dir/logs)"
 }
 stop_cluster() {
   [ -n "$cluster_dir" ] || return 0
