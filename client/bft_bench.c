@@ -201,12 +201,12 @@ static void bench_done_cb(void *arg, const bft_client_result *res) {
       fprintf(stderr, "bft-bench: client %u: replicas answered status %u: %.*s\n", bc->id, res->status,
               (int)(res->result_len < 120 ? res->result_len : 120), (const char *)res->result);
   }
-  if (b->phase == BENCH_MEASURE) {
-    if (failed) b->errors++;
-    else {
-      b->ops++;
-      bench_hist_record(&b->hist, (end - bc->start_ns) / 1000u); /* microseconds */
-    }
+  /* A failure counts whatever the phase (an operation refused during the warm-up is as wrong
+   * as one refused later); only successes during the warm-up stay out of the figures. */
+  if (failed) b->errors++;
+  else if (b->phase == BENCH_MEASURE) {
+    b->ops++;
+    bench_hist_record(&b->hist, (end - bc->start_ns) / 1000u); /* microseconds */
   }
   if (!failed) bench_hist_record(&b->ihist, (end - bc->start_ns) / 1000u);
   if (b->phase == BENCH_STOPPING) return;
