@@ -153,6 +153,12 @@ typedef struct hs_state {
    * or the QC it should have formed from our vote) and no proposal of its came since; views
    * that wait for it get a short timer (hs_pacemaker.c). */
   uint8_t missed[BFT_MAX_REPLICAS];
+  /* Liveness only: the answers to a lagging replica's TIMEOUT (hs_on_timeout) are bounded per
+   * situation, the situation being its timeout view with our view and high QC: at most
+   * HS_ANSWERS_PER_STATE answers until one of those changes. Without the bound two replicas
+   * that each see the other behind (a Byzantine pair under one key) answer each other forever. */
+  uint64_t ans_tview[BFT_MAX_REPLICAS], ans_view[BFT_MAX_REPLICAS], ans_high[BFT_MAX_REPLICAS];
+  uint8_t ans_count[BFT_MAX_REPLICAS];
   uint8_t seen_hash[BFT_MAX_REPLICAS][BFT_DIGEST_LEN];
   hs_kept_prop kept[HS_PROP_KEEP]; /* the latest signed proposals accepted, for evidence */
   uint32_t kept_next;

@@ -77,6 +77,21 @@ int hs_enter_view(hs_state *s, uint64_t view, int by_qc, bft_actions *out) {
 
 /* ---- timeouts ----------------------------------------------------------------------------- */
 
+#define HS_ANSWERS_PER_STATE 2 /* one, and one more in case the first was lost */
+
+/* 1 when we may answer `from`'s TIMEOUT of view tview once more (and count it). */
+static int answer_budget(hs_state *s, uint32_t from, uint64_t tview) {
+  if (s->ans_tview[from] != tview || s->ans_view[from] != s->view || s->ans_high[from] != s->high.view) {
+    s->ans_tview[from] = tview;
+    s->ans_view[from] = s->view;
+    s->ans_high[from] = s->high.view;
+    s->ans_count[from] = 0;
+  }
+  if (s->ans_count[from] >= HS_ANSWERS_PER_STATE) return 0;
+  s->ans_count[from]++;
+  return 1;
+}
+
 static int send_timeout(hs_state *s, uint32_t to, bft_actions *out) {
   wire_writer w;
   wire_writer_init(&w, s->scratch, sizeof s->scratch);
@@ -174,7 +189,7 @@ int hs_on_timeout(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bf
   if (use_qc) HS_TRY(hs_on_qc(s, &qc, from, 1, out));
   if (use_vote) HS_TRY(hs_add_vote(s, from, t.v_view, t.v_height, t.v_hash, t.v_sig, 0, out));
   HS_TRY(check_tc(s, out));
-  if (answer) HS_TRY(send_timeout(s, from, out));
+  if (answer && answer_budget(s, from, t.view)) HS_TRY(send_timeout(s, from, out));
   return 0;
 }
 
