@@ -33,6 +33,8 @@ echo "$out"
 [ "$(sed -n 's/.* leader=\([0-9]*\) .*/\1/p' <<<"$out" | sort -u | wc -l)" -eq 1 ] || net_fail "replicas disagree on the leader"
 [ "$(grep -c ' batch_max=100 ' <<<"$out")" -eq 4 ] || net_fail "status does not show --batch-max 100"
 grep -q ' height=0 ' <<<"$out" && net_fail "a replica reports an empty ledger after commits"
+[ "$(grep -cE ' executed=[1-9][0-9]* cpu_s=[0-9]+\.[0-9]{3}' <<<"$out")" -eq 4 ] ||
+  net_fail "not every replica reports requests executed and its CPU time"
 net_log "all four reachable and agreeing"
 
 # one down
