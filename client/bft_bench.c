@@ -63,6 +63,8 @@ typedef struct bench {
   char protocol[BFT_MAX_PROTOCOL_NAME + 1];
   char key_prefix[24];
   bft_client *probe; /* reads the protocol name from block 1 at the end */
+  bft_client_mux **mux; /* --connections K: the K shared connection sets (NULL with 0) */
+  uint32_t nmux;
   bft_client_stats cst; /* summed over the clients when they stop */
   /* open loop */
   uv_timer_t arrival_timer;
@@ -115,6 +117,10 @@ static void bench_usage(FILE *f) {
           "                      per-client MAC; signed: signed replies too; protocol-only: no\n"
           "                      signatures at all, requests carry a MAC per replica (the cluster\n"
           "                      file must say protocol_only = true; for comparing engines alone)\n"
+          "  --connections K     the clients share K connections per replica (client J uses set J mod K;\n"
+          "                      default 1): replicas then read many requests per read and answer them\n"
+          "                      in one write, as behind a gateway; 0 = one connection per client and\n"
+          "                      replica (what separate client processes cost the replicas)\n"
           "\n"
           "open loop (arrivals independent of completions):\n"
           "  --rate OPS          operations per second offered; each waits for a free client of the C\n"
@@ -128,12 +134,13 @@ static void bench_usage(FILE *f) {
           "RESULT protocol=P clients=C ops=N duration_s=D throughput_ops=T p50_ms=.. p90_ms=..\n"
           "       p99_ms=.. max_ms=.. errors=E mode=closed|open rate=R offered_ops=O drops=D\n"
           "       backlog_max=B unfinished=U payload=V batch_max=M window=W auth=A cpu_us_per_op=U\n"
-          "       ceiling_ops=C of_ceiling=R\n"
+          "       ceiling_ops=C of_ceiling=R connections=K\n"
           "(batch_max and window as the replicas report them, 0 when none answered; cpu_us_per_op:\n"
           "the replicas' mean CPU time per executed request, from their signed status before and\n"
           "after the run, 0 when unknown; ceiling_ops: what this machine's cores could sign and\n"
           "verify if every request cost exactly one client signature and one verification per\n"
-          "replica and nothing else, measured at start; of_ceiling = throughput / ceiling.)\n",
+          "replica and nothing else, measured at start; of_ceiling = throughput / ceiling;\n"
+          "connections: the shared connection sets, 0 when each client had its own.)\n",
           (int)BFT_KV_MAX_VALUE);
 }
 
@@ -299,11 +306,14 @@ static void bench_stop(bench *b) {
     bft_client_stats s;
     bft_client_get_stats(b->cl[i].c, &s);
     b->cst.retransmissions += s.retransmissions;
-    b->cst.connects += s.connects;
-    b->cst.disconnects += s.disconnects;
+    if (!b->nmux || i < b->nmux) { /* a shared set's connections are counted once */
+      b->cst.connects += s.connects;
+      b->cst.disconnects += s.disconnects;
+    }
     b->cst.replies_bad += s.replies_bad;
     bft_client_close(b->cl[i].c, bench_closed, b);
   }
+  for (uint32_t i = 0; i < b->nmux; i++) bft_client_mux_close(b->mux[i], bench_closed, b);
   if (!b->a.protocol) {
     bft_client_options o;
     bft_client_options_default(&o);
@@ -509,11 +519,11 @@ static void bench_report(bench *b) {
   printf("RESULT protocol=%s clients=%u ops=%" PRIu64 " duration_s=%.3f throughput_ops=%.1f p50_ms=%.3f p90_ms=%.3f "
          "p99_ms=%.3f max_ms=%.3f errors=%" PRIu64 " mode=%s rate=%.1f offered_ops=%.1f drops=%" PRIu64
          " backlog_max=%u unfinished=%u payload=%u batch_max=%u window=%u auth=%s cpu_us_per_op=%.1f"
-         " ceiling_ops=%.0f of_ceiling=%.3f\n",
+         " ceiling_ops=%.0f of_ceiling=%.3f connections=%u\n",
          b->a.protocol ? b->a.protocol : b->protocol, b->a.clients, b->ops, secs, tput, p50, p90, p99, mx, errors,
          b->a.rate > 0 ? "open" : "closed", b->a.rate, b->a.rate > 0 ? (double)b->offered / secs : tput, b->drops,
          b->bl_max, b->bl_count, b->a.value_size, b->batch_max, b->window, bench_auth_name(b->a.request_version), cpu_us,
-         ceiling, ceiling > 0 ? tput / ceiling : 0);
+         ceiling, ceiling > 0 ? tput / ceiling : 0, b->nmux);
 }
 
 static int bench_setup_clients(bench *b) {
@@ -529,6 +539,20 @@ static int bench_setup_clients(bench *b) {
             "make more with bft-keygen --clients %u\n",
             b->a.clients, b->a.clients, b->a.keys_dir, have, b->a.clients - 1, b->a.clients);
     return -1;
+  }
+  if (b->a.connections) { /* shared connection sets (bft_client_mux) */
+    b->nmux = b->a.connections < b->a.clients ? b->a.connections : b->a.clients;
+    b->mux = calloc(b->nmux, sizeof *b->mux);
+    if (!b->mux) return -1;
+    for (uint32_t i = 0; i < b->nmux; i++) {
+      int rc = bft_client_mux_open(&b->loop, b->cluster, &o, &b->mux[i]);
+      if (rc) {
+        fprintf(stderr, "bft-bench: cannot open connection set %u: %s\n", i, bft_strerror(rc));
+        b->nmux = i;
+        return -1;
+      }
+      b->nopen++;
+    }
   }
   uint32_t vcap = b->a.value_size + 48;
   for (uint32_t j = 0; j < b->a.clients; j++) {
@@ -549,7 +573,8 @@ static int bench_setup_clients(bench *b) {
       bft_keypair_wipe(&kp);
       return -1;
     }
-    int rc = bft_client_open(&b->loop, b->cluster, &kp, &o, &bc->c);
+    int rc = b->nmux ? bft_client_open_mux(b->mux[j % b->nmux], &kp, &o, &bc->c)
+                     : bft_client_open(&b->loop, b->cluster, &kp, &o, &bc->c);
     bft_keypair_wipe(&kp);
     if (rc) {
       fprintf(stderr, "bft-bench: cannot open client %u: %s\n", j, bft_strerror(rc));
@@ -613,6 +638,7 @@ int main(int argc, char **argv) {
   if (bench_setup_clients(b) != 0) {
     for (uint32_t j = 0; j < b->a.clients; j++)
       if (b->cl[j].c) bft_client_close(b->cl[j].c, bench_closed, b);
+    for (uint32_t i = 0; i < b->nmux; i++) bft_client_mux_close(b->mux[i], bench_closed, b);
     uv_run(&b->loop, UV_RUN_DEFAULT);
     goto out;
   }
@@ -656,6 +682,7 @@ out:
   uv_loop_close(&b->loop);
   for (uint32_t j = 0; b->cl && j < b->a.clients; j++) free(b->cl[j].value);
   free(b->cl);
+  free(b->mux);
   free(b->opbuf);
   free(b->idle);
   free(b->backlog);

@@ -3,6 +3,12 @@
  * with a doubling interval, completion on f+1 matching verified replies, and ledger reads that
  * move on to another replica when one fails. Also the blocking wrapper (private loop).
  *
+ * The connections belong to a bft_client_mux: a handle opened with bft_client_open has a
+ * private one; handles opened with bft_client_open_mux share one, so many clients (keys) use one
+ * connection per replica. Replies are routed to their handle by the client key they carry.
+ * On a shared mux frames are queued per connection and written once per loop iteration (a
+ * uv_prepare handle), so the requests a loop iteration produces leave in one send per replica.
+ *
  * Writes bypass uv_write: libuv writes with write(2), and a write to a connection the replica
  * has closed raises SIGPIPE, which kills a process that did not ignore it. A library must not
  * die of that nor change the caller's signal dispositions, so frames go out with
@@ -23,20 +29,22 @@
 #define CLIENT_MAX_REPLY_FRAME (BFT_MAX_REPLY_BYTES + 256u)
 /* Unknown frame kinds are skipped when small, so a newer replica does not break an older client. */
 #define CLIENT_MAX_OTHER_FRAME (64u * 1024u)
-/* Bytes queued on one connection when the socket buffer is full (eight maximal requests);
- * beyond this the replica is not reading and the next retransmission will try again, so a
- * dead peer cannot make the client's memory grow. */
+/* Bytes queued on one connection per handle using it when the socket buffer is full (eight
+ * maximal requests); beyond this the replica is not reading and the next retransmission will
+ * try again, so a dead peer cannot make the client's memory grow. */
 #define CLIENT_MAX_PENDING_BYTES (8u * (WIRE_FRAME_HEADER_LEN + BFT_MAX_REQUEST_BYTES))
 /* Retry of a queued write while the socket buffer is full (no libuv write watcher: see above). */
 #define CLIENT_WRITE_RETRY_FIRST_MS 1
 #define CLIENT_WRITE_RETRY_MAX_MS 50
+/* A connection's queue is written at once, not at the end of the loop iteration, beyond this. */
+#define CLIENT_FLUSH_NOW_BYTES (256u * 1024u)
 #define CLIENT_RECONNECT_FIRST_MS 50
 #define CLIENT_LEDGER_GET_LEN 12
 
 enum { CONN_IDLE = 0, CONN_CONNECTING, CONN_CONNECTED, CONN_CLOSING };
 
 typedef struct bft_client_conn {
-  struct bft_client *c;
+  struct bft_client_mux *m;
   uint32_t id;
   int state;
   int have_addr;
@@ -51,6 +59,7 @@ typedef struct bft_client_conn {
   uint8_t *wbuf; /* bytes the socket did not take yet (the rest of a frame, then whole ones) */
   size_t wlen, wcap;
   uint32_t wretry_ms;
+  int dirty; /* bytes were queued in this loop iteration: written by the mux's flush */
   char last_error[80];
 } bft_client_conn;
 
@@ -71,7 +80,8 @@ struct bft_client {
   bft_client_options opt;
   uint32_t n;
   uint8_t (*mac_keys)[BFT_MAC_KEY_LEN]; /* K(replica i, this client); NULL with signed replies */
-  bft_client_conn conn[BFT_MAX_REPLICAS];
+  struct bft_client_mux *m; /* the connections this handle uses */
+  int own_mux;              /* m is private to this handle (bft_client_open) */
   uint64_t last_seq;
   /* the operation in flight */
   int op_active;
@@ -89,7 +99,31 @@ struct bft_client {
   uv_timer_t lg_timer;
   bft_client_stats st;
   int closing;
-  uint32_t open_handles; /* freed when the last one closes */
+  uint32_t open_handles; /* freed when the last one closes (a private mux counts as one) */
+  void (*closed_cb)(void *);
+  void *closed_arg;
+};
+
+/* Connections to every replica, shared by the handles registered on it (members), which are
+ * found by their public key when a reply arrives. */
+struct bft_client_mux {
+  uv_loop_t *loop;
+  const bft_cluster *cluster;
+  uint32_t n;
+  uint32_t connect_timeout_ms, reconnect_max_ms;
+  bft_client_conn conn[BFT_MAX_REPLICAS];
+  bft_client **members; /* dense, for iteration */
+  uint32_t nmembers, members_cap;
+  bft_client **map; /* open addressing by key, rebuilt when a member leaves */
+  uint32_t map_cap;
+  bft_client *ledger; /* the member whose ledger read is in progress (one per mux) */
+  uv_prepare_t flush;
+  int coalesce; /* shared: frames leave at the end of the loop iteration (private: at once) */
+  int flush_armed;
+  uint64_t connects, disconnects;
+  uint64_t unrouted; /* frames for no member (a key not here, ledger blocks nobody reads) */
+  int closing;
+  uint32_t open_handles;
   void (*closed_cb)(void *);
   void *closed_arg;
 };
@@ -116,10 +150,6 @@ static void client_maybe_free(bft_client *c) {
   if (!c->closing || c->open_handles) return;
   void (*cb)(void *) = c->closed_cb;
   void *arg = c->closed_arg;
-  for (uint32_t i = 0; i < c->n; i++) {
-    free(c->conn[i].rbuf);
-    free(c->conn[i].wbuf);
-  }
   free(c->frame);
   bft_keypair_wipe(&c->kp);
   if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->n * sizeof *c->mac_keys);
@@ -134,6 +164,73 @@ static void on_handle_closed(uv_handle_t *h) {
   client_maybe_free(c);
 }
 
+/* ---- members of a mux -------------------------------------------------------------------- */
+
+static uint32_t key_slot(const uint8_t pk[BFT_PK_LEN], uint32_t mask) {
+  /* Public keys are uniformly random: any 4 bytes spread them. */
+  uint32_t h = (uint32_t)pk[0] | (uint32_t)pk[1] << 8 | (uint32_t)pk[2] << 16 | (uint32_t)pk[3] << 24;
+  return h & mask;
+}
+
+static bft_client *mux_find(const bft_client_mux *m, const uint8_t pk[BFT_PK_LEN]) {
+  if (!m->map_cap) return NULL;
+  uint32_t mask = m->map_cap - 1;
+  for (uint32_t j = key_slot(pk, mask);; j = (j + 1) & mask) {
+    bft_client *c = m->map[j];
+    if (!c || memcmp(c->kp.pk, pk, BFT_PK_LEN) == 0) return c;
+  }
+}
+
+/* Rebuild the key map with room for `want` members (at most half full). 0 or BFT_E_NOMEM. */
+static int mux_rehash(bft_client_mux *m, uint32_t want) {
+  uint32_t cap = m->map_cap ? m->map_cap : 16;
+  while (cap < 2 * want) cap *= 2;
+  if (cap != m->map_cap) {
+    bft_client **nm = malloc(cap * sizeof *nm);
+    if (!nm) return BFT_E_NOMEM;
+    free(m->map);
+    m->map = nm;
+    m->map_cap = cap;
+  }
+  memset(m->map, 0, m->map_cap * sizeof *m->map);
+  for (uint32_t i = 0; i < m->nmembers; i++) {
+    uint32_t j = key_slot(m->members[i]->kp.pk, m->map_cap - 1);
+    while (m->map[j]) j = (j + 1) & (m->map_cap - 1);
+    m->map[j] = m->members[i];
+  }
+  return 0;
+}
+
+/* 0, BFT_E_STATE (the mux is closing, or a member already uses this key: the replicas would
+ * take one's requests for the other's), or BFT_E_NOMEM. */
+static int mux_join(bft_client_mux *m, bft_client *c) {
+  if (m->closing || mux_find(m, c->kp.pk)) return BFT_E_STATE;
+  if (m->nmembers == m->members_cap) {
+    uint32_t cap = m->members_cap ? 2 * m->members_cap : 4;
+    bft_client **nm = realloc(m->members, cap * sizeof *nm);
+    if (!nm) return BFT_E_NOMEM;
+    m->members = nm;
+    m->members_cap = cap;
+  }
+  if (2 * (m->nmembers + 1) > m->map_cap && mux_rehash(m, m->nmembers + 1) != 0) return BFT_E_NOMEM;
+  m->members[m->nmembers++] = c;
+  uint32_t j = key_slot(c->kp.pk, m->map_cap - 1);
+  while (m->map[j]) j = (j + 1) & (m->map_cap - 1);
+  m->map[j] = c;
+  c->m = m;
+  return 0;
+}
+
+static void mux_leave(bft_client_mux *m, bft_client *c) {
+  for (uint32_t i = 0; i < m->nmembers; i++)
+    if (m->members[i] == c) {
+      m->members[i] = m->members[--m->nmembers];
+      break;
+    }
+  if (m->ledger == c) m->ledger = NULL;
+  (void)mux_rehash(m, m->nmembers); /* same capacity: cannot fail */
+}
+
 /* ---- connections ------------------------------------------------------------------------- */
 
 static void conn_start(bft_client_conn *k);
@@ -143,53 +240,56 @@ static void lg_send(bft_client *c);
 static void lg_failed(bft_client *c, const char *why, int bad_answer);
 static void handle_frame(bft_client_conn *k, uint8_t kind, const uint8_t *body, uint32_t len);
 static void conn_flush(bft_client_conn *k);
+static void mux_maybe_free(bft_client_mux *m);
 
 static void conn_timer_cb(uv_timer_t *t) {
   bft_client_conn *k = t->data;
-  if (k->c->closing) return;
+  if (k->m->closing) return;
   if (k->state == CONN_IDLE) {
     conn_start(k);
   } else if (k->state == CONN_CONNECTED) {
     conn_flush(k);
   } else if (k->state == CONN_CONNECTING) {
     char why[64];
-    snprintf(why, sizeof why, "connect timed out after %u ms", k->c->opt.connect_timeout_ms);
+    snprintf(why, sizeof why, "connect timed out after %u ms", k->m->connect_timeout_ms);
     conn_drop(k, why);
   }
 }
 
 static void on_tcp_closed(uv_handle_t *h) {
   bft_client_conn *k = h->data;
-  bft_client *c = k->c;
+  bft_client_mux *m = k->m;
   k->state = CONN_IDLE;
   k->rlen = 0;
   k->wlen = 0;
-  c->open_handles--;
-  if (c->closing) {
-    client_maybe_free(c);
+  m->open_handles--;
+  if (m->closing) {
+    mux_maybe_free(m);
     return;
   }
   /* Back off before reconnecting, so a replica that is down costs one connect attempt per
    * reconnect_max_ms at most rather than a busy loop. */
   uv_timer_start(&k->timer, conn_timer_cb, k->backoff_ms, 0);
   uint32_t next = k->backoff_ms * 2;
-  k->backoff_ms = next > c->opt.reconnect_max_ms ? c->opt.reconnect_max_ms : next;
+  k->backoff_ms = next > m->reconnect_max_ms ? m->reconnect_max_ms : next;
 }
 
 static void conn_drop(bft_client_conn *k, const char *why) {
-  bft_client *c = k->c;
+  bft_client_mux *m = k->m;
   if (why) snprintf(k->last_error, sizeof k->last_error, "%s", why);
   if (k->state != CONN_CONNECTING && k->state != CONN_CONNECTED) return;
-  if (k->state == CONN_CONNECTED) c->st.disconnects++;
+  if (k->state == CONN_CONNECTED) m->disconnects++;
   k->state = CONN_CLOSING;
   k->rlen = 0;
   k->wlen = 0; /* a frame cut short dies with its connection */
+  k->dirty = 0;
   uv_timer_stop(&k->timer);
   uv_close((uv_handle_t *)&k->tcp, on_tcp_closed);
-  if (c->lg.active && c->lg.cur == k->id) {
+  bft_client *lc = m->ledger;
+  if (lc && lc->lg.active && lc->lg.cur == k->id) {
     char line[128];
     snprintf(line, sizeof line, "replica %u: %s", k->id, k->last_error);
-    lg_failed(c, line, 0);
+    lg_failed(lc, line, 0);
   }
 }
 
@@ -264,7 +364,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void on_connect(uv_connect_t *req, int status) {
   bft_client_conn *k = req->data;
-  bft_client *c = k->c;
+  bft_client_mux *m = k->m;
   if (k->state != CONN_CONNECTING) return; /* closed meanwhile (status UV_ECANCELED) */
   if (status < 0) {
     conn_drop(k, uv_strerror(status));
@@ -278,21 +378,23 @@ static void on_connect(uv_connect_t *req, int status) {
   uv_timer_stop(&k->timer);
   k->state = CONN_CONNECTED;
   k->last_error[0] = '\0';
-  c->st.connects++;
-  if (c->op_active) op_send_to(c, k);
-  if (c->lg.active && c->lg.cur == k->id && !c->lg.sent) lg_send(c);
+  m->connects++;
+  for (uint32_t i = 0; i < m->nmembers; i++)
+    if (m->members[i]->op_active) op_send_to(m->members[i], k);
+  bft_client *lc = m->ledger;
+  if (lc && lc->lg.active && lc->lg.cur == k->id && !lc->lg.sent) lg_send(lc);
 }
 
 static void conn_start(bft_client_conn *k) {
-  bft_client *c = k->c;
-  if (c->closing || k->state != CONN_IDLE || !k->have_addr) return;
-  int rc = uv_tcp_init(c->loop, &k->tcp);
+  bft_client_mux *m = k->m;
+  if (m->closing || k->state != CONN_IDLE || !k->have_addr) return;
+  int rc = uv_tcp_init(m->loop, &k->tcp);
   if (rc) {
     snprintf(k->last_error, sizeof k->last_error, "%s", uv_strerror(rc));
-    uv_timer_start(&k->timer, conn_timer_cb, c->opt.reconnect_max_ms, 0);
+    uv_timer_start(&k->timer, conn_timer_cb, m->reconnect_max_ms, 0);
     return;
   }
-  c->open_handles++;
+  m->open_handles++;
   k->tcp.data = k;
   k->creq.data = k;
   k->state = CONN_CONNECTING;
@@ -302,7 +404,7 @@ static void conn_start(bft_client_conn *k) {
     conn_drop(k, uv_strerror(rc));
     return;
   }
-  uv_timer_start(&k->timer, conn_timer_cb, c->opt.connect_timeout_ms, 0);
+  uv_timer_start(&k->timer, conn_timer_cb, m->connect_timeout_ms, 0);
 }
 
 /* send(2) without SIGPIPE and without blocking: bytes taken, 0 when the socket buffer is full,
@@ -330,9 +432,9 @@ static void conn_write_failed(bft_client_conn *k, ssize_t err) {
   conn_drop(k, why);
 }
 
-/* Append the bytes of a frame from offset `skip` to the write queue; 0, or -1 without memory. */
-static int conn_queue(bft_client_conn *k, const uint8_t *hdr, const uint8_t *body, uint32_t body_len, size_t skip) {
-  size_t len = WIRE_FRAME_HEADER_LEN + (size_t)body_len - skip;
+/* Append the bytes of a frame to the write queue; 0, or -1 without memory. */
+static int conn_queue(bft_client_conn *k, const uint8_t *hdr, const uint8_t *body, uint32_t body_len) {
+  size_t len = WIRE_FRAME_HEADER_LEN + (size_t)body_len;
   if (k->wlen + len > k->wcap) {
     size_t cap = k->wcap ? k->wcap : 4096;
     while (cap < k->wlen + len) cap *= 2;
@@ -341,13 +443,8 @@ static int conn_queue(bft_client_conn *k, const uint8_t *hdr, const uint8_t *bod
     k->wbuf = nb;
     k->wcap = cap;
   }
-  uint8_t *p = k->wbuf + k->wlen;
-  if (skip < WIRE_FRAME_HEADER_LEN) {
-    memcpy(p, hdr + skip, WIRE_FRAME_HEADER_LEN - skip);
-    p += WIRE_FRAME_HEADER_LEN - skip;
-    skip = WIRE_FRAME_HEADER_LEN;
-  }
-  if (body_len) memcpy(p, body + (skip - WIRE_FRAME_HEADER_LEN), body_len - (skip - WIRE_FRAME_HEADER_LEN));
+  memcpy(k->wbuf + k->wlen, hdr, WIRE_FRAME_HEADER_LEN);
+  if (body_len) memcpy(k->wbuf + k->wlen + WIRE_FRAME_HEADER_LEN, body, body_len);
   k->wlen += len;
   return 0;
 }
@@ -361,6 +458,7 @@ static void conn_retry_later(bft_client_conn *k) {
 
 /* Write what is queued; while the socket buffer stays full, try again on the timer. */
 static void conn_flush(bft_client_conn *k) {
+  k->dirty = 0;
   if (k->state != CONN_CONNECTED || k->wlen == 0) return;
   struct iovec iov = {.iov_base = k->wbuf, .iov_len = k->wlen};
   ssize_t n = conn_send(k, &iov, 1);
@@ -376,42 +474,47 @@ static void conn_flush(bft_client_conn *k) {
   if (k->wlen) conn_retry_later(k);
 }
 
-/* Send one frame (header + body) to a connected replica, queueing what the socket does not take. */
-static void conn_write(bft_client_conn *k, const uint8_t *hdr, const uint8_t *body, uint32_t body_len) {
+/* End of a loop iteration (before libuv polls): write what each connection queued. */
+static void mux_flush_cb(uv_prepare_t *p) {
+  bft_client_mux *m = p->data;
+  m->flush_armed = 0;
+  uv_prepare_stop(&m->flush);
+  for (uint32_t i = 0; i < m->n; i++)
+    if (m->conn[i].dirty) conn_flush(&m->conn[i]);
+}
+
+/* Queue one frame (header + body) for a connected replica; on a shared mux it leaves with the
+ * others of this loop iteration (mux_flush_cb) or when the queue is large, on a private one at
+ * once. Bytes queued while the
+ * socket buffer is full are bounded (CLIENT_MAX_PENDING_BYTES per member): beyond that the
+ * replica is not reading and the retransmission timer will try again. */
+static void conn_write(bft_client *c, bft_client_conn *k, const uint8_t *hdr, const uint8_t *body,
+                       uint32_t body_len) {
+  bft_client_mux *m = k->m;
   if (k->state != CONN_CONNECTED) return;
   size_t len = WIRE_FRAME_HEADER_LEN + (size_t)body_len;
-  if (k->wlen) { /* behind queued bytes, to keep frames in order */
-    if (k->wlen + len > CLIENT_MAX_PENDING_BYTES || conn_queue(k, hdr, body, body_len, 0) != 0)
-      return; /* the retransmission timer will try again */
-    k->c->st.frames_sent++;
+  if (k->wlen + len > (size_t)CLIENT_MAX_PENDING_BYTES * (m->nmembers ? m->nmembers : 1)) return;
+  if (conn_queue(k, hdr, body, body_len) != 0) return; /* out of memory: as if lost */
+  c->st.frames_sent++;
+  if (!m->coalesce || k->wlen >= CLIENT_FLUSH_NOW_BYTES) {
+    conn_flush(k);
     return;
   }
-  struct iovec iov[2] = {{.iov_base = (void *)hdr, .iov_len = WIRE_FRAME_HEADER_LEN},
-                         {.iov_base = (void *)body, .iov_len = body_len}};
-  ssize_t n = conn_send(k, iov, body_len ? 2 : 1);
-  if (n < 0) {
-    conn_write_failed(k, n);
-    return;
+  k->dirty = 1;
+  if (!m->flush_armed) {
+    m->flush_armed = 1;
+    uv_prepare_start(&m->flush, mux_flush_cb);
   }
-  k->c->st.frames_sent++;
-  if ((size_t)n == len) return;
-  /* Part of the frame is on its way: the rest must follow, or the stream is broken. */
-  if (conn_queue(k, hdr, body, body_len, (size_t)n) != 0) {
-    conn_drop(k, "out of memory for a write");
-    return;
-  }
-  k->wretry_ms = CLIENT_WRITE_RETRY_FIRST_MS;
-  conn_retry_later(k);
 }
 
 /* ---- the operation in flight ------------------------------------------------------------- */
 
 static void op_send_to(bft_client *c, bft_client_conn *k) {
-  conn_write(k, c->frame, c->frame + WIRE_FRAME_HEADER_LEN, c->frame_len - WIRE_FRAME_HEADER_LEN);
+  conn_write(c, k, c->frame, c->frame + WIRE_FRAME_HEADER_LEN, c->frame_len - WIRE_FRAME_HEADER_LEN);
 }
 
 static void op_send_all(bft_client *c) {
-  for (uint32_t i = 0; i < c->n; i++) op_send_to(c, &c->conn[i]);
+  for (uint32_t i = 0; i < c->n; i++) op_send_to(c, &c->m->conn[i]);
 }
 
 /* Finish the operation; the state is cleared before the callback so it may submit again. */
@@ -438,7 +541,7 @@ static void op_describe_failure(bft_client *c, char *out, size_t cap) {
                    "at most %u agreed",
                    c->cluster->f + 1, c->opt.timeout_ms / 1000.0, connected, c->n, votes, best);
   for (uint32_t i = 0; i < c->n && off > 0 && (size_t)off < cap; i++) {
-    const bft_client_conn *k = &c->conn[i];
+    const bft_client_conn *k = &c->m->conn[i];
     if (k->state == CONN_CONNECTED || !k->last_error[0]) continue;
     off += snprintf(out + off, cap - (size_t)off, " (replica %u at %s:%u: %s)", i, c->cluster->replicas[i].host,
                     c->cluster->replicas[i].port, k->last_error);
@@ -470,8 +573,7 @@ static void op_timer_cb(uv_timer_t *t) {
   uv_timer_start(&c->op_timer, op_timer_cb, min_u64(c->rt_interval, c->op_deadline - now), 0);
 }
 
-static void handle_reply(bft_client_conn *k, const uint8_t *body, uint32_t len) {
-  bft_client *c = k->c;
+static void handle_reply(bft_client *c, bft_client_conn *k, const uint8_t *body, uint32_t len) {
   uint32_t r;
   uint8_t status;
   if (!c->op_active || bft_client_reply_peek(body, len, c->kp.pk, c->op_seq, c->n, &r, &status) != 0) {
@@ -550,13 +652,14 @@ static void lg_finish(bft_client *c, int err, const char *detail) {
   bft_client_ledger_cb cb = c->lg.done_cb;
   void *arg = c->lg.arg;
   c->lg.active = 0;
+  if (c->m->ledger == c) c->m->ledger = NULL;
   cb(arg, err, c->lg.head, c->lg.cur, detail ? detail : "");
 }
 
 static void lg_timer_cb(uv_timer_t *t) {
   bft_client *c = t->data;
   if (!c->lg.active) return;
-  const bft_client_conn *k = &c->conn[c->lg.cur];
+  const bft_client_conn *k = &c->m->conn[c->lg.cur];
   char why[128];
   if (k->state != CONN_CONNECTED && k->last_error[0])
     snprintf(why, sizeof why, "replica %u: %s", k->id, k->last_error);
@@ -568,7 +671,7 @@ static void lg_timer_cb(uv_timer_t *t) {
 /* Ask the current replica for the next blocks (or wait for it to connect). */
 static void lg_send(bft_client *c) {
   bft_client_ledger *g = &c->lg;
-  bft_client_conn *k = &c->conn[g->cur];
+  bft_client_conn *k = &c->m->conn[g->cur];
   uint64_t now = uv_now(c->loop);
   g->sent = 0;
   if (k->state == CONN_CONNECTED) {
@@ -580,7 +683,7 @@ static void lg_send(bft_client *c) {
     wire_put_u64(&w, g->next);
     wire_put_u32(&w, (uint32_t)want);
     wire_frame_header_encode(hdr, WIRE_KIND_LEDGER_GET, WIRE_SENDER_CLIENT, (uint32_t)w.len);
-    conn_write(k, hdr, body, (uint32_t)w.len);
+    conn_write(c, k, hdr, body, (uint32_t)w.len);
     g->sent = 1;
   }
   uint64_t left = g->deadline > now ? g->deadline - now : 0;
@@ -632,8 +735,7 @@ static uint64_t peek_u64(const uint8_t *p) {
 /* LEDGER_BLOCKS := u64 head | u32 count | count x blob block. The whole answer is checked
  * (structure, consecutive heights from `next`) before any block is handed out, so a bad
  * answer delivers nothing and the next replica resumes at the same height. */
-static void handle_ledger_blocks(bft_client_conn *k, const uint8_t *body, uint32_t len) {
-  bft_client *c = k->c;
+static void handle_ledger_blocks(bft_client *c, bft_client_conn *k, const uint8_t *body, uint32_t len) {
   bft_client_ledger *g = &c->lg;
   if (!g->active || !g->sent || k->id != g->cur) return;
   wire_reader r;
@@ -699,6 +801,8 @@ int bft_client_ledger_fetch(bft_client *c, int replica, uint64_t from, uint64_t 
   if (!c || !block_cb || !done_cb || from == 0 || to < from) return BFT_E_INVAL;
   if (replica >= 0 && (uint32_t)replica >= c->n) return BFT_E_INVAL;
   if (c->closing || c->lg.active) return BFT_E_STATE;
+  if (c->m->ledger && c->m->ledger != c) return BFT_E_STATE; /* another member of the mux reads the ledger */
+  c->m->ledger = c;
   bft_client_ledger *g = &c->lg;
   memset(g, 0, sizeof *g);
   g->active = 1;
@@ -715,7 +819,7 @@ int bft_client_ledger_fetch(bft_client *c, int replica, uint64_t from, uint64_t 
   } else { /* start with a replica that is connected already, if any */
     g->cur = 0;
     for (uint32_t i = 0; i < c->n; i++)
-      if (c->conn[i].state == CONN_CONNECTED) {
+      if (c->m->conn[i].state == CONN_CONNECTED) {
         g->cur = i;
         break;
       }
@@ -726,10 +830,20 @@ int bft_client_ledger_fetch(bft_client *c, int replica, uint64_t from, uint64_t 
 
 /* ---- frames, handle lifetime ------------------------------------------------------------- */
 
+/* A frame from a replica, to the member it is for: a REPLY names its client's key; ledger
+ * blocks go to the member reading the ledger. Anything else is counted and dropped. */
 static void handle_frame(bft_client_conn *k, uint8_t kind, const uint8_t *body, uint32_t len) {
-  if (kind == WIRE_KIND_REPLY) handle_reply(k, body, len);
-  else if (kind == WIRE_KIND_LEDGER_BLOCKS) handle_ledger_blocks(k, body, len);
-  else k->c->st.replies_ignored++;
+  bft_client_mux *m = k->m;
+  bft_client *c = NULL;
+  if (kind == WIRE_KIND_REPLY) {
+    const uint8_t *pk = bft_client_reply_key(body, len);
+    c = pk ? mux_find(m, pk) : NULL;
+    if (c) handle_reply(c, k, body, len);
+  } else if (kind == WIRE_KIND_LEDGER_BLOCKS) {
+    c = m->ledger;
+    if (c) handle_ledger_blocks(c, k, body, len);
+  }
+  if (!c) m->unrouted++;
 }
 
 static int resolve(const bft_replica_info *ri, struct sockaddr_storage *out, char *err, size_t errlen) {
@@ -765,9 +879,104 @@ static int resolve(const bft_replica_info *ri, struct sockaddr_storage *out, cha
   return rc ? -1 : 0;
 }
 
-int bft_client_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_keypair *kp,
-                    const bft_client_options *opt, bft_client **out) {
-  if (!loop || !cluster || !kp || !out || cluster->n == 0 || cluster->n > BFT_MAX_REPLICAS) return BFT_E_INVAL;
+/* ---- opening and closing ----------------------------------------------------------------- */
+
+static void mux_maybe_free(bft_client_mux *m) {
+  if (!m->closing || m->open_handles) return;
+  void (*cb)(void *) = m->closed_cb;
+  void *arg = m->closed_arg;
+  for (uint32_t i = 0; i < m->n; i++) {
+    free(m->conn[i].rbuf);
+    free(m->conn[i].wbuf);
+  }
+  free(m->members);
+  free(m->map);
+  free(m);
+  if (cb) cb(arg);
+}
+
+static void on_mux_handle_closed(uv_handle_t *h) {
+  bft_client_mux *m = h->data;
+  m->open_handles--;
+  mux_maybe_free(m);
+}
+
+static void on_conn_timer_closed(uv_handle_t *h) {
+  bft_client_conn *k = h->data;
+  k->m->open_handles--;
+  mux_maybe_free(k->m);
+}
+
+static void fill_options(bft_client_options *o, const bft_client_options *given) {
+  if (given) *o = *given;
+  else bft_client_options_default(o);
+  bft_client_options d;
+  bft_client_options_default(&d);
+  if (!o->timeout_ms) o->timeout_ms = d.timeout_ms;
+  if (!o->retransmit_ms) o->retransmit_ms = d.retransmit_ms;
+  if (o->retransmit_max_ms < o->retransmit_ms) o->retransmit_max_ms = o->retransmit_ms;
+  if (!o->connect_timeout_ms) o->connect_timeout_ms = d.connect_timeout_ms;
+  if (o->reconnect_max_ms < CLIENT_RECONNECT_FIRST_MS) o->reconnect_max_ms = CLIENT_RECONNECT_FIRST_MS;
+  if (!o->ledger_request_ms) o->ledger_request_ms = d.ledger_request_ms;
+  if (!o->request_version) o->request_version = BFT_REQUEST_V_MAC_REPLY;
+}
+
+static int mux_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_client_options *opt, int coalesce,
+                    bft_client_mux **out) {
+  if (!loop || !cluster || !out || cluster->n == 0 || cluster->n > BFT_MAX_REPLICAS) return BFT_E_INVAL;
+  bft_client_options o;
+  fill_options(&o, opt);
+  bft_client_mux *m = calloc(1, sizeof *m);
+  if (!m) return BFT_E_NOMEM;
+  m->loop = loop;
+  m->cluster = cluster;
+  m->n = cluster->n;
+  m->coalesce = coalesce;
+  m->connect_timeout_ms = o.connect_timeout_ms;
+  m->reconnect_max_ms = o.reconnect_max_ms;
+  uint32_t resolved = 0;
+  for (uint32_t i = 0; i < m->n; i++) {
+    bft_client_conn *k = &m->conn[i];
+    k->m = m;
+    k->id = i;
+    k->backoff_ms = CLIENT_RECONNECT_FIRST_MS;
+    k->have_addr = resolve(&cluster->replicas[i], &k->addr, k->last_error, sizeof k->last_error) == 0;
+    resolved += (uint32_t)k->have_addr;
+  }
+  if (!resolved) {
+    free(m);
+    return BFT_E_IO;
+  }
+  uv_prepare_init(loop, &m->flush);
+  m->flush.data = m;
+  m->open_handles = 1;
+  for (uint32_t i = 0; i < m->n; i++) {
+    uv_timer_init(loop, &m->conn[i].timer);
+    m->conn[i].timer.data = &m->conn[i];
+    m->open_handles++;
+  }
+  for (uint32_t i = 0; i < m->n; i++) conn_start(&m->conn[i]);
+  *out = m;
+  return 0;
+}
+
+int bft_client_mux_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_client_options *opt,
+                        bft_client_mux **out) {
+  return mux_open(loop, cluster, opt, 1, out);
+}
+
+static void client_free_unopened(bft_client *c) {
+  bft_keypair_wipe(&c->kp);
+  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->n * sizeof *c->mac_keys);
+  free(c->mac_keys);
+  free(c->frame);
+  free(c);
+}
+
+int bft_client_open_mux(bft_client_mux *m, const bft_keypair *kp, const bft_client_options *opt,
+                        bft_client **out) {
+  if (!m || !kp || !out) return BFT_E_INVAL;
+  if (m->closing) return BFT_E_STATE;
   bft_client *c = calloc(1, sizeof *c);
   if (!c) return BFT_E_NOMEM;
   c->frame = malloc(WIRE_FRAME_HEADER_LEN + BFT_MAX_REQUEST_BYTES);
@@ -775,82 +984,74 @@ int bft_client_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_keypa
     free(c);
     return BFT_E_NOMEM;
   }
-  c->loop = loop;
-  c->cluster = cluster;
+  c->loop = m->loop;
+  c->cluster = m->cluster;
   c->kp = *kp;
-  c->n = cluster->n;
-  if (opt) c->opt = *opt;
-  else bft_client_options_default(&c->opt);
-  bft_client_options d;
-  bft_client_options_default(&d);
-  if (!c->opt.timeout_ms) c->opt.timeout_ms = d.timeout_ms;
-  if (!c->opt.retransmit_ms) c->opt.retransmit_ms = d.retransmit_ms;
-  if (c->opt.retransmit_max_ms < c->opt.retransmit_ms) c->opt.retransmit_max_ms = c->opt.retransmit_ms;
-  if (!c->opt.connect_timeout_ms) c->opt.connect_timeout_ms = d.connect_timeout_ms;
-  if (c->opt.reconnect_max_ms < CLIENT_RECONNECT_FIRST_MS) c->opt.reconnect_max_ms = CLIENT_RECONNECT_FIRST_MS;
-  if (!c->opt.ledger_request_ms) c->opt.ledger_request_ms = d.ledger_request_ms;
-  if (!c->opt.request_version) c->opt.request_version = BFT_REQUEST_V_MAC_REPLY;
+  c->n = m->n;
+  fill_options(&c->opt, opt);
   if (c->opt.request_version > BFT_REQUEST_V_MAC) {
-    bft_keypair_wipe(&c->kp);
-    free(c->frame);
-    free(c);
+    client_free_unopened(c);
     return BFT_E_INVAL;
   }
   if (c->opt.request_version != BFT_REQUEST_VERSION) {
     c->mac_keys = malloc((size_t)c->n * sizeof *c->mac_keys);
     int krc = c->mac_keys ? 0 : BFT_E_NOMEM;
     for (uint32_t i = 0; !krc && i < c->n; i++)
-      krc = bft_session_key(&c->kp, cluster->replicas[i].pk, 0, cluster->id, c->mac_keys[i]);
+      krc = bft_session_key(&c->kp, c->cluster->replicas[i].pk, 0, c->cluster->id, c->mac_keys[i]);
     if (krc) {
-      free(c->mac_keys);
-      bft_keypair_wipe(&c->kp);
-      free(c->frame);
-      free(c);
+      client_free_unopened(c);
       return krc;
     }
   }
-  uint32_t resolved = 0;
-  for (uint32_t i = 0; i < c->n; i++) {
-    bft_client_conn *k = &c->conn[i];
-    k->c = c;
-    k->id = i;
-    k->backoff_ms = CLIENT_RECONNECT_FIRST_MS;
-    k->have_addr = resolve(&cluster->replicas[i], &k->addr, k->last_error, sizeof k->last_error) == 0;
-    resolved += (uint32_t)k->have_addr;
+  int rc = mux_join(m, c);
+  if (rc) {
+    client_free_unopened(c);
+    return rc;
   }
-  if (!resolved) {
-    bft_keypair_wipe(&c->kp);
-    free(c->mac_keys);
-    free(c->frame);
-    free(c);
-    return BFT_E_IO;
-  }
-  uv_timer_init(loop, &c->op_timer);
-  uv_timer_init(loop, &c->lg_timer);
+  uv_timer_init(c->loop, &c->op_timer);
+  uv_timer_init(c->loop, &c->lg_timer);
   c->op_timer.data = c;
   c->lg_timer.data = c;
   c->open_handles = 2;
-  for (uint32_t i = 0; i < c->n; i++) {
-    uv_timer_init(loop, &c->conn[i].timer);
-    c->conn[i].timer.data = &c->conn[i];
-    c->open_handles++;
-  }
-  for (uint32_t i = 0; i < c->n; i++) conn_start(&c->conn[i]);
   *out = c;
   return 0;
 }
 
-void bft_client_get_stats(const bft_client *c, bft_client_stats *st) { *st = c->st; }
-
-uint32_t bft_client_connected(const bft_client *c) {
-  uint32_t m = 0;
-  for (uint32_t i = 0; i < c->n; i++) m += c->conn[i].state == CONN_CONNECTED;
-  return m;
+int bft_client_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_keypair *kp,
+                    const bft_client_options *opt, bft_client **out) {
+  if (!loop || !cluster || !kp || !out) return BFT_E_INVAL;
+  if (opt && opt->request_version > BFT_REQUEST_V_MAC) return BFT_E_INVAL;
+  bft_client_mux *m;
+  int rc = mux_open(loop, cluster, opt, 0, &m); /* one handle: each frame is written at once */
+  if (rc) return rc;
+  rc = bft_client_open_mux(m, kp, opt, out);
+  if (rc) {
+    bft_client_mux_close(m, NULL, NULL);
+    return rc;
+  }
+  (*out)->own_mux = 1;
+  return 0;
 }
 
-static void on_conn_timer_closed(uv_handle_t *h) {
-  bft_client_conn *k = h->data;
-  bft_client *c = k->c;
+void bft_client_get_stats(const bft_client *c, bft_client_stats *st) {
+  *st = c->st;
+  st->connects = c->m->connects;
+  st->disconnects = c->m->disconnects;
+  if (c->own_mux) st->replies_ignored += c->m->unrouted;
+}
+
+uint32_t bft_client_connected(const bft_client *c) { return bft_client_mux_connected(c->m); }
+
+uint32_t bft_client_mux_connected(const bft_client_mux *m) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < m->n; i++) k += m->conn[i].state == CONN_CONNECTED;
+  return k;
+}
+
+uint32_t bft_client_mux_members(const bft_client_mux *m) { return m->nmembers; }
+
+static void on_private_mux_closed(void *arg) {
+  bft_client *c = arg;
   c->open_handles--;
   client_maybe_free(c);
 }
@@ -869,10 +1070,25 @@ void bft_client_close(bft_client *c, void (*closed_cb)(void *arg), void *arg) {
   c->closing = 1;
   c->closed_cb = closed_cb;
   c->closed_arg = arg;
+  mux_leave(c->m, c);
   uv_close((uv_handle_t *)&c->op_timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->lg_timer, on_handle_closed);
-  for (uint32_t i = 0; i < c->n; i++) {
-    bft_client_conn *k = &c->conn[i];
+  if (c->own_mux) {
+    c->open_handles++; /* the private connections: freed before this handle's closed_cb */
+    bft_client_mux_close(c->m, on_private_mux_closed, c);
+  }
+}
+
+void bft_client_mux_close(bft_client_mux *m, void (*closed_cb)(void *arg), void *arg) {
+  if (!m || m->closing) return;
+  m->closing = 1; /* no member joins from here on */
+  /* Members still open are closed first (their operations complete with BFT_E_STATE). */
+  while (m->nmembers) bft_client_close(m->members[m->nmembers - 1], NULL, NULL);
+  m->closed_cb = closed_cb;
+  m->closed_arg = arg;
+  uv_close((uv_handle_t *)&m->flush, on_mux_handle_closed);
+  for (uint32_t i = 0; i < m->n; i++) {
+    bft_client_conn *k = &m->conn[i];
     uv_close((uv_handle_t *)&k->timer, on_conn_timer_closed);
     if (k->state == CONN_CONNECTING || k->state == CONN_CONNECTED) {
       k->state = CONN_CLOSING;

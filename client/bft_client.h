@@ -1,6 +1,7 @@
 /* bft_client: the client library of the replicated key-value store. It signs requests with the
  * client's key, sends each to every replica, retransmits and reconnects until f+1 replicas return
- * matching signed replies, and reads the certified ledger. Use it asynchronously on your own libuv
+ * matching authenticated replies, and reads the certified ledger. Many clients in one process
+ * can share one connection per replica (bft_client_mux). Use it asynchronously on your own libuv
  * loop (bft_client_*) or blocking (bft_client_sync_*, which runs a private loop).
  * The library never raises SIGPIPE (it sends with MSG_NOSIGNAL) and leaves signal dispositions
  * alone: a replica that hangs up is a dropped connection, reported in the failure's detail. */
@@ -103,9 +104,36 @@ typedef void (*bft_client_ledger_cb)(void *arg, int err, uint64_t head, uint32_t
 int bft_client_ledger_fetch(bft_client *c, int replica, uint64_t from, uint64_t to,
                             bft_client_block_cb block_cb, bft_client_ledger_cb done_cb, void *arg);
 
+/* Counters of this handle; connects and disconnects are those of its connections (shared by
+ * every handle of a mux). */
 void bft_client_get_stats(const bft_client *c, bft_client_stats *st);
 /* Replicas with an established connection right now. */
 uint32_t bft_client_connected(const bft_client *c);
+
+/* ---- many clients over shared connections -------------------------------------------------- */
+
+/* A mux is one TCP connection per replica shared by many handles (each with its own key, seq
+ * and operation in flight), for a process that runs many clients, as a gateway or a load
+ * generator does: the replicas receive the requests of one loop iteration in one read and
+ * answer them in one write, instead of one connection, read and write per client. Replicas
+ * route each reply back by the client key it carries; nothing changes on their side.
+ * bft_client_open is bft_client_mux_open + bft_client_open_mux on a private mux.
+ * Options: the mux uses connect_timeout_ms and reconnect_max_ms of `opt`; each handle the rest
+ * of its own. Two handles with the same key cannot share a mux (BFT_E_STATE). One ledger read
+ * at a time per mux: bft_client_ledger_fetch returns BFT_E_STATE while another handle of the
+ * mux reads. */
+typedef struct bft_client_mux bft_client_mux;
+int bft_client_mux_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_client_options *opt,
+                        bft_client_mux **out);
+/* Open a handle on the mux (same contract as bft_client_open otherwise). */
+int bft_client_open_mux(bft_client_mux *m, const bft_keypair *kp, const bft_client_options *opt,
+                        bft_client **out);
+uint32_t bft_client_mux_connected(const bft_client_mux *m);
+uint32_t bft_client_mux_members(const bft_client_mux *m);
+/* Close the mux: handles still open on it are closed first (an operation in flight completes
+ * with BFT_E_STATE); closed_cb (may be NULL) runs once the memory is freed. A handle closed on
+ * its own (bft_client_close) just leaves the mux. */
+void bft_client_mux_close(bft_client_mux *m, void (*closed_cb)(void *arg), void *arg);
 
 /* Close: an operation or fetch in flight completes with BFT_E_STATE, then every handle closes
  * and the memory is freed from the loop (closed_cb, may be NULL, is called after that). */
@@ -193,6 +221,9 @@ void bft_client_quorum_count(const bft_client_quorum *q, uint32_t *votes, uint32
  * below n (replica and status, both may be NULL, are set); else BFT_E_STALE / BFT_E_UNKNOWN_SENDER / BFT_E_TRUNCATED. */
 int bft_client_reply_peek(const uint8_t *p, uint32_t len, const uint8_t pk[BFT_PK_LEN],
                           uint64_t seq, uint32_t n, uint32_t *replica, uint8_t *status);
+
+/* The client key a reply is for (its pk field), or NULL when too short to be a reply. */
+const uint8_t *bft_client_reply_key(const uint8_t *p, uint32_t len);
 
 /* The next sequence number: max(last + 1, now_us). */
 uint64_t bft_client_next_seq(uint64_t last, uint64_t now_us);

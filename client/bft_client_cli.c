@@ -189,6 +189,7 @@ int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t err
   a->timeout_s = 30;
   a->arrival = BENCH_ARRIVAL_POISSON;
   a->backlog = 100000;
+  a->connections = 1;
   int have_arrival = 0, have_backlog = 0;
   opt_cursor o = {.argc = argc, .argv = argv};
   for (o.i = 1; o.i < argc; o.i++) {
@@ -265,6 +266,10 @@ int bench_args_parse(int argc, char **argv, bench_args *a, char *err, size_t err
       else if (strcmp(v, "fixed") == 0) a->arrival = BENCH_ARRIVAL_FIXED;
       else return fail(err, errlen, "--arrival must be poisson or fixed, not '%s'", v);
       have_arrival = 1;
+    } else if ((m = opt_match(&o, "--connections", 1, &v)) != 0) {
+      if (m < 0 || parse_u64(v, 0, 100000, &u))
+        return fail(err, errlen, "--connections needs a number from 0 (one set per client) to 100000");
+      a->connections = (uint32_t)u;
     } else if ((m = opt_match(&o, "--backlog", 1, &v)) != 0) {
       if (m < 0 || parse_u64(v, 0, 10000000, &u)) return fail(err, errlen, "--backlog needs a number from 0 to 10000000");
       a->backlog = (uint32_t)u;

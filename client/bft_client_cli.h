@@ -72,6 +72,9 @@ typedef struct bench_args {
   int payload_set;      /* --payload given: value_size is exact (no unique tag) */
   uint8_t request_version; /* --auth: BFT_REQUEST_V_MAC_REPLY (default), _VERSION (signed),
                             * _V_MAC (protocol-only) */
+  /* --connections: the clients share this many connections per replica (client J uses set
+   * J mod K, a bft_client_mux); 0: each client has its own. Default 1. */
+  uint32_t connections;
 } bench_args;
 /* The --auth name of a request version (RESULT's auth=). */
 const char *bench_auth_name(uint8_t request_version);

@@ -72,6 +72,10 @@ int bft_client_reply_peek(const uint8_t *p, uint32_t len, const uint8_t pk[BFT_P
   return 0;
 }
 
+const uint8_t *bft_client_reply_key(const uint8_t *p, uint32_t len) {
+  return len >= REPLY_MIN_LEN ? p + REPLY_OFF_CLIENT : NULL;
+}
+
 uint64_t bft_client_next_seq(uint64_t last, uint64_t now_us) {
   return now_us > last ? now_us : last + 1;
 }

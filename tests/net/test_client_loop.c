@@ -54,6 +54,8 @@ typedef struct fake_replica {
   uint32_t nkeys;
   uint64_t last_seq;
   uint32_t requests;
+  uint32_t accepted; /* connections accepted so far */
+  uint32_t max_frames_per_read; /* most frames one read delivered */
 } fake_replica;
 
 typedef struct fake_world {
@@ -186,6 +188,7 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   c->len += (size_t)n;
   size_t pos = 0;
+  uint32_t frames = 0;
   while (c->len - pos >= WIRE_FRAME_HEADER_LEN && !uv_is_closing((uv_handle_t *)s)) {
     wire_frame_header h;
     assert_int_equal(wire_frame_header_decode(c->buf + pos, c->len - pos, &h), 0);
@@ -195,7 +198,9 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     if (h.kind == WIRE_KIND_REQUEST) fake_on_request(c, body, h.body_len);
     else if (h.kind == WIRE_KIND_LEDGER_GET) fake_on_ledger_get(c, body, h.body_len);
     pos += WIRE_FRAME_HEADER_LEN + h.body_len;
+    frames++;
   }
+  if (frames > c->r->max_frames_per_read) c->r->max_frames_per_read = frames;
   memmove(c->buf, c->buf + pos, c->len - pos);
   c->len -= pos;
 }
@@ -216,6 +221,7 @@ static void fake_on_connection(uv_stream_t *server, int status) {
   memset(c, 0, sizeof *c);
   c->used = 1;
   c->r = r;
+  r->accepted++;
   uv_tcp_init(&r->w->loop, &c->tcp);
   c->tcp.data = c;
   uv_accept(server, (uv_stream_t *)&c->tcp);
@@ -495,6 +501,96 @@ static void test_async_many_handles(void **state) {
   fake_stop(w);
 }
 
+/* Many clients (keys) over one connection per replica: each reply reaches the handle whose key
+ * it names, the requests of one loop iteration leave in one write (a replica reads several
+ * frames at once), a key can join a mux once, one ledger read at a time, and closing the mux
+ * completes what is in flight. */
+#define MUX_CLIENTS 6
+static int ledger_count_cb(void *arg, uint64_t height, const uint8_t *block, uint32_t len) {
+  (void)arg, (void)height, (void)block, (void)len;
+  return 0;
+}
+static void ledger_done_cb(void *arg, int err, uint64_t head, uint32_t replica, const char *detail) {
+  (void)head, (void)replica, (void)detail;
+  assert_int_equal(err, 0);
+  (*(int *)arg)++;
+}
+static void test_mux_shares_connections(void **state) {
+  (void)state;
+  int modes[FAKE_N] = {FAKE_HONEST, FAKE_HONEST, FAKE_SILENT, FAKE_HONEST};
+  fake_world *w = fake_start(modes);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  bft_client_options o;
+  bft_client_options_default(&o);
+  o.retransmit_ms = 200;
+  o.timeout_ms = 5000;
+  bft_client_mux *m = NULL;
+  assert_int_equal(bft_client_mux_open(&loop, w->cluster, &o, &m), 0);
+  while (bft_client_mux_connected(m) < FAKE_N) uv_run(&loop, UV_RUN_ONCE);
+  bft_keypair kp[MUX_CLIENTS];
+  bft_client *h[MUX_CLIENTS];
+  for (int i = 0; i < MUX_CLIENTS; i++) {
+    assert_int_equal(bft_keypair_generate(&kp[i]), 0);
+    assert_int_equal(bft_client_open_mux(m, &kp[i], &o, &h[i]), 0);
+  }
+  bft_client *dup = NULL;
+  assert_int_equal(bft_client_open_mux(m, &kp[2], &o, &dup), BFT_E_STATE); /* a key joins once */
+  assert_int_equal(bft_client_mux_members(m), MUX_CLIENTS);
+  assert_int_equal(bft_client_connected(h[0]), FAKE_N); /* the mux's connections, already up */
+  /* Each client puts its own value and then reads it back: the read returns what this very
+   * client wrote only if replies went to the right handle. */
+  async_ctx ctx = {0};
+  for (int round = 0; round < 3; round++) {
+    int want = ctx.done + MUX_CLIENTS;
+    for (int i = 0; i < MUX_CLIENTS; i++) {
+      char key[8], val[8];
+      snprintf(key, sizeof key, "m%d", i);
+      snprintf(val, sizeof val, "v%d-%d", i, round);
+      uint8_t op[64];
+      bft_kv_op kop = {.opcode = BFT_KV_PUT, .key = (const uint8_t *)key, .key_len = (uint32_t)strlen(key),
+                       .value = (const uint8_t *)val, .value_len = (uint32_t)strlen(val)};
+      int len = bft_kv_encode(&kop, op, sizeof op);
+      assert_int_equal(bft_client_submit(h[i], op, (uint32_t)len, async_cb, &ctx), 0);
+    }
+    while (ctx.done < want) uv_run(&loop, UV_RUN_ONCE);
+  }
+  assert_int_equal(ctx.ok, 3 * MUX_CLIENTS);
+  for (int i = 0; i < MUX_CLIENTS; i++) {
+    bft_client_stats st;
+    bft_client_get_stats(h[i], &st);
+    assert_int_equal(st.ops_done, 3);
+    assert_int_equal(st.replies_bad, 0);
+  }
+  /* One connection per replica in all, and one write carried several clients' requests. */
+  for (int i = 0; i < FAKE_N; i++) {
+    assert_int_equal(w->r[i].accepted, 1);
+    assert_true(w->r[i].max_frames_per_read > 1);
+  }
+  /* One ledger read per mux at a time. */
+  int lg_done = 0;
+  assert_int_equal(bft_client_ledger_fetch(h[0], 0, 1, 5, ledger_count_cb, ledger_done_cb, &lg_done), 0);
+  assert_int_equal(bft_client_ledger_fetch(h[1], 0, 1, 5, ledger_count_cb, ledger_done_cb, &lg_done), BFT_E_STATE);
+  while (!lg_done) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(bft_client_ledger_fetch(h[1], 0, 1, 5, ledger_count_cb, ledger_done_cb, &lg_done), 0);
+  while (lg_done < 2) uv_run(&loop, UV_RUN_ONCE);
+  /* A handle closed alone leaves; the mux closes the rest, finishing their operations. */
+  int open = 2; /* h[0] and the mux report their close; the others are closed without a callback */
+  bft_client_close(h[0], closed_cb, &open);
+  assert_int_equal(bft_client_mux_members(m), MUX_CLIENTS - 1);
+  async_ctx late = {0};
+  uint8_t get[] = {BFT_KV_GET, 1, 0, 0, 0, 'k'};
+  for (int i = 1; i < MUX_CLIENTS; i++) assert_int_equal(bft_client_submit(h[i], get, sizeof get, async_cb, &late), 0);
+  bft_client_mux_close(m, closed_cb, &open);
+  assert_int_equal(late.done, MUX_CLIENTS - 1); /* completed with BFT_E_STATE */
+  assert_int_equal(late.ok, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(open, 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  for (int i = 0; i < MUX_CLIENTS; i++) bft_keypair_wipe(&kp[i]);
+  fake_stop(w);
+}
+
 static void test_close_with_op_in_flight(void **state) {
   (void)state;
   int modes[FAKE_N] = {FAKE_SILENT, FAKE_SILENT, FAKE_SILENT, FAKE_SILENT};
@@ -649,6 +745,7 @@ int main(void) {
       cmocka_unit_test(test_minority_rejection_in_timeout_detail),
       cmocka_unit_test(test_ledger_moves_on),
       cmocka_unit_test(test_async_many_handles),
+      cmocka_unit_test(test_mux_shares_connections),
       cmocka_unit_test(test_close_with_op_in_flight),
       cmocka_unit_test(test_replica_hangs_up_mid_write),
   };
