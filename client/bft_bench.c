@@ -79,6 +79,7 @@ typedef struct bench {
   /* the cluster's tuning, read from replica status (0 when no replica answered) */
   uint32_t batch_max, window;
   int protocol_only;            /* some replica said its cluster file accepts v3 requests */
+  int no_fsync;                 /* some replica said it runs with --unsafe-no-fsync */
   /* each replica's CPU time and executed requests before and after the run (signed status);
    * have bit 0: before, bit 1: after */
   uint64_t cpu0[BFT_MAX_REPLICAS], cpu1[BFT_MAX_REPLICAS], exe0[BFT_MAX_REPLICAS], exe1[BFT_MAX_REPLICAS];
@@ -134,13 +135,14 @@ static void bench_usage(FILE *f) {
           "RESULT protocol=P clients=C ops=N duration_s=D throughput_ops=T p50_ms=.. p90_ms=..\n"
           "       p99_ms=.. max_ms=.. errors=E mode=closed|open rate=R offered_ops=O drops=D\n"
           "       backlog_max=B unfinished=U payload=V batch_max=M window=W auth=A cpu_us_per_op=U\n"
-          "       ceiling_ops=C of_ceiling=R connections=K\n"
+          "       ceiling_ops=C of_ceiling=R connections=K fsync=0|1\n"
           "(batch_max and window as the replicas report them, 0 when none answered; cpu_us_per_op:\n"
           "the replicas' mean CPU time per executed request, from their signed status before and\n"
           "after the run, 0 when unknown; ceiling_ops: what this machine's cores could sign and\n"
           "verify if every request cost exactly one client signature and one verification per\n"
           "replica and nothing else, measured at start; of_ceiling = throughput / ceiling;\n"
-          "connections: the shared connection sets, 0 when each client had its own.)\n",
+          "connections: the shared connection sets, 0 when each client had its own; fsync=0 when a\n"
+          "replica said it runs with --unsafe-no-fsync.)\n",
           (int)BFT_KV_MAX_VALUE);
 }
 
@@ -413,6 +415,7 @@ static void bench_read_status(bench *b, int after) {
       b->window = st.window;
     }
     if (st.protocol_only) b->protocol_only = 1;
+    if (st.unsafe_no_fsync) b->no_fsync = 1;
     (after ? b->cpu1 : b->cpu0)[i] = st.cpu_us;
     (after ? b->exe1 : b->exe0)[i] = st.executed;
     b->have[i] |= (uint8_t)(after ? 2 : 1);
@@ -519,11 +522,11 @@ static void bench_report(bench *b) {
   printf("RESULT protocol=%s clients=%u ops=%" PRIu64 " duration_s=%.3f throughput_ops=%.1f p50_ms=%.3f p90_ms=%.3f "
          "p99_ms=%.3f max_ms=%.3f errors=%" PRIu64 " mode=%s rate=%.1f offered_ops=%.1f drops=%" PRIu64
          " backlog_max=%u unfinished=%u payload=%u batch_max=%u window=%u auth=%s cpu_us_per_op=%.1f"
-         " ceiling_ops=%.0f of_ceiling=%.3f connections=%u\n",
+         " ceiling_ops=%.0f of_ceiling=%.3f connections=%u fsync=%d\n",
          b->a.protocol ? b->a.protocol : b->protocol, b->a.clients, b->ops, secs, tput, p50, p90, p99, mx, errors,
          b->a.rate > 0 ? "open" : "closed", b->a.rate, b->a.rate > 0 ? (double)b->offered / secs : tput, b->drops,
          b->bl_max, b->bl_count, b->a.value_size, b->batch_max, b->window, bench_auth_name(b->a.request_version), cpu_us,
-         ceiling, ceiling > 0 ? tput / ceiling : 0, b->nmux);
+         ceiling, ceiling > 0 ? tput / ceiling : 0, b->nmux, b->no_fsync ? 0 : 1);
 }
 
 static int bench_setup_clients(bench *b) {

@@ -475,11 +475,11 @@ static int cli_run_status(const bft_cluster *c, const bft_client_cli_args *a, ui
     char hh[2 * BFT_DIGEST_LEN + 1];
     bft_hex_encode(hh, st.head_hash, BFT_DIGEST_LEN);
     printf("replica=%u address=%s:%u reachable engine=%s view=%llu leader=%u changing_view=%u view_changes=%llu "
-           "height=%llu head=%s batch_max=%u window=%u peers_up=%u/%u pool=%u executed=%llu cpu_s=%.3f%s\n",
+           "height=%llu head=%s batch_max=%u window=%u peers_up=%u/%u pool=%u executed=%llu cpu_s=%.3f%s%s\n",
            i, ri->host, ri->port, st.protocol, (unsigned long long)st.view, st.leader, st.changing_view,
            (unsigned long long)st.view_changes, (unsigned long long)st.committed, hh, st.batch_max, st.window,
            st.peers_up, c->n - 1, st.pool, (unsigned long long)st.executed, (double)st.cpu_us / 1e6,
-           st.protocol_only ? " protocol_only=1" : "");
+           st.protocol_only ? " protocol_only=1" : "", st.unsafe_no_fsync ? " unsafe_no_fsync=1" : "");
   }
   return bad;
 }

@@ -28,6 +28,7 @@ int bft_status_encode(const bft_status *st, const bft_keypair *kp, const uint8_t
   wire_put_u64(&w, st->cpu_us);
   wire_put_u64(&w, st->executed);
   wire_put_u8(&w, st->protocol_only ? 1 : 0);
+  wire_put_u8(&w, st->unsafe_no_fsync ? 1 : 0);
   size_t signed_len = w.len;
   uint8_t *sig = wire_put_reserve(&w, BFT_SIG_LEN);
   if (w.err || !sig) return BFT_E_FULL;
@@ -61,11 +62,13 @@ int bft_status_decode(const uint8_t *p, uint32_t len, const uint8_t pk[BFT_PK_LE
   st->cpu_us = wire_get_u64(&r);
   st->executed = wire_get_u64(&r);
   st->protocol_only = wire_get_u8(&r);
+  st->unsafe_no_fsync = wire_get_u8(&r);
   size_t signed_len = r.off;
   const uint8_t *sig = wire_get_view(&r, BFT_SIG_LEN);
   int rc = wire_reader_finish(&r);
   if (rc) return rc;
-  if (ver != BFT_STATUS_VERSION || st->changing_view > 1 || st->protocol_only > 1) return BFT_E_MALFORMED;
+  if (ver != BFT_STATUS_VERSION || st->changing_view > 1 || st->protocol_only > 1 || st->unsafe_no_fsync > 1)
+    return BFT_E_MALFORMED;
   for (uint32_t i = 0; i < pl; i++)
     if (st->protocol[i] < 0x21 || st->protocol[i] > 0x7e) return BFT_E_MALFORMED;
   return bft_verify(pk, cluster_id, BFT_TAG_STATUS, p, (uint32_t)signed_len, sig) ? BFT_E_BAD_SIG : 0;

@@ -6,7 +6,7 @@
  *                 | u64 height | u32 leader | u8 changing_view | u64 view_changes
  *                 | u64 committed | head_hash[32] | u32 batch_max | u32 window
  *                 | u32 peers_up | u32 pool | u64 cpu_us | u64 executed | u8 protocol_only
- *                 | sig[64]
+ *                 | u8 unsafe_no_fsync | sig[64]
  *                 sig = the replica's bft_sign(tag "client/status") over everything before it
  *
  * The client's fresh nonce makes an answer unreplayable; the signature lets the client check
@@ -20,7 +20,7 @@
 #include "protocols/ledger.h"
 #include "protocols/limits.h"
 
-#define BFT_STATUS_VERSION 2
+#define BFT_STATUS_VERSION 3
 #define BFT_TAG_STATUS "client/status"
 #define BFT_STATUS_NONCE_LEN 16
 #define BFT_STATUS_MAX_BYTES 256
@@ -41,6 +41,7 @@ typedef struct bft_status {
   uint64_t cpu_us;        /* CPU time (user + system, all threads) the replica process used */
   uint64_t executed;      /* client requests executed since it started */
   uint8_t protocol_only;  /* its cluster file accepts unsigned (MAC) requests */
+  uint8_t unsafe_no_fsync; /* it runs with --unsafe-no-fsync (records never fsynced) */
 } bft_status;
 
 /* Encode and sign (sign returns 0 on success); returns the length or a negative BFT_E*. */

@@ -45,6 +45,10 @@ static void usage(FILE *f) {
           "                       changes views (rounds) without a fault; give every replica the same value\n"
           "  --verify-threads N   threads that verify client request signatures with the event loop, 0-%u\n"
           "                       (default: online CPUs - 1, here %u; 0: every verify on the event loop)\n"
+          "  --unsafe-no-fsync    write the WAL and ledger but never fsync them: a power loss (not a\n"
+          "                       killed process) can lose acknowledged operations and make the replica\n"
+          "                       contradict its own votes. For measuring the protocols without the\n"
+          "                       disk only; said in the first log line, in status and in bft-bench\n"
           "  -h, --help           this text\n"
           "\n"
           "Limits against hostile clients (replica/README.md, \"Admission and the cost of trust\"):\n"
@@ -92,7 +96,7 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
 
 enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
        OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_APP, OPT_APP_TIMEOUT,
-       OPT_SNAP_EVERY, OPT_RETAIN, OPT_METRICS, OPT_BATCH_MAX, OPT_WINDOW, OPT_VERIFY_THREADS,
+       OPT_SNAP_EVERY, OPT_RETAIN, OPT_METRICS, OPT_BATCH_MAX, OPT_WINDOW, OPT_VERIFY_THREADS, OPT_UNSAFE_NO_FSYNC,
        OPT_VIEW_TIMEOUT };
 
 static const char *g_app = "kv";
@@ -119,6 +123,7 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       {"window", required_argument, NULL, OPT_WINDOW},
       {"view-timeout", required_argument, NULL, OPT_VIEW_TIMEOUT},
       {"verify-threads", required_argument, NULL, OPT_VERIFY_THREADS},
+      {"unsafe-no-fsync", no_argument, NULL, OPT_UNSAFE_NO_FSYNC},
       {NULL, 0, NULL, 0}};
   int have_id = 0, opt;
   unsigned long v;
@@ -175,6 +180,9 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       case OPT_VIEW_TIMEOUT:
         if (parse_u32(optarg, 60000, &v) || v < 50) return bad_args("--view-timeout must be 50-60000 ms, got '%s'", optarg);
         o->timeout_ms = (uint32_t)v;
+        break;
+      case OPT_UNSAFE_NO_FSYNC:
+        o->unsafe_no_fsync = 1;
         break;
       case OPT_VERIFY_THREADS:
         if (parse_u32(optarg, RT_VPOOL_MAX_THREADS, &v))

@@ -42,6 +42,13 @@ typedef struct rt_recfile {
   int hold;          /* 1: appends reach the file only at a sync (never early, at 1 MiB) */
 } rt_recfile;
 
+/* bft-replica --unsafe-no-fsync: from now on, syncs of every record file in this process write
+ * but skip fdatasync (a power loss or kernel crash may lose acknowledged records and let the
+ * replica contradict what it signed; a killed process loses nothing). For measuring what the
+ * protocols cost without the disk; never for data anyone keeps. Set once, before opening. */
+void rt_recfile_set_unsafe_no_sync(int on);
+int rt_recfile_unsafe_no_sync(void);
+
 /* Test hook for the disk-full path: BFT_TEST_FAIL_SYNC="NAME:N" makes the N-th sync (N >= 1)
  * of every record file whose name (last path component) is NAME fail as if the disk were
  * full (ENOSPC). Read when a file is opened; no effect when unset. */

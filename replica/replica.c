@@ -20,6 +20,7 @@
 
 #include "protocols/kv.h"
 #include "replica/app_socket.h"
+#include "replica/recfile.h"
 #include "protocols/status.h"
 
 #define COMP_NET "net"
@@ -514,6 +515,7 @@ static int serve_status(rt_replica *r, rt_conn *c, const uint8_t *body, uint32_t
                 (uint64_t)ru.ru_stime.tv_usec;
   st.executed = r->core.ctr.executed;
   st.protocol_only = (uint8_t)(r->cluster->protocol_only != 0);
+  st.unsafe_no_fsync = (uint8_t)rt_recfile_unsafe_no_sync();
   int n = bft_status_encode(&st, &r->kp, r->cluster->id, r->scratch, WIRE_FRAME_MAX_BODY);
   if (n < 0) return 0; /* cannot sign: nothing goes out unsigned */
   r->m.status_served++;
@@ -1214,6 +1216,12 @@ int rt_replica_open(rt_replica *r, const rt_options *o, char *err, size_t errlen
     rt_logf(&r->log, RT_LOG_ERROR, "byzantine",
             "event=byzantine_replica modes=\"%s\" note=\"FAULTY ON PURPOSE: this replica misbehaves for security "
             "testing\"", o->byzantine);
+  if (o->unsafe_no_fsync) { /* said first too: the durability promise is off */
+    rt_recfile_set_unsafe_no_sync(1);
+    rt_logf(&r->log, RT_LOG_ERROR, "storage",
+            "event=unsafe_no_fsync note=\"records are written but never fsynced: a power loss can lose "
+            "acknowledged operations and make this replica contradict its own votes; for benchmarks only\"");
+  }
   r->ops = bft_engine_find(o->protocol);
   if (!r->ops)
     return fail_open(err, errlen, BFT_E_UNSUPPORTED, "unknown protocol '%s' (this build has: %s)", o->protocol,

@@ -2,7 +2,8 @@
 # Real processes: bft-client status on a 4-replica cluster. Every replica answers one signed
 # line (engine, view, leader, height, head hash, the batch/window it runs with); with one
 # replica stopped, that one is reported unreachable, the others still answer, and the exit
-# status is 1. --replica I asks one replica only.
+# status is 1. --replica I asks one replica only. Replica 3 runs with --unsafe-no-fsync: its
+# line (only its own) says so, and so does its first log line.
 # Usage: net_status.sh BIN_DIR
 NET_BIN=$(cd "${1:?usage: net_status.sh BIN_DIR}" && pwd)
 NET_NAME=status
@@ -11,6 +12,7 @@ NET_NAME=status
 net_require_bins bft-replica bft-keygen bft-client
 net_make_cluster 4 2
 NET_REPLICA_ARGS=(--batch-max 100)
+NET_REPLICA_EXTRA[3]=--unsafe-no-fsync
 net_start_all
 net_wait_ready 30
 for k in 1 2 3; do net_client put "s$k" v >/dev/null || net_fail "put failed"; done
@@ -35,7 +37,10 @@ echo "$out"
 grep -q ' height=0 ' <<<"$out" && net_fail "a replica reports an empty ledger after commits"
 [ "$(grep -cE ' executed=[1-9][0-9]* cpu_s=[0-9]+\.[0-9]{3}' <<<"$out")" -eq 4 ] ||
   net_fail "not every replica reports requests executed and its CPU time"
-net_log "all four reachable and agreeing"
+[ "$(grep -c ' unsafe_no_fsync=1' <<<"$out")" -eq 1 ] && grep -q '^replica=3 .* unsafe_no_fsync=1' <<<"$out" ||
+  net_fail "status does not show replica 3 (and only it) running with --unsafe-no-fsync"
+head -n 1 "$NET_DIR/replica-3.log" | grep -q 'event=unsafe_no_fsync' || net_fail "replica 3's first log line does not warn of --unsafe-no-fsync"
+net_log "all four reachable and agreeing; replica 3 reports --unsafe-no-fsync"
 
 # one down
 net_kill_replica 2

@@ -229,7 +229,8 @@ static void test_status_codec(void **state) {
   uint8_t cid[BFT_CLUSTER_ID_LEN];
   memset(cid, 7, sizeof cid);
   bft_status st = {.replica = 2, .view = 5, .height = 100, .leader = 1, .changing_view = 1, .view_changes = 3,
-                   .committed = 99, .batch_max = 400, .window = 32, .peers_up = 3, .pool = 17};
+                   .committed = 99, .batch_max = 400, .window = 32, .peers_up = 3, .pool = 17,
+                   .unsafe_no_fsync = 1};
   snprintf(st.protocol, sizeof st.protocol, "hotstuff");
   memset(st.nonce, 0xab, sizeof st.nonce);
   memset(st.head_hash, 0xcd, sizeof st.head_hash);
@@ -244,6 +245,8 @@ static void test_status_codec(void **state) {
   assert_int_equal(got.committed, 99);
   assert_int_equal(got.batch_max, 400);
   assert_int_equal(got.pool, 17);
+  assert_int_equal(got.unsafe_no_fsync, 1);
+  assert_int_equal(got.protocol_only, 0);
   assert_memory_equal(got.nonce, st.nonce, sizeof st.nonce);
   assert_memory_equal(got.head_hash, st.head_hash, sizeof st.head_hash);
   /* another key, another cluster, a flipped bit, every proper prefix, a trailing byte */
