@@ -22,6 +22,7 @@ int bft_engine_config_check(const bft_engine_config *cfg) {
   if (cfg->checkpoint_interval < 1 || cfg->window % cfg->checkpoint_interval != 0 ||
       cfg->window < 2 * cfg->checkpoint_interval)
     return BFT_E_INVAL;
+  if (cfg->pipeline > cfg->window) return BFT_E_INVAL;
   if (cfg->timeout_ms < 1 || cfg->timeout_ms > 3600u * 1000u) return BFT_E_INVAL;
   return 0;
 }

@@ -91,6 +91,11 @@ typedef struct bft_engine_config {
   uint32_t window;
   /* PBFT: checkpoint interval K (window a multiple of K, >= 2K). Others: unused. */
   uint32_t checkpoint_interval;
+  /* PBFT: batches the primary has proposed and not yet delivered, at most (1..window; 0: the
+   * window). Below it a partial batch is proposed at once; at it the primary waits for a
+   * delivery, so batches grow under load instead of the pipeline filling with small ones.
+   * HotStuff, Tendermint: unused (their pipelines are fixed by the protocol). */
+  uint32_t pipeline;
   /* Base timeout: PBFT request timer (the view-change timer doubles from it); HotStuff view
    * timer (doubles per consecutive timeout); Tendermint timeoutPropose(0), with prevote and
    * precommit timeouts a fraction of it, each growing linearly with the round. */

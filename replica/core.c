@@ -556,6 +556,7 @@ static int open_storage(rt_core *c, const rt_core_config *cc, char *err, size_t 
     if (t->batch_max) c->cfg.batch_max = t->batch_max;
     if (t->window) c->cfg.window = t->window;
     if (t->checkpoint_interval) c->cfg.checkpoint_interval = t->checkpoint_interval;
+    if (t->pipeline) c->cfg.pipeline = t->pipeline;
     if (t->timeout_ms) c->cfg.timeout_ms = t->timeout_ms;
   }
   c->cfg.committed = c->ledger.head;

@@ -39,6 +39,9 @@ static void usage(FILE *f) {
           "  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (README, \"Metrics\")\n"
           "  --batch-max N        requests per proposed batch, 1-%u (default: the engine's, 64)\n"
           "  --window N           PBFT log window (high - low watermark), 2-%u (default 32; others ignore it)\n"
+          "  --pipeline N         PBFT: batches in flight (proposed, not yet delivered) at most, 1 to the\n"
+          "                       window (default: the window). Below it a partial batch leaves at once;\n"
+          "                       at it the primary waits for a delivery, so batches grow under load\n"
           "  --view-timeout MS    the engine's base timeout, 50-60000 ms (default 1000): PBFT's request\n"
           "                       timer, HotStuff's view timer, Tendermint's timeoutPropose; lower fails\n"
           "                       over faster from a dead leader, but too low for the machine's latency\n"
@@ -97,7 +100,7 @@ static int parse_u32(const char *s, unsigned long max, unsigned long *out) {
 enum { OPT_CONFIG = 1, OPT_ID, OPT_KEY, OPT_PROTOCOL, OPT_DATA_DIR, OPT_LISTEN_CLIENT, OPT_LOG_LEVEL, OPT_MAX_CLIENTS,
        OPT_MAX_PER_SOURCE, OPT_IDLE, OPT_FRAME_TIMEOUT, OPT_FAIL_BUDGET, OPT_BYZANTINE, OPT_APP, OPT_APP_TIMEOUT,
        OPT_SNAP_EVERY, OPT_RETAIN, OPT_METRICS, OPT_BATCH_MAX, OPT_WINDOW, OPT_VERIFY_THREADS, OPT_UNSAFE_NO_FSYNC,
-       OPT_VIEW_TIMEOUT };
+       OPT_VIEW_TIMEOUT, OPT_PIPELINE };
 
 static const char *g_app = "kv";
 static int g_app_timeout_ms = RT_APP_TIMEOUT_MS;
@@ -122,6 +125,7 @@ static int parse_args(int argc, char **argv, rt_options *o) {
       {"batch-max", required_argument, NULL, OPT_BATCH_MAX},
       {"window", required_argument, NULL, OPT_WINDOW},
       {"view-timeout", required_argument, NULL, OPT_VIEW_TIMEOUT},
+      {"pipeline", required_argument, NULL, OPT_PIPELINE},
       {"verify-threads", required_argument, NULL, OPT_VERIFY_THREADS},
       {"unsafe-no-fsync", no_argument, NULL, OPT_UNSAFE_NO_FSYNC},
       {NULL, 0, NULL, 0}};
@@ -177,6 +181,11 @@ static int parse_args(int argc, char **argv, rt_options *o) {
         if (parse_u32(optarg, BFT_MAX_WINDOW, &v) || v < 2) return bad_args("--window must be 2-%u, got '%s'", BFT_MAX_WINDOW, optarg);
         o->window = (uint32_t)v;
         break;
+      case OPT_PIPELINE:
+        if (parse_u32(optarg, BFT_MAX_WINDOW, &v) || v < 1)
+          return bad_args("--pipeline must be 1-%u (and at most --window), got '%s'", BFT_MAX_WINDOW, optarg);
+        o->pipeline = (uint32_t)v;
+        break;
       case OPT_VIEW_TIMEOUT:
         if (parse_u32(optarg, 60000, &v) || v < 50) return bad_args("--view-timeout must be 50-60000 ms, got '%s'", optarg);
         o->timeout_ms = (uint32_t)v;
@@ -221,6 +230,9 @@ static int parse_args(int argc, char **argv, rt_options *o) {
   if (!o->key) return bad_args("missing --key");
   if (!o->protocol) return bad_args("missing --protocol");
   if (!o->data_dir) return bad_args("missing --data-dir");
+  if (o->pipeline > (o->window ? o->window : 32u))
+    return bad_args("--pipeline %u is larger than the window (%u): batches in flight cannot exceed the log", o->pipeline,
+                    o->window ? o->window : 32u);
   if (o->byzantine) { /* syntax now; ids against the cluster's size once it is loaded */
     rt_byz_config bc;
     char err[256];

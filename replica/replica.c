@@ -1177,7 +1177,8 @@ static int open_core(rt_replica *r, const rt_options *o, char *err, size_t errle
   tuning.batch_max = o->batch_max;
   tuning.window = o->window;
   tuning.timeout_ms = o->timeout_ms;
-  if (o->batch_max || o->window || o->timeout_ms) cc.tuning = &tuning;
+  tuning.pipeline = o->pipeline;
+  if (o->batch_max || o->window || o->timeout_ms || o->pipeline) cc.tuning = &tuning;
   if (rt_metrics_init(&r->m, r->cluster->nclients) != 0) return fail_open(err, errlen, BFT_E_NOMEM, "out of memory");
   r->m.now_us = metrics_clock;
   r->m_ready = 1;

@@ -55,6 +55,7 @@ typedef struct rt_options {
   const char *metrics_addr; /* --metrics HOST:PORT: Prometheus endpoint, or NULL */
   uint32_t batch_max, window; /* --batch-max, --window: engine tuning (0: engine default) */
   uint32_t timeout_ms;         /* --view-timeout: the engine's base timeout (0: its default) */
+  uint32_t pipeline;           /* --pipeline: PBFT's batches in flight (0: the window) */
   int unsafe_no_fsync;     /* --unsafe-no-fsync: write records but never fdatasync them */
   uint32_t verify_threads; /* --verify-threads N: 0 the default (online CPUs - 1), RT_VERIFY_INLINE
                             * for none (N = 0: every verify on the loop thread), else N */

@@ -3,8 +3,11 @@
 # generator included) for every engine: signed-request throughput and its share of the crypto
 # ceiling, CPU per request per replica, p99 at a fixed open-loop rate, one client's p50, the
 # protocol-only (unsigned, MAC-authenticated) throughput, and how long throughput takes to come
-# back after the leader is SIGKILLed under load. Each figure is the median of --reps runs with
-# its spread (min-max); every RESULT line is kept in the output folder.
+# back after the leader is SIGKILLed under load; and, on a cluster started with
+# --unsafe-no-fsync, one client's p50 and the protocol-only throughput (what the protocols cost
+# without the disk, as libhotstuff and BFT-SMaRt measure themselves). Each figure is the median
+# of --reps runs with its spread (min-max); every RESULT line is kept in the output folder. The
+# clients share one connection per replica (bft-bench --connections 1, its default).
 # Usage: scripts/perf-targets.sh [--engines "pbft hotstuff tendermint"] [--reps N]
 #        [--duration S] [--clients C] [--rate R] [--batch-max B] [--out DIR] [--build-dir DIR]
 #        [--replica-args "ARGS"]   (more bft-replica options, e.g. "--view-timeout 500")
@@ -132,6 +135,13 @@ for e in $engines; do
     bench "$e-protoonly-$i" --clients "$max_clients" --duration "$duration" --auth protocol-only >/dev/null
   done
   stop_cluster
+  say "$e: without fsync (--unsafe-no-fsync): one client; protocol-only"
+  start_cluster "$e" nofsync --protocol-only --replica-args "$replica_args --unsafe-no-fsync"
+  for ((i = 1; i <= reps; i++)); do
+    bench "$e-nfone-$i" --clients 1 --duration "$duration" >/dev/null
+    bench "$e-nfproto-$i" --clients "$max_clients" --duration "$duration" --auth protocol-only >/dev/null
+  done
+  stop_cluster
   say "$e: leader SIGKILLed under load"
   for ((i = 1; i <= reps; i++)); do
     start_cluster "$e" kill$i
@@ -156,7 +166,8 @@ fmt() { awk '{ printf "%s (%s-%s)", $1, $2, $3 }'; }
   echo "engine,metric,median,min,max"
   for e in $engines; do
     for m in "closed throughput_ops" "closed of_ceiling" "closed cpu_us_per_op" "closed p99_ms" \
-      "signedreplies throughput_ops" "open throughput_ops" "open p99_ms" "one p50_ms" "protoonly throughput_ops"; do
+      "signedreplies throughput_ops" "open throughput_ops" "open p99_ms" "one p50_ms" "protoonly throughput_ops" \
+      "nfone p50_ms" "nfproto throughput_ops"; do
       set -- $m
       echo "$e,$1.$2,$(stat_of "$2" "$e-$1-" | tr ' ' ',')"
     done
@@ -166,15 +177,16 @@ fmt() { awk '{ printf "%s (%s-%s)", $1, $2, $3 }'; }
   done
 } >"$out/summary.csv"
 {
-  printf '%-11s %-24s %-20s %-16s %-20s %-22s %-18s %-22s %s\n' engine "signed ops/s (spread)" "of ceiling" \
+  printf '%-11s %-24s %-20s %-16s %-20s %-22s %-18s %-22s %-18s %-22s %s\n' engine "signed ops/s (spread)" "of ceiling" \
     "CPU us/op/rep" "signed replies ops/s" "open ${rate}/s: p99 ms" "1 client p50 ms" "protocol-only ops/s" \
-    "leader kill: back to 90% in s"
+    "no fsync: 1 cl p50" "no fsync: proto-only" "leader kill: back to 90% in s"
   for e in $engines; do
-    printf '%-11s %-24s %-20s %-16s %-20s %-22s %-18s %-22s %s\n' "$e" "$(stat_of throughput_ops "$e-closed-" | fmt)" \
+    printf '%-11s %-24s %-20s %-16s %-20s %-22s %-18s %-22s %-18s %-22s %s\n' "$e" "$(stat_of throughput_ops "$e-closed-" | fmt)" \
       "$(stat_of of_ceiling "$e-closed-" | fmt)" "$(stat_of cpu_us_per_op "$e-closed-" | awk '{ print $1 }')" \
       "$(stat_of throughput_ops "$e-signedreplies-" | awk '{ print $1 }')" \
       "$(stat_of p99_ms "$e-open-" | fmt) @$(stat_of throughput_ops "$e-open-" | awk '{ printf "%.0f", $1 }')" \
       "$(stat_of p50_ms "$e-one-" | fmt)" "$(stat_of throughput_ops "$e-protoonly-" | fmt)" \
+      "$(stat_of p50_ms "$e-nfone-" | fmt)" "$(stat_of throughput_ops "$e-nfproto-" | fmt)" \
       "$(grep "^$e-kill-" "$out/raw/recovery.txt" | sed 's/.*recovered_s=\([^ ]*\) settled=\([^ ]*\).*/\1 (\2)/' | tr '\n' ' ')"
   done
   echo

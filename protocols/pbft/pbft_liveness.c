@@ -13,6 +13,8 @@ int pbft_is_primary(const pbft_state *s) { return pbft_primary(s, s->view) == s-
 int pbft_maybe_pull(pbft_state *s, bft_actions *out) {
   if (!s->started || s->changing || !pbft_is_primary(s) || s->pulled) return 0;
   if (s->next_seq >= s->h + s->cfg.window) return 0; /* window full: wait for a checkpoint */
+  uint32_t depth = s->cfg.pipeline ? s->cfg.pipeline : s->cfg.window;
+  if (s->next_seq >= s->committed + depth) return 0; /* enough in flight: wait for a delivery */
   s->pulled = 1;
   return bft_act_pull(out, s->cfg.batch_max);
 }
@@ -138,7 +140,7 @@ int pbft_after_delivery(pbft_state *s, bft_actions *out) {
     s->fetch_tag++;
     PBFT_TRY(bft_act_timer_cancel(out, PBFT_TIMER_FETCH));
   }
-  return 0;
+  return pbft_maybe_pull(s, out); /* a delivery may have made room in the pipeline */
 }
 
 /* ---- view change -------------------------------------------------------------------------- */

@@ -142,6 +142,37 @@ static void test_pipelining(void **unused) {
   h_free(h);
 }
 
+/* --pipeline 2: with 6 requests waiting the primary pre-prepares only seqs 1 and 2 until one of
+ * them is delivered; each delivery lets exactly one more batch out, and everything commits. */
+static void test_pipeline_depth_bounds_batches_in_flight(void **unused) {
+  (void)unused;
+  harness *h = h_new(4, 1, 16, 4);
+  for (uint32_t i = 0; i < 4; i++) {
+    h->r[i].cfg.pipeline = 2;
+    h_restart(h, i, h->r[i].ncommit);
+  }
+  for (int k = 0; k < 6; k++) {
+    char op[16];
+    snprintf(op, sizeof op, "op%d", k);
+    h_submit(h, op);
+  }
+  uint64_t seen = 0;
+  for (uint32_t i = h->qhead; i != h->qtail; i++) {
+    h_msg *m = &h->q[i % h->qcap];
+    if (m->kind == PBFT_MSG_PRE_PREPARE) seen |= 1ull << get64(m->body + 8);
+  }
+  assert_int_equal(seen, 0x6); /* seqs 1 and 2 only */
+  h_run(h, 1000000);
+  assert_all_committed(h, 6);
+  /* a depth above the window is refused */
+  bft_engine_config c = h->r[0].cfg;
+  c.pipeline = c.window + 1;
+  assert_int_equal(bft_engine_config_check(&c), BFT_E_INVAL);
+  c.pipeline = c.window;
+  assert_int_equal(bft_engine_config_check(&c), 0);
+  h_free(h);
+}
+
 static void test_checkpoints_move_watermarks(void **unused) {
   (void)unused;
   harness *h = h_new(4, 1, 4, 2);
@@ -359,6 +390,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normal_commit_and_certificates),
       cmocka_unit_test(test_pipelining),
+      cmocka_unit_test(test_pipeline_depth_bounds_batches_in_flight),
       cmocka_unit_test(test_checkpoints_move_watermarks),
       cmocka_unit_test(test_replays_and_forgeries),
   };
