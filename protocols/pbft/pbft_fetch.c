@@ -40,9 +40,14 @@ static uint32_t pick(const pbft_state *s, uint64_t cand, uint64_t seq) {
 int pbft_arm_ask(pbft_state *s, bft_actions *out) {
   if (s->ask_armed) return 0;
   s->ask_armed = 1;
-  s->ask_tag++;
-  uint64_t d = s->cfg.timeout_ms / 2 ? s->cfg.timeout_ms / 2 : 1;
-  return bft_act_timer_set(out, PBFT_TIMER_BATCH, s->ask_tag, d);
+  return bft_act_timer_set(out, PBFT_TIMER_BATCH, ++s->ask_tag, pbft_half_timeout(s));
+}
+
+/* u64 seq | digest, the head of BATCH_GET and BATCH. */
+static void get_head(wire_reader *r, const uint8_t *p, uint32_t len, uint64_t *seq, uint8_t digest[BFT_DIGEST_LEN]) {
+  wire_reader_init(r, p, len);
+  *seq = wire_get_u64(r);
+  wire_get_fixed(r, digest, BFT_DIGEST_LEN);
 }
 
 int pbft_ask_slot(pbft_state *s, pbft_slot *sl, int retry, bft_actions *out) {
@@ -94,10 +99,9 @@ int pbft_ask_batches(pbft_state *s, int retry, bft_actions *out) {
 /* BATCH_GET from `from` (the dispatch checked seq against the watermarks). */
 int pbft_on_batch_get(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
   wire_reader r;
-  wire_reader_init(&r, p, len);
-  uint64_t seq = wire_get_u64(&r);
+  uint64_t seq;
   uint8_t digest[BFT_DIGEST_LEN];
-  wire_get_fixed(&r, digest, BFT_DIGEST_LEN);
+  get_head(&r, p, len, &seq, digest);
   int rc = wire_reader_finish(&r);
   if (rc) return pbft_reject(s, rc);
   pbft_slot *sl = pbft_slot_get(s, seq);
@@ -132,10 +136,9 @@ int pbft_on_answer_timer(pbft_state *s, uint64_t tag) {
 /* BATCH from `from` (the dispatch checked seq against the watermarks). */
 int pbft_on_batch_msg(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
   wire_reader r;
-  wire_reader_init(&r, p, len);
-  uint64_t seq = wire_get_u64(&r);
+  uint64_t seq;
   uint8_t digest[BFT_DIGEST_LEN];
-  wire_get_fixed(&r, digest, BFT_DIGEST_LEN);
+  get_head(&r, p, len, &seq, digest);
   uint32_t blen;
   const uint8_t *batch = wire_get_blob(&r, &blen, BFT_MAX_BATCH_BYTES);
   int rc = wire_reader_finish(&r);

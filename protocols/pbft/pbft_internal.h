@@ -402,6 +402,10 @@ static inline const char *pbft_tag(uint8_t kind) {
  * kind's tag, then send it to `to`, or broadcast when to == PBFT_ALL. */
 int pbft_emit(pbft_state *s, uint8_t kind, uint8_t *buf, uint32_t len, uint32_t cap, uint32_t to,
               bft_actions *out);
+/* Half the base timeout (at least 1 ms): the retransmit and ask timers. */
+static inline uint64_t pbft_half_timeout(const pbft_state *s) {
+  return s->cfg.timeout_ms / 2 ? s->cfg.timeout_ms / 2 : 1;
+}
 /* Count a rejection and return rc. */
 int pbft_reject(pbft_state *s, int rc);
 

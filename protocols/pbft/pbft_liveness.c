@@ -324,9 +324,7 @@ static int resend_pre_prepare(pbft_state *s, pbft_slot *sl, bft_actions *out) {
 int pbft_arm_retransmit(pbft_state *s, bft_actions *out) {
   if (s->rt_armed) return 0;
   s->rt_armed = 1;
-  s->rt_tag++;
-  uint64_t d = s->cfg.timeout_ms / 2 ? s->cfg.timeout_ms / 2 : 1;
-  return bft_act_timer_set(out, PBFT_TIMER_RETRANSMIT, s->rt_tag, d);
+  return bft_act_timer_set(out, PBFT_TIMER_RETRANSMIT, ++s->rt_tag, pbft_half_timeout(s));
 }
 
 /* Messages are sent once; on a lossy network a seq whose pre-prepare or votes were lost

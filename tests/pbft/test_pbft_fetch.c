@@ -37,10 +37,12 @@ static fb_net *fb_install(harness *h) {
   return f;
 }
 
-static void fb_free(harness *h, fb_net *f) {
+static void fb_end(harness *h, fb_net *f) {
   h->filter = NULL;
+  h_clear_queue(h);
   recorder_free(&f->rec);
   free(f);
+  h_free(h);
 }
 
 static uint8_t *seal_batch_get(harness *h, uint32_t from, uint64_t seq, const uint8_t d[32], uint32_t *len) {
@@ -166,8 +168,7 @@ static void test_reproposed_batch_fetched_by_digest(void **unused) {
   assert_int_equal(h->r[1].fetches, 0);
   assert_int_equal(h->r[6].fetches, 0);
   assert_true(h_agree(h));
-  fb_free(h, f);
-  h_free(h);
+  fb_end(h, f);
 }
 
 /* n = 4: replica 3 misses the pre-prepare of seq 1 but collects the others' COMMITs, which
@@ -299,9 +300,7 @@ static void test_batch_fetch_refusals(void **unused) {
   assert_int_equal(h_fire(h, 0, PBFT_TIMER_ANSWER), 0);
   assert_true(answers(h, 0, 3, 1, d, &rc));
   assert_int_equal(rc, 0);
-  h_clear_queue(h);
-  fb_free(h, f);
-  h_free(h);
+  fb_end(h, f);
 }
 
 /* n = 4, batches of up to 2: replicas vote PREPARE for D1 = [x] at seq 1 in view 0, but every
@@ -359,9 +358,7 @@ static void test_voted_bytes_kept_until_superseded(void **unused) {
   assert_true(has_batch_record(h, 2, 1, d2));
   assert_true(answers(h, 2, 3, 1, d2, &rc));
   assert_true(h_agree(h));
-  h_clear_queue(h);
-  fb_free(h, f);
-  h_free(h);
+  fb_end(h, f);
 }
 
 int main(void) {
