@@ -264,7 +264,7 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
       return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
     }
     rc = pbft_take_bytes(s, sl, batch, blen, digest, out);
-    if (rc <= 0) return rc;
+    if (rc <= 0) return rc < 0 ? rc : pbft_reject(s, BFT_E_DUPLICATE); /* bytes we may not keep */
     return pbft_try_deliver(s, out);
   }
   if (sl && early && sl->early && sl->early_view == view)
