@@ -307,7 +307,7 @@ static void test_batch_fetch_refusals(void **unused) {
  * PREPARE is lost (nobody prepares) and the primary crashes. View 1 leaves seq 1 free and its
  * primary proposes D2 = [x, y] there. Replica 2 votes for D2 yet keeps D1's bytes (a later
  * NEW-VIEW could still re-propose D1, a certificate for it may exist at a faulty replica),
- * until D2 commits: then it fetches D2 by digest and delivers it. */
+ * also across a restart, until D2 commits: then it fetches D2 by digest and delivers it. */
 static void test_voted_bytes_kept_until_superseded(void **unused) {
   (void)unused;
   harness *h = h_new(4, 2, 0, 0);
@@ -346,6 +346,19 @@ static void test_voted_bytes_kept_until_superseded(void **unused) {
   assert_false(answers(h, 2, 3, 1, d2, &rc));
   assert_int_equal(rc, BFT_E_STATE);
   assert_false(has_batch_record(h, 2, 1, d2));
+  h_clear_queue(h);
+  /* a restart (its latest PREPARE is for D2) keeps D1's bytes, and keeps refusing D2's */
+  h_restart(h, 2, UINT64_MAX);
+  h_clear_queue(h);
+  assert_true(answers(h, 2, 3, 1, d1, &rc));
+  h_clear_queue(h);
+  uint32_t np = h->r[2].nrec;
+  /* (accepted anew after the restart: its vote for it stands, without its bytes) */
+  assert_int_equal(h_deliver(h, 2, 1, PBFT_MSG_PRE_PREPARE, pp2->body, pp2->len), 0);
+  assert_int_equal(h->r[2].nrec, np);
+  assert_false(has_batch_record(h, 2, 1, d2));
+  assert_int_equal(h_deliver(h, 2, 1, PBFT_MSG_PRE_PREPARE, pp2->body, pp2->len), BFT_E_DUPLICATE);
+  assert_true(answers(h, 2, 3, 1, d1, &rc));
   h_clear_queue(h);
   /* D2 commits: replica 2 gives D1's bytes up for D2's and delivers */
   f->drop_prepares = 0;
