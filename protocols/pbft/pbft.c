@@ -32,6 +32,8 @@ static const char *pbft_msg_name(uint8_t kind) {
     case PBFT_MSG_CHECKPOINT: return "checkpoint";
     case PBFT_MSG_VIEW_CHANGE: return "view-change";
     case PBFT_MSG_NEW_VIEW: return "new-view";
+    case PBFT_MSG_BATCH_GET: return "batch-get";
+    case PBFT_MSG_BATCH: return "batch";
     default: return NULL;
   }
 }
@@ -44,6 +46,7 @@ static int pbft_msg_class(uint8_t kind) {
     case PBFT_MSG_CHECKPOINT: return BFT_MSGC_VOTE;
     case PBFT_MSG_VIEW_CHANGE:
     case PBFT_MSG_NEW_VIEW: return BFT_MSGC_VIEW;
+    case PBFT_MSG_BATCH: return BFT_MSGC_DATA; /* bytes a peer asked for (`withhold` drops them) */
     default: return BFT_MSGC_OTHER;
   }
 }
@@ -122,6 +125,14 @@ static int pbft_start(void *state, bft_actions *out) {
   for (uint64_t q = s->h + 1; q <= s->h + L; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
     if (sl && sl->my_prep.valid && sl->my_prep.view >= s->view && q > s->next_seq) s->next_seq = q;
+    /* Restored bytes: those of our latest PREPARE were voted for in its view; others may have
+     * been voted for in an older view before a vote without bytes (the records do not say), so
+     * keep them as voted for in view 0 (pbft_take_bytes). */
+    if (sl && sl->has_batch) {
+      sl->bytes_voted = 1;
+      sl->bytes_view = 0;
+      if (sl->my_prep.valid) pbft_bytes_vote(sl, sl->my_prep.view, sl->my_prep.digest);
+    }
   }
   if (s->changing) {
     PBFT_TRY(pbft_send_view_change(s, out));
@@ -172,6 +183,16 @@ static int on_message(pbft_state *s, const bft_event *ev, bft_actions *out) {
     case PBFT_MSG_CHECKPOINT: return pbft_on_checkpoint(s, from, p, len, out);
     case PBFT_MSG_VIEW_CHANGE: return pbft_on_view_change(s, from, p, ev->u.msg.len, out);
     case PBFT_MSG_NEW_VIEW: return pbft_on_new_view(s, from, p, len, out);
+    case PBFT_MSG_BATCH_GET:
+    case PBFT_MSG_BATCH: {
+      /* Fetch by digest: for seqs inside the watermarks only. */
+      if (len < 8) return pbft_reject(s, BFT_E_TRUNCATED);
+      uint64_t seq = rd64(p);
+      if (seq <= s->h) return pbft_reject(s, BFT_E_STALE);
+      if (seq > s->h + s->cfg.window) return pbft_reject(s, BFT_E_WINDOW);
+      return kind == PBFT_MSG_BATCH_GET ? pbft_on_batch_get(s, from, p, len, out)
+                                        : pbft_on_batch_msg(s, from, p, len, out);
+    }
     default: return pbft_reject(s, BFT_E_MALFORMED);
   }
 }

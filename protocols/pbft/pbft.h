@@ -22,6 +22,8 @@
  *   NEW_VIEW    := u64 view | u32 n | n x blob view_change_body (payload||sig, replica ascending)
  *                  | u64 min_s | u32 m | m x (u64 seq | digest | sig_prepare[64])
  *                  where the m entries are exactly min_s+1 .. max_s, recomputed by every backup.
+ *   BATCH_GET   := u64 seq | digest                 "send me the bytes of digest at seq"
+ *   BATCH       := u64 seq | digest | blob batch    the answer, to the asker only (class DATA)
  *
  * Commit certificate (what COMMIT actions carry and verify_certificate checks):
  *   cert := u64 view | qsigs over COMMIT statements (view, seq, digest, replica)
@@ -39,11 +41,18 @@
  * - f+1 checkpoint votes above what we delivered, or a stable checkpoint above it, start a
  *   FETCH from those replicas (retried on timer 2 over all replicas).
  * Batch bytes: each slot holds one batch, and never gives up the bytes of its prepared
- * certificate (nor of a commit certificate it has yet to deliver) for another batch. A NEW-VIEW
- * re-proposes digests only, so a correct replica whose VIEW-CHANGE carried the chosen
- * certificate may be the only one left with the bytes: whatever a slot holds is therefore
- * persisted (a BATCH record, written before the vote it backs) and survives restarts; replicas
- * without the bytes commit the digest and FETCH the batch from one that delivered it.
+ * certificate (nor of a commit certificate it has yet to deliver), nor those of a batch it voted
+ * for until its own prepared or commit certificate names another digest in a later view (see
+ * pbft_take_bytes). A NEW-VIEW re-proposes digests only, so a correct replica whose VIEW-CHANGE
+ * carried the chosen certificate may be the only one left with the bytes: whatever a slot holds
+ * is therefore persisted (a BATCH record, written before the vote it backs) and survives
+ * restarts. A replica that holds a pre-prepare, a NEW-VIEW entry or a commit certificate for a
+ * digest whose bytes it lacks asks for them by digest (BATCH_GET, two replicas at a time: first
+ * those likely to hold them, then the others in turn, on timer 6) and keeps a BATCH only when it
+ * asked that replica, the bytes hash to the digest and the slot still wants them. A replica
+ * answers a BATCH_GET only for bytes it holds, at most `window` times per asker per timeout
+ * (the budget refills on timer 7). FETCH of committed blocks from the commit signers stays, for
+ * a replica far behind.
  */
 #ifndef BFT_PBFT_H
 #define BFT_PBFT_H
@@ -56,7 +65,9 @@ enum pbft_msg_kind {
   PBFT_MSG_COMMIT = 3,
   PBFT_MSG_CHECKPOINT = 4,
   PBFT_MSG_VIEW_CHANGE = 5,
-  PBFT_MSG_NEW_VIEW = 6
+  PBFT_MSG_NEW_VIEW = 6,
+  PBFT_MSG_BATCH_GET = 7,
+  PBFT_MSG_BATCH = 8
 };
 
 #define PBFT_TAG_PRE_PREPARE "pbft/pre-prepare"
@@ -65,6 +76,8 @@ enum pbft_msg_kind {
 #define PBFT_TAG_CHECKPOINT "pbft/checkpoint"
 #define PBFT_TAG_VIEW_CHANGE "pbft/view-change"
 #define PBFT_TAG_NEW_VIEW "pbft/new-view"
+#define PBFT_TAG_BATCH_GET "pbft/batch-get"
+#define PBFT_TAG_BATCH "pbft/batch"
 
 /* Timer ids. */
 enum pbft_timer {
@@ -73,7 +86,9 @@ enum pbft_timer {
   PBFT_TIMER_FETCH = 2,   /* retry of a catch-up fetch */
   PBFT_TIMER_KICK = 3,    /* resume deliveries cut short by the action arena's size */
   PBFT_TIMER_CHECKPOINT = 4, /* re-broadcast our checkpoint vote until it is stable */
-  PBFT_TIMER_RETRANSMIT = 5  /* repeat our pre-prepares/votes of a stalled view */
+  PBFT_TIMER_RETRANSMIT = 5, /* repeat our pre-prepares/votes of a stalled view */
+  PBFT_TIMER_BATCH = 6,      /* ask other replicas for the batch bytes we still lack */
+  PBFT_TIMER_ANSWER = 7      /* refill the per-replica budgets of BATCH answers */
 };
 
 /* Persisted record types (first byte of every PERSIST record). A SNAPSHOT record holds the

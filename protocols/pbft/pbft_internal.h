@@ -40,6 +40,8 @@ _Static_assert(PBFT_MAX_REPLICAS <= BFT_MAX_REPLICAS, "PBFT's bound is within th
 #define PBFT_MAX_PENDING 2048   /* outstanding client request digests a backup watches */
 #define PBFT_MAX_BACKOFF 10     /* view-change timeout doubles at most this many times */
 #define PBFT_REQ_STRIKES 4      /* request-timer periods a request may wait while others commit */
+#define PBFT_ASK_FANOUT 2       /* replicas asked at once for a batch by digest (BATCH_GET) */
+#define PBFT_BATCH_GET_LEN (8 + BFT_DIGEST_LEN)
 /* A snapshot record: header, stable proof, chain ring, and per slot votes + prepared cert. */
 #define PBFT_SNAP_SLOT_MAX (8 + 1 + 2 * (8 + BFT_DIGEST_LEN) + 8 + BFT_DIGEST_LEN + PBFT_QC_SIGS_MAX)
 #define PBFT_SNAP_MAX                                                                         \
@@ -60,7 +62,10 @@ _Static_assert(PBFT_NV_PAYLOAD_MAX + BFT_SIG_LEN + 2 * (PBFT_PP_PAYLOAD_MAX + BF
 _Static_assert(PBFT_BATCH_REC_MAX <= PBFT_NV_PAYLOAD_MAX, "a BATCH record is built in the scratch buffer");
 _Static_assert(PBFT_SNAP_MAX + BFT_MAX_WINDOW * PBFT_BATCH_REC_MAX <= BFT_ACTION_ARENA,
                "compact (a snapshot and the batch of every slot) fits the action arena");
-_Static_assert(BFT_MAX_TIMERS > PBFT_TIMER_RETRANSMIT, "timer ids fit");
+_Static_assert(BFT_MAX_TIMERS > PBFT_TIMER_RETRANSMIT && BFT_MAX_TIMERS > PBFT_TIMER_BATCH &&
+                   BFT_MAX_TIMERS > PBFT_TIMER_ANSWER,
+               "timer ids fit");
+_Static_assert(PBFT_MAX_REPLICAS <= 64, "replica sets fit a u64 mask");
 
 /* ---- state ------------------------------------------------------------------------------- */
 
@@ -90,6 +95,16 @@ typedef struct pbft_slot { /* log entry of one sequence number in (h, h+L] */
   uint32_t batch_len;
   uint64_t pcert_view;
   uint8_t pcert_digest[BFT_DIGEST_LEN];
+  /* We voted PREPARE for the bytes the slot holds (or proposed them), last in bytes_view:
+   * they are kept against other batches (pbft_take_bytes). */
+  uint8_t bytes_voted;
+  uint64_t bytes_view;
+  /* Fetch by digest (pbft_fetch.c): the digest asked for, who is likely to hold it (from the
+   * NEW-VIEW), who was ever asked for it (a BATCH from anyone else is refused), and who was
+   * asked in the current round of the rotation. */
+  uint8_t asking;
+  uint8_t ask_digest[BFT_DIGEST_LEN];
+  uint64_t holders, asked, tried;
   /* Each replica's latest PREPARE and COMMIT here (round = view, height = seq); the primary's
    * prepare comes from its pre-prepare. */
   bft_voteset prep, com;
@@ -183,6 +198,13 @@ typedef struct pbft_state {
   uint64_t fetch_mask; /* replicas that proved they have what we fetch */
   uint32_t fetch_rr;
   uint64_t fetch_tag;
+
+  /* fetch by digest */
+  uint64_t ask_tag;
+  int ask_armed;
+  uint32_t answers[BFT_MAX_REPLICAS]; /* BATCH answers sent to each replica this period */
+  uint64_t ans_tag;
+  int ans_armed;
 
   pbft_counters rej;
   uint64_t evidence_view[BFT_MAX_REPLICAS]; /* view + 1 of the last evidence emitted per replica */
@@ -317,6 +339,27 @@ int pbft_verify_cert(const bft_engine_config *cfg, const bft_engine_env *env, ui
                      const uint8_t digest[BFT_DIGEST_LEN], const uint8_t *cert, uint32_t len);
 int pbft_build_commit_cert(const pbft_state *s, const pbft_slot *sl, uint8_t *buf, uint32_t cap);
 
+/* Keep the bytes of a batch in the slot unless it must keep the ones it holds; 1 when the slot
+ * holds these bytes, 0 when it keeps others, or an error. */
+int pbft_take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
+                    const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out);
+/* Does the slot lack the bytes of `digest`, need them (a digest of its pre-prepare, commit
+ * certificate, held early pre-prepare or prepared certificate, seq not yet delivered, not the
+ * null batch), and may it take them? */
+int pbft_bytes_wanted(const pbft_state *s, const pbft_slot *sl, const uint8_t digest[BFT_DIGEST_LEN]);
+/* The slot's bytes are those of digest and we voted for them in `view`. */
+void pbft_bytes_vote(pbft_slot *sl, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN]);
+
+/* ---- pbft_fetch.c: fetching a batch by digest --------------------------------------------- */
+
+/* Ask for the bytes every slot lacks (retry: the ask timer fired, so ask the next replicas). */
+int pbft_ask_batches(pbft_state *s, int retry, bft_actions *out);
+int pbft_ask_slot(pbft_state *s, pbft_slot *sl, int retry, bft_actions *out);
+int pbft_arm_ask(pbft_state *s, bft_actions *out);
+int pbft_on_batch_get(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out);
+int pbft_on_batch_msg(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out);
+int pbft_on_answer_timer(pbft_state *s, uint64_t tag);
+
 /* ---- pbft_liveness.c: timers, primary, view-change triggers, catch-up ---------------------- */
 
 uint32_t pbft_primary(const pbft_state *s, uint64_t view);
@@ -349,6 +392,8 @@ static inline const char *pbft_tag(uint8_t kind) {
     case PBFT_MSG_CHECKPOINT: return PBFT_TAG_CHECKPOINT;
     case PBFT_MSG_VIEW_CHANGE: return PBFT_TAG_VIEW_CHANGE;
     case PBFT_MSG_NEW_VIEW: return PBFT_TAG_NEW_VIEW;
+    case PBFT_MSG_BATCH_GET: return PBFT_TAG_BATCH_GET;
+    case PBFT_MSG_BATCH: return PBFT_TAG_BATCH;
     default: return NULL;
   }
 }
@@ -357,6 +402,10 @@ static inline const char *pbft_tag(uint8_t kind) {
  * kind's tag, then send it to `to`, or broadcast when to == PBFT_ALL. */
 int pbft_emit(pbft_state *s, uint8_t kind, uint8_t *buf, uint32_t len, uint32_t cap, uint32_t to,
               bft_actions *out);
+/* Half the base timeout (at least 1 ms): the retransmit and ask timers. */
+static inline uint64_t pbft_half_timeout(const pbft_state *s) {
+  return s->cfg.timeout_ms / 2 ? s->cfg.timeout_ms / 2 : 1;
+}
 /* Count a rejection and return rc. */
 int pbft_reject(pbft_state *s, int rc);
 

@@ -30,7 +30,9 @@ int pbft_on_batch(pbft_state *s, const uint8_t *batch, uint32_t len, bft_actions
   pbft_slot *sl = pbft_slot_make(s, seq);
   if (!sl || !pbft_may_vote(&sl->my_prep, s->view, digest) || (sl->has_pp && sl->pp_view == s->view))
     return pbft_reject(s, BFT_E_STATE);
-  /* The bytes we propose are held like any other slot's: durably (see take_bytes). */
+  /* The bytes we propose are held like any other slot's: durably (see pbft_take_bytes). They
+   * replace any others: a seq above the NEW-VIEW's re-proposals holds no prepared certificate
+   * of ours, and the other correct voters of a batch we drop keep its bytes. */
   PBFT_TRY(pbft_persist_batch(s, seq, batch, len, out));
   s->next_seq = seq;
   sl->has_pp = 1;
@@ -41,6 +43,8 @@ int pbft_on_batch(pbft_state *s, const uint8_t *batch, uint32_t len, bft_actions
   sl->batch_len = len;
   memcpy(sl->batch_digest, digest, BFT_DIGEST_LEN);
   sl->has_batch = 1;
+  sl->bytes_voted = 1;
+  sl->bytes_view = s->view;
 
   /* The pre-prepare carries our signed PREPARE statement: it is the primary's prepare. */
   wire_writer w;
@@ -322,9 +326,7 @@ static int resend_pre_prepare(pbft_state *s, pbft_slot *sl, bft_actions *out) {
 int pbft_arm_retransmit(pbft_state *s, bft_actions *out) {
   if (s->rt_armed) return 0;
   s->rt_armed = 1;
-  s->rt_tag++;
-  uint64_t d = s->cfg.timeout_ms / 2 ? s->cfg.timeout_ms / 2 : 1;
-  return bft_act_timer_set(out, PBFT_TIMER_RETRANSMIT, s->rt_tag, d);
+  return bft_act_timer_set(out, PBFT_TIMER_RETRANSMIT, ++s->rt_tag, pbft_half_timeout(s));
 }
 
 /* Messages are sent once; on a lossy network a seq whose pre-prepare or votes were lost
@@ -389,6 +391,9 @@ int pbft_entered_view(pbft_state *s, bft_actions *out) {
     PBFT_TRY(pbft_progress(s, sl, out));
   }
   PBFT_TRY(pbft_try_deliver(s, out));
+  /* Re-proposed digests whose bytes we lack: as primary, ask those likely to hold them now; as
+   * a backup, once the ask timer fires (the primary is re-sending what it holds just now). */
+  PBFT_TRY(pbft_is_primary(s) ? pbft_ask_batches(s, 0, out) : pbft_arm_ask(s, out));
   return pbft_maybe_pull(s, out);
 }
 
@@ -501,6 +506,12 @@ int pbft_on_timer(pbft_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
     case PBFT_TIMER_KICK:
       if (tag != s->kick_tag) return 0;
       return pbft_try_deliver(s, out);
+    case PBFT_TIMER_BATCH:
+      if (tag != s->ask_tag || !s->ask_armed) return 0;
+      s->ask_armed = 0;
+      return pbft_ask_batches(s, 1, out);
+    case PBFT_TIMER_ANSWER:
+      return pbft_on_answer_timer(s, tag);
     case PBFT_TIMER_CHECKPOINT: {
       if (tag != s->ck_tag || s->ck_last <= s->h) return 0;
       uint8_t b[PBFT_CKPT_LEN + BFT_SIG_LEN];

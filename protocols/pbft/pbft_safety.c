@@ -54,6 +54,7 @@ int pbft_send_prepare(pbft_state *s, pbft_slot *sl, bft_actions *out) {
   if (!(sl->my_prep.valid && sl->my_prep.view == sl->pp_view))
     PBFT_TRY(pbft_persist_vote(s, PBFT_MSG_PREPARE, sl->pp_view, sl->seq, sl->pp_digest, out));
   set_mine(&sl->my_prep, sl->pp_view, sl->pp_digest);
+  pbft_bytes_vote(sl, sl->pp_view, sl->pp_digest);
   bft_voteset_set(&sl->prep, s->cfg.self, sl->pp_view, sl->seq, sl->pp_digest, msg + PBFT_VOTE_LEN);
   PBFT_TRY(bft_act_broadcast(out, PBFT_MSG_PREPARE, msg, sizeof msg));
   return pbft_arm_retransmit(s, out);
@@ -87,6 +88,7 @@ static int check_committed(pbft_state *s, pbft_slot *sl, bft_actions *out) {
     sl->ccert = c;
     sl->cm_view = v->round;
     memcpy(sl->cm_digest, v->digest, BFT_DIGEST_LEN);
+    PBFT_TRY(pbft_ask_slot(s, sl, 0, out)); /* nothing when we hold the bytes */
     return pbft_try_deliver(s, out);
   }
   return 0;
@@ -124,17 +126,14 @@ static int help_laggard(pbft_state *s, pbft_slot *sl, uint32_t to, bft_actions *
 }
 
 /* Accept the slot's pre-prepare (view, digest) by the primary, whose prepare signature is
- * `psig`, for the batch bytes already in the slot: check the batch, vote PREPARE. */
-static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
-                      const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out);
-
+ * `psig`, with its batch bytes: check the batch, keep the bytes if the slot may, vote PREPARE. */
 static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN],
                               const uint8_t psig[BFT_SIG_LEN], const uint8_t *batch, uint32_t blen,
                               bft_actions *out) {
   if (!pbft_may_vote(&sl->my_prep, view, digest)) return BFT_E_STATE;
   int rc = s->env.check_batch(s->env.ctx, batch, blen);
   if (rc) return rc < 0 ? rc : BFT_E_MALFORMED;
-  PBFT_TRY(take_bytes(s, sl, batch, blen, digest, out));
+  PBFT_TRY(pbft_take_bytes(s, sl, batch, blen, digest, out));
   sl->has_pp = 1;
   sl->pp_view = view;
   memcpy(sl->pp_digest, digest, BFT_DIGEST_LEN);
@@ -146,24 +145,68 @@ static int accept_pre_prepare(pbft_state *s, pbft_slot *sl, uint64_t view, const
 
 /* Keep the bytes of a batch in the slot (one buffer per slot), unless the bytes there may
  * still be needed: those of our prepared certificate (a later NEW-VIEW may re-propose them,
- * and we may be the only correct replica left holding them) or of a commit certificate we
- * have yet to deliver. A batch we could not keep is fetched if it ever commits. What a slot
- * holds is persisted first (BATCH record): a restart must not lose the bytes we may be the
- * last to hold. 1 when the slot holds these bytes, 0 when it keeps others, or an error. */
-static int take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
-                      const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
+ * and we may be the only correct replica left holding them), of a commit certificate we have
+ * yet to deliver, or of a batch we voted for (below). A batch we could not keep is fetched if it
+ * ever commits. What a slot holds is persisted first (BATCH record): a restart must not lose
+ * the bytes we may be the last to hold.
+ *
+ * Why the bytes of a batch we voted for, not only those of our prepared certificate: a
+ * prepared certificate for D1 in view v is 2f+1 PREPAREs, so f+1 correct replicas voted for D1
+ * (with its bytes, when D1 was a new proposal), but maybe none of them collected the
+ * certificate; only a faulty replica may hold it. If the NEW-VIEW of v+1 leaves the seq free
+ * (its view-changes carry no certificate there) and the new primary proposes D2 at the seq,
+ * those voters, having no certificate, used to take D2's bytes in place of D1's. Should D2 not
+ * prepare, a later NEW-VIEW built with the faulty replica's VIEW-CHANGE re-proposes D1, the
+ * highest certificate, and no correct replica holds its bytes any more: D1 can commit and
+ * never be delivered. So a slot now keeps the bytes of the batch it voted for against any
+ * other batch until one of its own certificates settles it: a commit certificate for another
+ * digest (D1 can then never commit at this seq) or a prepared certificate for another digest
+ * from a later view than our vote (the one a NEW-VIEW including our VIEW-CHANGE re-proposes,
+ * and the one we then keep). Until then we vote for D2 without its bytes, as for a NEW-VIEW
+ * entry, and fetch them by digest if D2 commits. One buffer per slot, no more memory; the
+ * primary's own new proposal (pbft_on_batch) still replaces them: the other correct voters of
+ * D1 keep theirs. */
+static int may_replace(const pbft_state *s, const pbft_slot *sl, const uint8_t digest[BFT_DIGEST_LEN]) {
+  const uint8_t *held = sl->batch_digest;
+  if (!sl->has_batch || memcmp(held, digest, BFT_DIGEST_LEN) == 0) return 1;
+  if (sl->committed && memcmp(sl->cm_digest, held, BFT_DIGEST_LEN) != 0) return 1; /* held never commits */
+  if (sl->committed && sl->seq > s->committed) return 0;
+  if (sl->has_pcert && memcmp(sl->pcert_digest, held, BFT_DIGEST_LEN) == 0) return 0;
+  if (sl->bytes_voted && !(sl->has_pcert && sl->pcert_view > sl->bytes_view)) return 0;
+  return 1;
+}
+
+void pbft_bytes_vote(pbft_slot *sl, uint64_t view, const uint8_t digest[BFT_DIGEST_LEN]) {
+  if (!sl->has_batch || memcmp(sl->batch_digest, digest, BFT_DIGEST_LEN) != 0) return;
+  sl->bytes_voted = 1;
+  sl->bytes_view = view;
+}
+
+int pbft_take_bytes(pbft_state *s, pbft_slot *sl, const uint8_t *batch, uint32_t blen,
+                    const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
   if (sl->has_batch && memcmp(sl->batch_digest, digest, BFT_DIGEST_LEN) == 0) return 1;
-  if (sl->has_batch && sl->committed && sl->seq > s->committed &&
-      memcmp(sl->batch_digest, sl->cm_digest, BFT_DIGEST_LEN) == 0)
-    return 0;
-  if (sl->has_batch && sl->has_pcert && memcmp(sl->batch_digest, sl->pcert_digest, BFT_DIGEST_LEN) == 0)
-    return 0;
+  if (!may_replace(s, sl, digest)) return 0;
   PBFT_TRY(pbft_persist_batch(s, sl->seq, batch, blen, out));
   memcpy(sl->batch, batch, blen);
   sl->batch_len = blen;
   memcpy(sl->batch_digest, digest, BFT_DIGEST_LEN);
   sl->has_batch = 1;
+  sl->bytes_voted = 0;
+  /* Fetched bytes of a batch we already voted for (a NEW-VIEW entry) are ours to keep. */
+  if (sl->my_prep.valid) pbft_bytes_vote(sl, sl->my_prep.view, sl->my_prep.digest);
   return 1;
+}
+
+int pbft_bytes_wanted(const pbft_state *s, const pbft_slot *sl, const uint8_t digest[BFT_DIGEST_LEN]) {
+  uint8_t null_d[BFT_DIGEST_LEN];
+  pbft_empty_digest(null_d);
+  if (sl->seq <= s->committed || memcmp(digest, null_d, BFT_DIGEST_LEN) == 0) return 0;
+  if (sl->has_batch && memcmp(sl->batch_digest, digest, BFT_DIGEST_LEN) == 0) return 0;
+  int use = (sl->has_pp && memcmp(sl->pp_digest, digest, BFT_DIGEST_LEN) == 0) ||
+            (sl->committed && memcmp(sl->cm_digest, digest, BFT_DIGEST_LEN) == 0) ||
+            (sl->early && memcmp(sl->early_digest, digest, BFT_DIGEST_LEN) == 0) ||
+            (sl->has_pcert && memcmp(sl->pcert_digest, digest, BFT_DIGEST_LEN) == 0);
+  return use && may_replace(s, sl, digest);
 }
 
 /* Replica `from` signed a vote (or a pre-prepare's embedded prepare) for (view, seq) with
@@ -220,8 +263,8 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
       rc = help_laggard(s, sl, from, out);
       return rc ? (rc < 0 ? rc : 0) : pbft_reject(s, BFT_E_DUPLICATE);
     }
-    rc = take_bytes(s, sl, batch, blen, digest, out);
-    if (rc <= 0) return rc;
+    rc = pbft_take_bytes(s, sl, batch, blen, digest, out);
+    if (rc <= 0) return rc < 0 ? rc : pbft_reject(s, BFT_E_DUPLICATE); /* bytes we may not keep */
     return pbft_try_deliver(s, out);
   }
   if (sl && early && sl->early && sl->early_view == view)
@@ -234,7 +277,7 @@ int pbft_on_pre_prepare(pbft_state *s, uint32_t from, const uint8_t *p, uint32_t
   if (early) {
     /* It overtook the NEW-VIEW of its view: hold it until that arrives (pbft_entered_view). */
     sl = pbft_slot_make(s, seq);
-    rc = take_bytes(s, sl, batch, blen, digest, out);
+    rc = pbft_take_bytes(s, sl, batch, blen, digest, out);
     if (rc <= 0) return rc; /* 0: the primary repeats it later */
     sl->early = 1;
     sl->early_view = view;
@@ -522,6 +565,7 @@ int pbft_install_new_view(pbft_state *s, uint64_t view, const pbft_o_set *o,
     sl->pp_view = view;
     memcpy(sl->pp_digest, digest, BFT_DIGEST_LEN);
     sl->prepared = 0;
+    sl->holders = 1ull << primary;
     /* (null batches need no bytes: pbft_try_deliver makes them) */
     bft_voteset_set(&sl->prep, primary, view, q, digest, sig);
     if (primary == s->cfg.self) {
@@ -529,11 +573,24 @@ int pbft_install_new_view(pbft_state *s, uint64_t view, const pbft_o_set *o,
       if (!pbft_may_vote(&sl->my_prep, view, digest)) return BFT_E_STATE;
       PBFT_TRY(pbft_persist_vote(s, PBFT_MSG_PREPARE, view, q, digest, out));
       set_mine(&sl->my_prep, view, digest);
+      pbft_bytes_vote(sl, view, digest);
     } else {
       PBFT_TRY(pbft_send_prepare(s, sl, out));
     }
   }
-  (void)n;
+  /* Who is likely to hold the bytes of each re-proposed digest (besides the primary): the
+   * replicas whose VIEW-CHANGE carried a prepared certificate for it. A replica lacking them
+   * asks those first (pbft_fetch.c). */
+  pbft_vc vc;
+  for (uint32_t k = 0; k < n; k++) {
+    PBFT_TRY(pbft_decode_vc(vcs[k], lens[k] - BFT_SIG_LEN, &vc));
+    if (vc.replica >= s->cfg.n) continue;
+    for (uint32_t i = 0; i < vc.n; i++) {
+      pbft_slot *sl = vc.e[i].seq <= o->max_s ? pbft_slot_get(s, vc.e[i].seq) : NULL;
+      if (sl && sl->has_pp && sl->pp_view == view && memcmp(sl->pp_digest, vc.e[i].digest, BFT_DIGEST_LEN) == 0)
+        sl->holders |= 1ull << vc.replica;
+    }
+  }
   return 0;
 }
 

@@ -174,11 +174,11 @@ void h_absorb(harness *h, uint32_t i) {
     const bft_action *x = &h->acts.items[a];
     switch (x->type) {
       case BFT_ACT_SEND:
-        if (x->kind < 8) h->last_sends[x->kind]++;
+        if (x->kind < 16) h->last_sends[x->kind]++;
         enqueue(h, i, x->to, x->kind, x->data, x->len);
         break;
       case BFT_ACT_BROADCAST:
-        if (x->kind < 8) h->last_sends[x->kind]++;
+        if (x->kind < 16) h->last_sends[x->kind]++;
         for (uint32_t j = 0; j < h->n; j++)
           if (j != i) enqueue(h, i, j, x->kind, x->data, x->len);
         break;
@@ -350,7 +350,7 @@ int h_step(harness *h, uint32_t i, const bft_event *ev) {
   int rc = h->ops->step(h->r[i].st, ev, &h->acts);
   h->r[i].last_rc = rc;
   h_absorb(h, i);
-  uint32_t sends[8];
+  uint32_t sends[16];
   memcpy(sends, h->last_sends, sizeof sends);
   uint32_t nact = h->last_nact, np = h->last_persist;
   settle(h, i);

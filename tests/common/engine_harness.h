@@ -90,7 +90,7 @@ typedef struct harness {
   bft_action *items;
   uint8_t *arena;
   /* what the last step of any replica emitted (copied), for assertions */
-  uint32_t last_sends[8]; /* count per kind sent by the last stepped replica */
+  uint32_t last_sends[16]; /* count per kind (below 16) sent by the last stepped replica */
   uint32_t last_nact;
   uint32_t last_persist;
   uint64_t delivered_msgs;
