@@ -146,15 +146,20 @@ static uint64_t client_wall_us(void) {
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+/* The handle's memory, its key and MAC keys wiped first. */
+static void client_free(bft_client *c) {
+  bft_keypair_wipe(&c->kp);
+  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->n * sizeof *c->mac_keys);
+  free(c->mac_keys);
+  free(c->frame);
+  free(c);
+}
+
 static void client_maybe_free(bft_client *c) {
   if (!c->closing || c->open_handles) return;
   void (*cb)(void *) = c->closed_cb;
   void *arg = c->closed_arg;
-  free(c->frame);
-  bft_keypair_wipe(&c->kp);
-  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->n * sizeof *c->mac_keys);
-  free(c->mac_keys);
-  free(c);
+  client_free(c);
   if (cb) cb(arg);
 }
 
@@ -965,14 +970,6 @@ int bft_client_mux_open(uv_loop_t *loop, const bft_cluster *cluster, const bft_c
   return mux_open(loop, cluster, opt, 1, out);
 }
 
-static void client_free_unopened(bft_client *c) {
-  bft_keypair_wipe(&c->kp);
-  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->n * sizeof *c->mac_keys);
-  free(c->mac_keys);
-  free(c->frame);
-  free(c);
-}
-
 int bft_client_open_mux(bft_client_mux *m, const bft_keypair *kp, const bft_client_options *opt,
                         bft_client **out) {
   if (!m || !kp || !out) return BFT_E_INVAL;
@@ -990,7 +987,7 @@ int bft_client_open_mux(bft_client_mux *m, const bft_keypair *kp, const bft_clie
   c->n = m->n;
   fill_options(&c->opt, opt);
   if (c->opt.request_version > BFT_REQUEST_V_MAC) {
-    client_free_unopened(c);
+    client_free(c);
     return BFT_E_INVAL;
   }
   if (c->opt.request_version != BFT_REQUEST_VERSION) {
@@ -999,13 +996,13 @@ int bft_client_open_mux(bft_client_mux *m, const bft_keypair *kp, const bft_clie
     for (uint32_t i = 0; !krc && i < c->n; i++)
       krc = bft_session_key(&c->kp, c->cluster->replicas[i].pk, 0, c->cluster->id, c->mac_keys[i]);
     if (krc) {
-      client_free_unopened(c);
+      client_free(c);
       return krc;
     }
   }
   int rc = mux_join(m, c);
   if (rc) {
-    client_free_unopened(c);
+    client_free(c);
     return rc;
   }
   uv_timer_init(c->loop, &c->op_timer);
