@@ -17,10 +17,15 @@ bench() { "$NET_BIN/bft-bench" --config "$NET_CFG" --keys "$NET_DIR/keys" --clie
 net_make_cluster 4 4
 net_start_all
 net_wait_ready 30
+# (signed replies with every client on its own connections, --connections 0; MAC replies with
+# the clients sharing one connection per replica, the default)
 for auth in mac-replies signed; do
-  out=$(bench --auth "$auth" --timeout 5 | grep '^RESULT') || net_fail "--auth $auth run failed"
+  conns=1
+  [ "$auth" = signed ] && conns=0
+  out=$(bench --auth "$auth" --timeout 5 --connections "$conns" | grep '^RESULT') || net_fail "--auth $auth run failed"
   net_log "$out"
   [ "$(field auth "$out")" = "$auth" ] || net_fail "RESULT does not say auth=$auth"
+  [ "$(field connections "$out")" = "$conns" ] || net_fail "RESULT does not say connections=$conns"
   [ "$(field errors "$out")" = 0 ] || net_fail "errors with --auth $auth"
   awk -v c="$(field cpu_us_per_op "$out")" 'BEGIN { exit !(c > 0) }' || net_fail "no CPU per request reported"
 done
