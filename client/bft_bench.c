@@ -111,7 +111,7 @@ static void bench_usage(FILE *f) {
           "  --timeout SEC       per-operation bound; a timed-out operation is an error (30)\n"
           "  --total-ops N       stop after N operations in all (--duration is then a bound)\n"
           "  --history FILE      record each operation: client op key value inv_ns resp_ns result\n"
-          "  --protocol NAME     label for the RESULT line (default: read from the ledger)\n"
+          "  --protocol NAME     label for the RESULT line (default: the engine the replicas report)\n"
           "  --seed N            key choice seed (default: from the clock)\n"
           "  --progress          print elapsed time, ops/s and p99 every second on stderr\n"
           "  --payload B         exactly B bytes per put value (0..%d; not with --history)\n"
@@ -318,7 +318,7 @@ static void bench_stop(bench *b) {
     bft_client_close(b->cl[i].c, bench_closed, b);
   }
   for (uint32_t i = 0; i < b->nmux; i++) bft_client_mux_close(b->mux[i], bench_closed, b);
-  if (!b->a.protocol) {
+  if (!b->a.protocol && strcmp(b->protocol, "unknown") == 0) { /* no status answered: ask the ledger */
     bft_client_options o;
     bft_client_options_default(&o);
     o.timeout_ms = 3000;
@@ -416,6 +416,8 @@ static void bench_read_status(bench *b, int after) {
       b->batch_max = st.batch_max;
       b->window = st.window;
     }
+    if (st.protocol[0] && strcmp(b->protocol, "unknown") == 0) /* the engine, as the replica says */
+      snprintf(b->protocol, sizeof b->protocol, "%s", st.protocol);
     if (st.protocol_only) b->protocol_only = 1;
     if (st.unsafe_no_fsync) b->no_fsync = 1;
     (after ? b->cpu1 : b->cpu0)[i] = st.cpu_us;
