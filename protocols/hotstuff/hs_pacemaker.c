@@ -214,9 +214,12 @@ int hs_maybe_propose(hs_state *s, bft_actions *out) {
   s->pulled = 1;
   HS_TRY(bft_act_pull(out, s->cfg.batch_max));
   /* Nothing may come of the pull: then move the pipeline on with an empty block, or, idle,
-   * share the QC we formed (it commits at the others what it committed here). */
+   * share the QC we formed (it commits at the others what it committed here). Blocks with
+   * requests wait for the three views that commit them: an empty block to carry them on leaves
+   * as soon as the pull went unanswered (a driver answers pulls before its timers fire), the
+   * idle QC after a short wait for requests. */
   s->prop_tag++;
-  return bft_act_timer_set(out, HS_TIMER_PROPOSE, s->prop_tag, HS_PROPOSE_WAIT_MS);
+  return bft_act_timer_set(out, HS_TIMER_PROPOSE, s->prop_tag, hs_flush_needed(s) ? 0 : HS_PROPOSE_WAIT_MS);
 }
 
 static int propose(hs_state *s, const uint8_t *batch, uint32_t len, bft_actions *out) {
