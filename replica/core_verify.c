@@ -12,7 +12,7 @@ const uint8_t *rt_core_mac_key(rt_core *c, uint32_t client) {
   return c->mac_state[client] == 1 ? c->mac_keys[client] : NULL;
 }
 
-/* Our entry of a v3 request's authenticator (a keyed hash: never worth the pool or the cache). */
+/* Our entry of a v3 request's authenticator (a keyed hash: never worth the pool). */
 static int check_mac(rt_core *c, const uint8_t *rq, const bft_request *r, uint32_t client) {
   if (!c->cluster->protocol_only) return BFT_E_NOT_PERMITTED;
   const uint8_t *k = rt_core_mac_key(c, client);
@@ -25,7 +25,14 @@ int rt_core_check_request(rt_core *c, const uint8_t *rq, uint32_t len, const uin
   if (rc) return rc;
   *client = rt_sessions_find(&c->sessions, r->client);
   if (*client < 0) return BFT_E_NOT_PERMITTED;
-  if (r->version == BFT_REQUEST_V_MAC) return check_mac(c, rq, r, (uint32_t)*client);
+  if (r->version == BFT_REQUEST_V_MAC) {
+    /* Checked on arrival, the same bytes need no second keyed hash when they come back in a
+     * proposal: the digest is at hand, and the cache remembers bytes found good. */
+    if (rt_vcache_has(&c->vcache, d)) return 0;
+    if ((rc = check_mac(c, rq, r, (uint32_t)*client)) != 0) return rc;
+    rt_vcache_add(&c->vcache, d);
+    return 0;
+  }
   if (verdict == RT_SIG_BAD) return BFT_E_BAD_SIG;
   if (verdict == RT_SIG_UNCHECKED) {
     if (rt_vcache_has(&c->vcache, d)) return 0;
