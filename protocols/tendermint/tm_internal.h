@@ -28,6 +28,7 @@
                                  * forgotten (its (client, seq) may be a repeat execution skips) */
 #define TM_MAX_EVIDENCE 16      /* equivocation evidence kept (the count goes on) */
 #define TM_MAX_TIMEOUT_ROUND 64 /* timeouts grow linearly up to this round, then stay */
+#define TM_MISS_MAX 4           /* a proposer's missed turns counted: timeoutPropose T/4 .. T/32 */
 #define TM_STMT_BODY (8 + 8 + BFT_DIGEST_LEN)
 #define TM_CERT_MAX (8 + BFT_QC_SIGS_MAX)
 #define TM_PROPOSAL_PAYLOAD_MAX (8 + 8 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX + 4 + BFT_MAX_BATCH_BYTES)
@@ -135,8 +136,9 @@ typedef struct tm_state {
   /* late messages of each replica: their (height, round) and the kinds seen there (bits) */
   uint64_t late_h[BFT_MAX_REPLICAS], late_r[BFT_MAX_REPLICAS];
   uint8_t late_kinds[BFT_MAX_REPLICAS];
-  /* Liveness only: 1 when this replica's last round led by that proposer ended in
-   * timeoutPropose with no proposal from it; its next timeoutPropose is short (tm_rounds.c). */
+  /* Liveness only: how many of this replica's last rounds led by that proposer ended in a row
+   * in timeoutPropose with no proposal from it (at most TM_MISS_MAX); its next timeoutPropose
+   * is shorter the more (tm_rounds.c). */
   uint8_t missed[BFT_MAX_REPLICAS];
   uint64_t tp_epoch; /* epoch whose timeoutPropose is armed */
   uint64_t bt_epoch; /* epoch whose batch wait (an idle proposer's) is armed */

@@ -21,16 +21,19 @@ uint32_t tm_proposer(const tm_state *s, uint64_t height, uint64_t round) {
 /* timeoutPropose(r) = T + r*T/2, timeoutPrevote(r) = timeoutPrecommit(r) = T/2 + r*T/2, with
  * T = cfg.timeout_ms: linear in the round (the paper's assumption for eventual synchrony),
  * capped at round TM_MAX_TIMEOUT_ROUND.
- * Beyond the paper, liveness only: a proposer whose last round here ended in timeoutPropose
- * without its proposal (crashed, most likely) gets T/4 instead of T as the base, until a
- * proposal of its arrives. With a crashed replica the rotation (h + r) mod n brings it back as
- * round-0 proposer every n heights; each of its turns cost a whole T. A correct but slow
- * proposer loses at most one round to this: its late proposal clears the mark, and the
- * round's increments (r*T/2) still grow towards any bound on the delay. */
+ * Beyond the paper, liveness only: a proposer whose last m turns here (m >= 1) each ended in
+ * timeoutPropose without its proposal (crashed, most likely) gets T / 2^(m+1) instead of T as
+ * the base, T/4 after one missed turn down to T/32 after TM_MISS_MAX, until a proposal of its
+ * arrives. With a crashed replica the rotation (h + r) mod n brings it back as round-0
+ * proposer every n heights; each of its turns cost a whole T, then T/4 (throughput settled at
+ * about half after a proposer was killed), now soon T/32. A correct but slow proposer loses at
+ * most one round to this: any proposal of its, even late, clears the count, and the round's
+ * increments (r*T/2) still grow towards any bound on the delay. */
 static uint64_t timeout_ms(const tm_state *s, uint32_t timer, uint64_t round) {
   uint64_t T = s->cfg.timeout_ms, half = T / 2 ? T / 2 : 1;
   uint64_t k = round < TM_MAX_TIMEOUT_ROUND ? round : TM_MAX_TIMEOUT_ROUND;
-  uint64_t propose = s->missed[tm_proposer(s, s->height, round)] && T / 4 ? T / 4 : T;
+  uint32_t m = s->missed[tm_proposer(s, s->height, round)];
+  uint64_t propose = m && (T >> (m + 1)) ? T >> (m + 1) : T;
   return (timer == TM_TIMER_PROPOSE ? propose : half) + k * half;
 }
 
@@ -309,7 +312,8 @@ int tm_on_timer(tm_state *s, uint32_t id, uint64_t tag, bft_actions *out) {
       if (tag != s->epoch || s->step != TM_STEP_PROPOSE) return 0;
       {
         tm_slot *sl = tm_slot_find(s, s->height, s->round);
-        if (!sl || !sl->has_prop) s->missed[tm_proposer(s, s->height, s->round)] = 1;
+        uint32_t p = tm_proposer(s, s->height, s->round);
+        if ((!sl || !sl->has_prop) && s->missed[p] < TM_MISS_MAX) s->missed[p]++;
       }
       s->step = TM_STEP_PREVOTE;
       TM_TRY(tm_cast_vote(s, TM_MSG_PREVOTE, NIL_ID, out));

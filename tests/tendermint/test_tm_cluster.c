@@ -161,7 +161,8 @@ static void test_nil_precommit_quorum_starts_next_round(void **state) {
 
 /* Replica 1 crashed: every n heights it is the proposer of round 0 again. The first time it
  * costs the correct replicas a full timeoutPropose (T); after that, until it proposes again,
- * its rounds get T/4 (liveness only; the rounds still change the same way). */
+ * its turns get T/4, T/8, T/16, then T/32 from the fourth miss on (liveness only; the rounds
+ * still change the same way). Any proposal of its clears the count (tm_safety.c). */
 static void commit_one(harness *h, uint32_t down, uint32_t *propose_delay) {
   uint32_t q = h_submit(h, "put k v");
   h_run(h, 1000000);
@@ -184,12 +185,17 @@ static void commit_one(harness *h, uint32_t down, uint32_t *propose_delay) {
 static void test_crashed_proposer_costs_a_full_timeout_once(void **state) {
   (void)state;
   harness *h = h_new(4, 0, 0, 0);
-  uint32_t T = h->r[0].cfg.timeout_ms, delay[6];
-  h->r[1].down = 1; /* proposer of (1, 0) and (5, 0) */
-  for (uint32_t height = 1; height <= 5; height++) commit_one(h, 1, &delay[height]);
-  assert_int_equal(delay[1], T);     /* its first turn: the paper's timeoutPropose(0) */
-  assert_int_equal(delay[5], T / 4); /* its next turn at round 0: short */
-  for (uint32_t height = 2; height <= 4; height++) assert_int_equal(delay[height], 0); /* live proposers */
+  uint32_t T = h->r[0].cfg.timeout_ms, delay[26];
+  h->r[1].down = 1; /* proposer of (1, 0), (5, 0), (9, 0), ... */
+  for (uint32_t height = 1; height <= 25; height++) commit_one(h, 1, &delay[height]);
+  assert_int_equal(delay[1], T);      /* its first turn: the paper's timeoutPropose(0) */
+  assert_int_equal(delay[5], T / 4);  /* its next turns at round 0: shorter and shorter */
+  assert_int_equal(delay[9], T / 8);
+  assert_int_equal(delay[13], T / 16);
+  assert_int_equal(delay[17], T / 32);
+  assert_int_equal(delay[21], T / 32); /* and no shorter */
+  for (uint32_t height = 2; height <= 25; height++)
+    if (height % 4 != 1) assert_int_equal(delay[height], 0); /* live proposers */
   assert_true(h_agree(h));
   h_free(h);
 }
