@@ -194,7 +194,15 @@ int hs_on_timeout(hs_state *s, uint32_t from, const uint8_t *p, uint32_t len, bf
 
   if (t.view > s->tmo[from]) s->tmo[from] = t.view;
   if (use_qc) HS_TRY(hs_on_qc(s, &qc, from, 1, out));
-  if (use_vote) HS_TRY(hs_add_vote(s, from, t.v_view, t.v_height, t.v_hash, t.v_sig, 0, out));
+  /* Votes a TIMEOUT carries were meant for the leader of the next view. When they complete a
+   * QC here, a replica that is not that leader stays in its view (the leader is presumed to
+   * have failed: the TC moves everyone past its term, check_tc); the leader itself is live,
+   * only late, and enters its view to propose on that QC, as its timely votes would have made
+   * it. (Before, it stayed behind too, while the others entered its view on the QC its own
+   * TIMEOUT carried, and waited there for a proposal that never came: the simulator, n=7,
+   * byz-bad-sig, seed 40448.) */
+  int leads_next = use_vote && hs_leader(s, t.v_view + 1) == s->cfg.self;
+  if (use_vote) HS_TRY(hs_add_vote(s, from, t.v_view, t.v_height, t.v_hash, t.v_sig, leads_next, out));
   HS_TRY(check_tc(s, out));
   if (answer && answer_budget(s, from, t.view)) HS_TRY(send_timeout(s, from, out));
   return 0;
