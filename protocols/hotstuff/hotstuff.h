@@ -57,7 +57,8 @@ enum hs_msg_kind {
 enum hs_timer {
   HS_TIMER_VIEW = 0,    /* the view timer (doubles per consecutive timeout) */
   HS_TIMER_PROPOSE = 1, /* a leader with an unflushed pipeline proposes an empty block */
-  HS_TIMER_FETCH = 2    /* retry of block fetches and catch-up */
+  HS_TIMER_FETCH = 2,   /* retry of block fetches and catch-up */
+  HS_TIMER_SHARE = 3    /* an idle replica that is not the leader shares its high QC once */
 };
 
 /* Persisted record types (first byte). See hs_codec.c for the layouts. */

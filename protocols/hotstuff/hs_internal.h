@@ -51,7 +51,7 @@ _Static_assert(HS_CERT_MAX_HEADERS * (BFT_MAX_BATCH_BYTES + HS_CERT_MAX + 2 * HS
                        3 * (HS_BLOCK_MSG_MAX + BFT_SIG_LEN) <
                    BFT_ACTION_ARENA,
                "a step that delivers a whole pipeline and proposes fits the action arena");
-_Static_assert(BFT_MAX_TIMERS > HS_TIMER_FETCH, "timer ids fit");
+_Static_assert(BFT_MAX_TIMERS > HS_TIMER_SHARE, "timer ids fit");
 _Static_assert(HS_MAX_BACKOFF < 32, "back-off shifts stay small");
 
 /* ---- state ------------------------------------------------------------------------------- */
@@ -147,7 +147,8 @@ typedef struct hs_state {
   int pulled;
   int pull_later;        /* the view was entered on timeouts: pull from the propose timer */
   uint64_t prop_tag;
-  uint64_t announced; /* highest QC view an idle leader broadcast in a TIMEOUT */
+  uint64_t announced; /* highest QC view we broadcast in a TIMEOUT while idle */
+  uint64_t share_tag; /* HS_TIMER_SHARE's current tag */
   uint64_t seen_view[BFT_MAX_REPLICAS]; /* latest proposal per leader, for equivocation */
   /* Liveness only: 1 when a view timer of ours expired waiting for this leader (its proposal,
    * or the QC it should have formed from our vote) and no proposal of its came since; views
