@@ -239,22 +239,3 @@ void bft_config_from_cluster(bft_engine_config *cfg, const bft_cluster *c, uint3
   for (uint32_t i = 0; i < c->n; i++) memcpy(cfg->pubkeys[i], c->replicas[i].pk, BFT_PK_LEN);
 }
 
-uint32_t bft_batch_forget(const uint8_t *batch, uint32_t len, uint8_t (*digests)[BFT_DIGEST_LEN], uint64_t *tags,
-                          uint32_t n) {
-  bft_batch_reader br;
-  if (n == 0 || bft_batch_open(&br, batch, len) != 0) return n;
-  const uint8_t *rq = NULL;
-  uint32_t rl = 0;
-  while (n > 0 && bft_batch_next(&br, &rq, &rl) == 1) {
-    uint8_t d[BFT_DIGEST_LEN];
-    bft_digest(d, rq, rl);
-    for (uint32_t i = 0; i < n; i++)
-      if (memcmp(digests[i], d, BFT_DIGEST_LEN) == 0) {
-        n--;
-        memcpy(digests[i], digests[n], BFT_DIGEST_LEN);
-        if (tags) tags[i] = tags[n];
-        break;
-      }
-  }
-  return n;
-}

@@ -95,10 +95,6 @@ int bft_batch_next(bft_batch_reader *b, const uint8_t **req, uint32_t *len);
  * passes only when c->protocol_only: a third party cannot check its MACs. */
 int bft_batch_check(const bft_cluster *c, const uint8_t *batch, uint32_t len);
 uint32_t bft_batch_encoded_empty(uint8_t out[4]); /* the empty batch: count 0 */
-/* An engine's set of pending request digests (unordered, n entries, tags[i] optional data kept
- * beside digests[i], may be NULL): remove every request of the batch. Returns the new n. */
-uint32_t bft_batch_forget(const uint8_t *batch, uint32_t len, uint8_t (*digests)[BFT_DIGEST_LEN], uint64_t *tags,
-                          uint32_t n);
 
 typedef struct bft_reply {
   uint32_t replica;

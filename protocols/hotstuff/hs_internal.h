@@ -10,6 +10,7 @@
 
 #include "protocols/hotstuff/hotstuff.h"
 #include "protocols/ledger.h"
+#include "protocols/pending.h"
 #include "protocols/quorum.h"
 #include "protocols/request.h"
 #include "protocols/wire/wire.h"
@@ -22,7 +23,6 @@
 #define HS_RING 64              /* recent committed blocks remembered (restart, lock checks) */
 #define HS_MAX_WANT 16          /* blocks being fetched at once */
 #define HS_WANT_TRIES 8         /* retry rounds for a block or a catch-up before giving up */
-#define HS_MAX_PENDING 2048     /* client request digests watched for the view timer */
 #define HS_MAX_BACKOFF 6        /* the view timer doubles at most this many times */
 #define HS_PROPOSE_WAIT_MS 2    /* a leader waits this long for a batch before flushing empty */
 #define HS_SYNC_GAP 4           /* a QC this far above our head: also FETCH committed blocks */
@@ -169,8 +169,7 @@ typedef struct hs_state {
   bft_voteset votes;     /* votes sent to us (as next leader) or carried by TIMEOUTs */
 
   /* requests watched (view timer) */
-  uint32_t npending;
-  uint8_t pending[HS_MAX_PENDING][BFT_DIGEST_LEN];
+  bft_pending pend;
 
   /* fetching */
   hs_want want[HS_MAX_WANT];

@@ -272,17 +272,15 @@ int hs_on_batch(hs_state *s, const uint8_t *batch, uint32_t len, bft_actions *ou
 }
 
 int hs_on_request(hs_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
-  int known = 0;
-  for (uint32_t i = 0; i < s->npending && !known; i++) known = memcmp(s->pending[i], digest, BFT_DIGEST_LEN) == 0;
   /* A full set only loses precision: the timer still runs for the ones we hold. */
-  if (!known && s->npending < HS_MAX_PENDING) memcpy(s->pending[s->npending++], digest, BFT_DIGEST_LEN);
+  (void)bft_pending_add(&s->pend, digest, 0);
   s->pulled = 0; /* the pool has something new: a pull may now be answered */
   HS_TRY(hs_update_timer(s, out));
   return hs_maybe_propose(s, out);
 }
 
 void hs_requests_done(hs_state *s, const uint8_t *batch, uint32_t len) {
-  s->npending = bft_batch_forget(batch, len, s->pending, NULL, s->npending);
+  bft_pending_forget_batch(&s->pend, batch, len);
 }
 
 /* Idle, the leader broadcasts the QC it formed (HS_TIMER_PROPOSE), which commits at the others

@@ -131,7 +131,7 @@ static int uncommitted_payload(hs_state *s, const hs_block *b) {
 }
 
 int hs_work_pending(hs_state *s) {
-  if (s->npending > 0) return 1;
+  if (s->pend.n > 0) return 1;
   if (s->high.height <= s->committed) return 0;
   hs_block *b = hs_find(s, s->high.hash);
   return b ? uncommitted_payload(s, b) : 1;

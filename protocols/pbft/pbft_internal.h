@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "protocols/pbft/pbft.h"
+#include "protocols/pending.h"
 #include "protocols/quorum.h"
 #include "protocols/request.h"
 #include "protocols/wire/wire.h"
@@ -37,7 +38,6 @@ _Static_assert(PBFT_MAX_REPLICAS <= BFT_MAX_REPLICAS, "PBFT's bound is within th
 #define PBFT_NV_PAYLOAD_MAX \
   (8 + 4 + PBFT_QUORUM_MAX * (4 + PBFT_VC_BODY_MAX) + 8 + 4 + BFT_MAX_WINDOW * PBFT_NV_ENTRY)
 #define PBFT_PP_PAYLOAD_MAX (8 + 8 + BFT_DIGEST_LEN + BFT_SIG_LEN + 4 + BFT_MAX_BATCH_BYTES)
-#define PBFT_MAX_PENDING 2048   /* outstanding client request digests a backup watches */
 #define PBFT_MAX_BACKOFF 10     /* view-change timeout doubles at most this many times */
 #define PBFT_REQ_STRIKES 4      /* request-timer periods a request may wait while others commit */
 #define PBFT_ASK_FANOUT 2       /* replicas asked at once for a batch by digest (BATCH_GET) */
@@ -179,9 +179,7 @@ typedef struct pbft_state {
   int pulled;        /* a PROPOSE_PULL is outstanding (at most one at a time) */
 
   /* backups watching requests */
-  uint32_t npending;
-  uint8_t pending[PBFT_MAX_PENDING][BFT_DIGEST_LEN];
-  uint64_t pending_no[PBFT_MAX_PENDING]; /* arrival number of each pending digest */
+  bft_pending pend;                      /* tag: the arrival number of each digest */
   uint64_t req_no;                       /* arrivals so far */
   uint64_t req_mark;                     /* arrivals when the request timer was armed */
   uint64_t req_marks[PBFT_REQ_STRIKES];  /* req_mark of the last armings in a row (ring) */

@@ -119,25 +119,21 @@ int pbft_on_request(pbft_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_act
   s->pulled = 0; /* the pool has something new: a pull may now be answered */
   if (pbft_is_primary(s) && !s->changing) PBFT_TRY(pbft_maybe_pull(s, out));
   /* Everyone tracks what is pending and runs the timer (see arm_request_timer). */
-  for (uint32_t i = 0; i < s->npending; i++)
-    if (memcmp(s->pending[i], digest, BFT_DIGEST_LEN) == 0) return 0;
+  int added = bft_pending_add(&s->pend, digest, s->req_no + 1);
+  if (added == 0) return 0;
   /* A full set only loses precision: the timer still runs for the ones we hold. */
-  if (s->npending < PBFT_MAX_PENDING) {
-    memcpy(s->pending[s->npending], digest, BFT_DIGEST_LEN);
-    s->pending_no[s->npending] = ++s->req_no;
-    s->npending++;
-  }
+  if (added > 0) s->req_no++;
   if (!s->req_armed && !s->changing && s->started) return arm_request_timer(s, out);
   return 0;
 }
 
 void pbft_requests_done(pbft_state *s, const uint8_t *batch, uint32_t len) {
-  s->npending = bft_batch_forget(batch, len, s->pending, s->pending_no, s->npending);
+  bft_pending_forget_batch(&s->pend, batch, len);
 }
 
 int pbft_after_delivery(pbft_state *s, bft_actions *out) {
   s->vc_backoff = 0; /* the view works: the next view change starts from the base timeout */
-  if (s->npending == 0) PBFT_TRY(cancel_request_timer(s, out));
+  if (s->pend.n == 0) PBFT_TRY(cancel_request_timer(s, out));
   if (s->fetching && s->committed >= s->fetch_target) {
     s->fetching = 0;
     s->fetch_mask = 0;
@@ -383,7 +379,7 @@ int pbft_entered_view(pbft_state *s, bft_actions *out) {
     }
   }
   s->req_nmarks = 0; /* a new primary gets PBFT_REQ_STRIKES periods of its own */
-  if (s->npending > 0) PBFT_TRY(arm_request_timer(s, out));
+  if (s->pend.n > 0) PBFT_TRY(arm_request_timer(s, out));
   for (uint64_t q = s->h + 1; q <= s->h + s->cfg.window; q++) {
     pbft_slot *sl = pbft_slot_get(s, q);
     if (!sl) continue;
@@ -453,9 +449,9 @@ static int on_request_timeout(pbft_state *s, bft_actions *out) {
   int have_old = s->req_nmarks >= PBFT_REQ_STRIKES;
   if (have_old) old_mark = s->req_marks[(s->req_nmarks - PBFT_REQ_STRIKES) % PBFT_REQ_STRIKES];
   int stale = 0, old = 0;
-  for (uint32_t i = 0; i < s->npending; i++) {
-    if (s->pending_no[i] <= s->req_mark) stale = 1;
-    if (have_old && s->pending_no[i] <= old_mark) old = 1;
+  for (uint32_t i = 0; i < s->pend.n; i++) {
+    if (s->pend.tag[i] <= s->req_mark) stale = 1;
+    if (have_old && s->pend.tag[i] <= old_mark) old = 1;
   }
   /* Progress: a batch delivered, or a new pre-prepare or vote of this view accepted (the others
    * are still working in this view; our own copy of their COMMITs may just be late). */
@@ -464,7 +460,7 @@ static int on_request_timeout(pbft_state *s, bft_actions *out) {
   /* Stale but the cluster commits: stay in the view and keep voting. Nothing stale: every
    * request pending at the last arming moved on, so a new row of periods begins. */
   if (!stale) s->req_nmarks = 0;
-  return s->npending ? arm_request_timer(s, out) : 0;
+  return s->pend.n ? arm_request_timer(s, out) : 0;
 }
 
 int pbft_on_timer(pbft_state *s, uint32_t id, uint64_t tag, bft_actions *out) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "protocols/pending.h"
 #include "protocols/quorum.h"
 #include "protocols/request.h"
 #include "protocols/tendermint/tendermint.h"
@@ -23,7 +24,6 @@
 #define TM_FUTURE 2
 #define TM_NEXT 2
 #define TM_SLOTS 8
-#define TM_MAX_PENDING 2048     /* client request digests a replica watches */
 #define TM_PENDING_HEIGHTS 16   /* a watched request not committed within this many heights is
                                  * forgotten (its (client, seq) may be a repeat execution skips) */
 #define TM_MAX_EVIDENCE 16      /* equivocation evidence kept (the count goes on) */
@@ -144,9 +144,7 @@ typedef struct tm_state {
   uint64_t bt_epoch; /* epoch whose batch wait (an idle proposer's) is armed */
 
   /* client requests seen but not yet committed: a backup times out only when there is work */
-  uint32_t npending;
-  uint8_t pending[TM_MAX_PENDING][BFT_DIGEST_LEN];
-  uint64_t pending_h[TM_MAX_PENDING]; /* height at which each arrived */
+  bft_pending pend; /* tag: the height at which each arrived */
 
   /* timers and catch-up */
   uint64_t rt_tag;

@@ -85,7 +85,7 @@ static int begin_round(tm_state *s, uint64_t round, bft_actions *out) {
     TM_TRY(bft_act_timer_set(out, TM_TIMER_PULL, s->epoch, 0));
     if (s->active) TM_TRY(arm_batch_wait(s, out));
   }
-  if (s->active || s->npending) TM_TRY(arm_propose_timeout(s, out)); /* lines 20-21 */
+  if (s->active || s->pend.n) TM_TRY(arm_propose_timeout(s, out)); /* lines 20-21 */
   return 0;
 }
 
@@ -108,14 +108,9 @@ int tm_start_round(tm_state *s, uint64_t round, bft_actions *out) {
 }
 
 static void expire_pending(tm_state *s) {
-  for (uint32_t i = 0; i < s->npending;) {
-    if (s->pending_h[i] + TM_PENDING_HEIGHTS < s->height) {
-      s->npending--;
-      memcpy(s->pending[i], s->pending[s->npending], BFT_DIGEST_LEN);
-      s->pending_h[i] = s->pending_h[s->npending];
-    } else {
-      i++;
-    }
+  for (uint32_t i = 0; i < s->pend.n;) {
+    if (s->pend.tag[i] + TM_PENDING_HEIGHTS < s->height) bft_pending_remove_at(&s->pend, i);
+    else i++;
   }
 }
 
@@ -163,20 +158,14 @@ int tm_on_batch(tm_state *s, const uint8_t *batch, uint32_t len, bft_actions *ou
 }
 
 int tm_on_request(tm_state *s, const uint8_t digest[BFT_DIGEST_LEN], bft_actions *out) {
-  int known = 0;
-  for (uint32_t i = 0; i < s->npending && !known; i++) known = tm_same(s->pending[i], digest);
   /* A full set only loses precision: timeouts still run for the ones we hold. */
-  if (!known && s->npending < TM_MAX_PENDING) {
-    memcpy(s->pending[s->npending], digest, BFT_DIGEST_LEN);
-    s->pending_h[s->npending] = s->height;
-    s->npending++;
-  }
+  (void)bft_pending_add(&s->pend, digest, s->height);
   if (s->pulled && s->step == TM_STEP_PROPOSE) TM_TRY(bft_act_pull(out, s->cfg.batch_max)); /* now it has one */
   return arm_propose_timeout(s, out);
 }
 
 void tm_requests_done(tm_state *s, const uint8_t *batch, uint32_t len) {
-  s->npending = bft_batch_forget(batch, len, s->pending, s->pending_h, s->npending);
+  bft_pending_forget_batch(&s->pend, batch, len);
 }
 
 /* ---- retransmission and catch-up --------------------------------------------------------- */
