@@ -79,7 +79,7 @@ struct bft_client {
   bft_keypair kp;
   bft_client_options opt;
   uint32_t n;
-  uint8_t (*mac_keys)[BFT_MAC_KEY_LEN]; /* K(replica i, this client); NULL with signed replies */
+  bft_session_mac *macs; /* session i: K(replica i, this client); NULL with signed replies */
   struct bft_client_mux *m; /* the connections this handle uses */
   int own_mux;              /* m is private to this handle (bft_client_open) */
   uint64_t last_seq;
@@ -149,8 +149,8 @@ static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 /* The handle's memory, its key and MAC keys wiped first. */
 static void client_free(bft_client *c) {
   bft_keypair_wipe(&c->kp);
-  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->n * sizeof *c->mac_keys);
-  free(c->mac_keys);
+  if (c->macs) sodium_memzero(c->macs, (size_t)c->n * sizeof *c->macs);
+  free(c->macs);
   free(c->frame);
   free(c);
 }
@@ -592,7 +592,7 @@ static void handle_reply(bft_client *c, bft_client_conn *k, const uint8_t *body,
     return;
   }
   bft_reply rp;
-  int rc = bft_reply_open(c->cluster, (const uint8_t(*)[BFT_MAC_KEY_LEN])c->mac_keys, body, len, &rp);
+  int rc = bft_reply_open(c->cluster, c->macs, body, len, &rp);
   if (rc || memcmp(rp.client, c->kp.pk, BFT_PK_LEN) != 0 || rp.seq != c->op_seq) {
     c->st.replies_bad++;
     snprintf(k->last_error, sizeof k->last_error, "invalid reply: %s", bft_strerror(rc ? rc : BFT_E_MALFORMED));
@@ -627,7 +627,7 @@ int bft_client_submit(bft_client *c, const uint8_t *op, uint32_t op_len, bft_cli
   if (op_len > BFT_MAX_OP_BYTES) return BFT_E_TOO_LARGE;
   uint64_t seq = (c->last_seq == 0 && c->opt.first_seq) ? c->opt.first_seq
                                                           : bft_client_next_seq(c->last_seq, client_wall_us());
-  int len = bft_request_encode_v(&c->kp, c->cluster->id, c->opt.request_version, (const uint8_t(*)[BFT_MAC_KEY_LEN])c->mac_keys,
+  int len = bft_request_encode_v(&c->kp, c->cluster->id, c->opt.request_version, c->macs,
                                  c->n, seq, op, op_len, c->frame + WIRE_FRAME_HEADER_LEN, BFT_MAX_REQUEST_BYTES);
   if (len < 0) return len;
   wire_frame_header_encode(c->frame, WIRE_KIND_REQUEST, WIRE_SENDER_CLIENT, (uint32_t)len);
@@ -991,10 +991,14 @@ int bft_client_open_mux(bft_client_mux *m, const bft_keypair *kp, const bft_clie
     return BFT_E_INVAL;
   }
   if (c->opt.request_version != BFT_REQUEST_VERSION) {
-    c->mac_keys = malloc((size_t)c->n * sizeof *c->mac_keys);
-    int krc = c->mac_keys ? 0 : BFT_E_NOMEM;
-    for (uint32_t i = 0; !krc && i < c->n; i++)
-      krc = bft_session_key(&c->kp, c->cluster->replicas[i].pk, 0, c->cluster->id, c->mac_keys[i]);
+    c->macs = bft_session_mac_alloc(c->n);
+    int krc = c->macs ? 0 : BFT_E_NOMEM;
+    for (uint32_t i = 0; !krc && i < c->n; i++) {
+      uint8_t key[BFT_MAC_KEY_LEN];
+      krc = bft_session_key(&c->kp, c->cluster->replicas[i].pk, 0, c->cluster->id, key);
+      if (!krc) bft_session_mac_init(&c->macs[i], key);
+      sodium_memzero(key, sizeof key);
+    }
     if (krc) {
       client_free(c);
       return krc;

@@ -85,27 +85,48 @@ out:
   return rc;
 }
 
-void bft_mac(const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, const uint8_t *msg, size_t len, uint8_t *out,
-             size_t out_len) {
+void bft_mac_ctx_init(bft_mac_ctx *m, const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, size_t out_len) {
   size_t tl = strlen(tag);
   uint8_t hdr[10 + 1 + 255];
   if (tl > 255) tl = 255;
   memcpy(hdr, "bft-mac-v1", 10);
   hdr[10] = (uint8_t)tl;
   memcpy(hdr + 11, tag, tl);
-  crypto_generichash_state st;
-  crypto_generichash_init(&st, key, BFT_MAC_KEY_LEN, out_len);
-  crypto_generichash_update(&st, hdr, 11 + tl);
+  crypto_generichash_init(&m->st, key, BFT_MAC_KEY_LEN, out_len);
+  crypto_generichash_update(&m->st, hdr, 11 + tl);
+  m->out_len = out_len;
+}
+
+void bft_mac_ctx_mac(const bft_mac_ctx *m, const uint8_t *msg, size_t len, uint8_t *out) {
+  crypto_generichash_state st = m->st;
   if (len) crypto_generichash_update(&st, msg, len);
-  crypto_generichash_final(&st, out, out_len);
+  crypto_generichash_final(&st, out, m->out_len);
+  sodium_memzero(&st, sizeof st);
+}
+
+int bft_mac_ctx_check(const bft_mac_ctx *m, const uint8_t *msg, size_t len, const uint8_t *mac, size_t mac_len) {
+  uint8_t want[64];
+  if (mac_len != m->out_len || mac_len > sizeof want) return BFT_E_BAD_SIG;
+  bft_mac_ctx_mac(m, msg, len, want);
+  return bft_ct_equal(want, mac, mac_len) ? 0 : BFT_E_BAD_SIG;
+}
+
+void bft_mac(const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, const uint8_t *msg, size_t len, uint8_t *out,
+             size_t out_len) {
+  bft_mac_ctx m;
+  bft_mac_ctx_init(&m, key, tag, out_len);
+  bft_mac_ctx_mac(&m, msg, len, out);
+  sodium_memzero(&m, sizeof m);
 }
 
 int bft_mac_check(const uint8_t key[BFT_MAC_KEY_LEN], const char *tag, const uint8_t *msg, size_t len,
                   const uint8_t *mac, size_t mac_len) {
-  uint8_t m[64];
-  if (mac_len < 16 || mac_len > sizeof m) return BFT_E_BAD_SIG;
-  bft_mac(key, tag, msg, len, m, mac_len);
-  return bft_ct_equal(m, mac, mac_len) ? 0 : BFT_E_BAD_SIG;
+  if (mac_len < 16 || mac_len > 64) return BFT_E_BAD_SIG;
+  bft_mac_ctx m;
+  bft_mac_ctx_init(&m, key, tag, mac_len);
+  int rc = bft_mac_ctx_check(&m, msg, len, mac, mac_len);
+  sodium_memzero(&m, sizeof m);
+  return rc;
 }
 
 void bft_digest(uint8_t out[BFT_DIGEST_LEN], const void *data, size_t len) {

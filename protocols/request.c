@@ -2,16 +2,27 @@
  * standard (real Ed25519) engine env. */
 #include "protocols/request.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocols/engine.h"
 
+void bft_session_mac_init(bft_session_mac *m, const uint8_t key[BFT_MAC_KEY_LEN]) {
+  bft_mac_ctx_init(&m->request, key, BFT_TAG_REQUEST, BFT_AUTH_MAC_LEN);
+  bft_mac_ctx_init(&m->reply, key, BFT_TAG_REPLY, BFT_MAC_LEN);
+}
+
+bft_session_mac *bft_session_mac_alloc(uint32_t n) {
+  size_t a = _Alignof(bft_session_mac), size = (size_t)(n ? n : 1) * sizeof(bft_session_mac);
+  return aligned_alloc(a, (size + a - 1) / a * a);
+}
+
 int bft_request_encode_v(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint8_t version,
-                         const uint8_t (*keys)[BFT_MAC_KEY_LEN], uint32_t n, uint64_t seq, const uint8_t *op,
+                         const bft_session_mac *macs, uint32_t n, uint64_t seq, const uint8_t *op,
                          uint32_t op_len, uint8_t *buf, uint32_t cap) {
   if (op_len > BFT_MAX_OP_BYTES) return BFT_E_TOO_LARGE;
   if (version < BFT_REQUEST_VERSION || version > BFT_REQUEST_V_MAC) return BFT_E_VERSION;
-  if (version == BFT_REQUEST_V_MAC && (!keys || n == 0 || n > BFT_MAX_REPLICAS)) return BFT_E_INVAL;
+  if (version == BFT_REQUEST_V_MAC && (!macs || n == 0 || n > BFT_MAX_REPLICAS)) return BFT_E_INVAL;
   wire_writer w;
   wire_writer_init(&w, buf, cap);
   wire_put_u8(&w, version);
@@ -24,7 +35,7 @@ int bft_request_encode_v(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLU
     uint8_t *auth = wire_put_reserve(&w, n * BFT_AUTH_MAC_LEN);
     if (w.err) return w.err;
     for (uint32_t i = 0; i < n; i++)
-      bft_mac(keys[i], BFT_TAG_REQUEST, buf, signed_len, auth + (size_t)i * BFT_AUTH_MAC_LEN, BFT_AUTH_MAC_LEN);
+      bft_mac_ctx_mac(&macs[i].request, buf, signed_len, auth + (size_t)i * BFT_AUTH_MAC_LEN);
     return (int)w.len;
   }
   uint8_t *sig = wire_put_reserve(&w, BFT_SIG_LEN);
@@ -74,10 +85,10 @@ int bft_request_verify(const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], const uint8
 }
 
 int bft_request_check_mac(const bft_request *rq, const uint8_t *p, uint32_t self, uint32_t n,
-                          const uint8_t key[BFT_MAC_KEY_LEN]) {
+                          const bft_session_mac *mac) {
   if (rq->version != BFT_REQUEST_V_MAC || rq->nauth != n || self >= n) return BFT_E_BAD_SIG;
-  return bft_mac_check(key, BFT_TAG_REQUEST, p, rq->signed_len, rq->auth + (size_t)self * BFT_AUTH_MAC_LEN,
-                       BFT_AUTH_MAC_LEN);
+  return bft_mac_ctx_check(&mac->request, p, rq->signed_len, rq->auth + (size_t)self * BFT_AUTH_MAC_LEN,
+                           BFT_AUTH_MAC_LEN);
 }
 
 void bft_batch_begin(bft_batch_writer *b, uint8_t *buf, uint32_t cap) {
@@ -171,7 +182,7 @@ int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER
   return rc ? rc : len;
 }
 
-int bft_reply_encode_mac(const bft_reply *rp, const uint8_t key[BFT_MAC_KEY_LEN], uint8_t *buf, uint32_t cap) {
+int bft_reply_encode_mac(const bft_reply *rp, const bft_session_mac *m, uint8_t *buf, uint32_t cap) {
   if (rp->result_len > BFT_MAX_REPLY_BYTES) return BFT_E_TOO_LARGE;
   wire_writer w;
   wire_writer_init(&w, buf, cap);
@@ -179,11 +190,11 @@ int bft_reply_encode_mac(const bft_reply *rp, const uint8_t key[BFT_MAC_KEY_LEN]
   size_t mac_at = w.len;
   uint8_t *mac = wire_put_reserve(&w, BFT_MAC_LEN);
   if (w.err) return w.err;
-  bft_mac(key, BFT_TAG_REPLY, buf, mac_at, mac, BFT_MAC_LEN);
+  bft_mac_ctx_mac(&m->reply, buf, mac_at, mac);
   return (int)w.len;
 }
 
-int bft_reply_open(const bft_cluster *c, const uint8_t (*keys)[BFT_MAC_KEY_LEN], const uint8_t *p, uint32_t len,
+int bft_reply_open(const bft_cluster *c, const bft_session_mac *macs, const uint8_t *p, uint32_t len,
                    bft_reply *rp) {
   wire_reader r;
   wire_reader_init(&r, p, len);
@@ -201,7 +212,7 @@ int bft_reply_open(const bft_cluster *c, const uint8_t (*keys)[BFT_MAC_KEY_LEN],
   if (v != BFT_REPLY_V_SIG && v != BFT_REPLY_V_MAC) return BFT_E_VERSION;
   if (rp->replica >= c->n) return BFT_E_UNKNOWN_SENDER;
   if (v == BFT_REPLY_V_MAC)
-    return keys ? bft_mac_check(keys[rp->replica], BFT_TAG_REPLY, p, signed_len, auth, BFT_MAC_LEN) : BFT_E_BAD_SIG;
+    return macs ? bft_mac_ctx_check(&macs[rp->replica].reply, p, signed_len, auth, BFT_MAC_LEN) : BFT_E_BAD_SIG;
   return bft_verify(c->replicas[rp->replica].pk, c->id, BFT_TAG_REPLY, p, signed_len, auth);
 }
 

@@ -53,17 +53,29 @@ typedef struct bft_request { /* a decoded request; op is borrowed from the encod
 /* Encode and sign a request into buf; returns its length or a negative BFT_E*. */
 int bft_request_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN],
                        uint64_t seq, const uint8_t *op, uint32_t op_len, uint8_t *buf, uint32_t cap);
+/* The MACs of one (replica, client) session, K = bft_session_key, ready to use: the request
+ * authenticator entry and the reply MAC, each with key and tag absorbed once. Sensitive: zero
+ * it (sodium_memzero) when done. 64-byte aligned (see bft_mac_ctx). */
+typedef struct bft_session_mac {
+  bft_mac_ctx request; /* BFT_TAG_REQUEST, BFT_AUTH_MAC_LEN bytes */
+  bft_mac_ctx reply;   /* BFT_TAG_REPLY, BFT_MAC_LEN bytes */
+} bft_session_mac;
+void bft_session_mac_init(bft_session_mac *m, const uint8_t key[BFT_MAC_KEY_LEN]);
+/* n sessions in one aligned allocation (NULL when out of memory); free with free() after
+ * sodium_memzero. */
+bft_session_mac *bft_session_mac_alloc(uint32_t n);
+
 /* Encode a request of any version: v1 and v2 are signed with kp; v3 carries an authenticator
- * made with keys[0..n) (K(replica i, client), see bft_session_key; unused otherwise). */
+ * made with macs[0..n) (the sessions with replicas 0..n-1; unused otherwise). */
 int bft_request_encode_v(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER_ID_LEN], uint8_t version,
-                         const uint8_t (*keys)[BFT_MAC_KEY_LEN], uint32_t n, uint64_t seq, const uint8_t *op,
+                         const bft_session_mac *macs, uint32_t n, uint64_t seq, const uint8_t *op,
                          uint32_t op_len, uint8_t *buf, uint32_t cap);
 /* 1 when replies to this request are MAC-authenticated (v2 and v3). */
 static inline int bft_request_wants_mac(const struct bft_request *rq) { return rq->version >= BFT_REQUEST_V_MAC_REPLY; }
 /* Replica `self` checks its own entry of a v3 request's authenticator: 0 or BFT_E_BAD_SIG
  * (also when the authenticator does not have exactly n entries). */
 int bft_request_check_mac(const bft_request *rq, const uint8_t *p, uint32_t self, uint32_t n,
-                          const uint8_t key[BFT_MAC_KEY_LEN]);
+                          const bft_session_mac *mac);
 /* Decode (structure only, no signature check). */
 int bft_request_decode(const uint8_t *p, uint32_t len, bft_request *rq);
 /* Decode and verify the client's signature (v1, v2; a v3 request has none: BFT_E_BAD_SIG).
@@ -111,13 +123,13 @@ int bft_reply_encode(const bft_keypair *kp, const uint8_t cluster_id[BFT_CLUSTER
 /* Encode with room for the signature, which the caller writes: the total length L is
  * returned, and the signature (tag BFT_TAG_REPLY) over buf[0, L-64) goes at buf[L-64, L). */
 int bft_reply_encode_unsigned(const bft_reply *rp, uint8_t *buf, uint32_t cap);
-/* Encode a v2 reply: its MAC under key = K(rp->replica, rp->client). */
-int bft_reply_encode_mac(const bft_reply *rp, const uint8_t key[BFT_MAC_KEY_LEN], uint8_t *buf, uint32_t cap);
+/* Encode a v2 reply: its MAC in the session of (rp->replica, rp->client). */
+int bft_reply_encode_mac(const bft_reply *rp, const bft_session_mac *mac, uint8_t *buf, uint32_t cap);
 /* Decode and verify against the replica's key from the cluster file (v1 only). */
 int bft_reply_verify(const bft_cluster *c, const uint8_t *p, uint32_t len, bft_reply *rp);
-/* Decode and authenticate a v1 reply (signature) or a v2 reply (MAC under keys[replica]; keys
- * may be NULL, then v2 replies are refused with BFT_E_BAD_SIG). */
-int bft_reply_open(const bft_cluster *c, const uint8_t (*keys)[BFT_MAC_KEY_LEN], const uint8_t *p, uint32_t len,
+/* Decode and authenticate a v1 reply (signature) or a v2 reply (MAC in session macs[replica];
+ * macs may be NULL, then v2 replies are refused with BFT_E_BAD_SIG). */
+int bft_reply_open(const bft_cluster *c, const bft_session_mac *macs, const uint8_t *p, uint32_t len,
                    bft_reply *rp);
 
 /* The standard engine env for a real replica: Ed25519 with the cluster's keys.

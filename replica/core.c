@@ -819,8 +819,8 @@ int rt_core_encode_reply(rt_core *c, uint32_t client, uint8_t *buf, uint32_t cap
   bft_reply rp;
   int rc = rt_sessions_reply(&c->sessions, client, c->self, &rp);
   if (rc) return rc;
-  const uint8_t *k = c->sessions.s[client].reply_mac ? rt_core_mac_key(c, client) : NULL;
-  if (k) return bft_reply_encode_mac(&rp, k, buf, cap);
+  const bft_session_mac *m = c->sessions.s[client].reply_mac ? rt_core_session_mac(c, client) : NULL;
+  if (m) return bft_reply_encode_mac(&rp, m, buf, cap);
   return seal_reply(c, buf, bft_reply_encode_unsigned(&rp, buf, cap));
 }
 

@@ -181,9 +181,10 @@ typedef struct rt_core {
   rt_sessions sessions;
   rt_pool pool;
   rt_vcache vcache;
-  /* K(self, client) per client of the cluster file, made on first use (bft_session_key):
-   * mac_state[i] 0 not yet, 1 made, 2 the client's key has no X25519 form. */
-  uint8_t (*mac_keys)[BFT_MAC_KEY_LEN];
+  /* The MAC session with each client of the cluster file, K(self, client), made on first use
+   * (bft_session_key; memory only for the clients that use MACs): mac_state[i] 0 not yet,
+   * 1 made, 2 the client's key has no X25519 form. */
+  bft_session_mac **macs;
   uint8_t *mac_state;
   rt_vpool *vpool;        /* borrowed, or NULL */
   rt_vitem *vitems;       /* with a pool: BFT_MAX_BATCH_REQUESTS signatures of one batch ... */

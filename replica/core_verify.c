@@ -4,19 +4,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-const uint8_t *rt_core_mac_key(rt_core *c, uint32_t client) {
+const bft_session_mac *rt_core_session_mac(rt_core *c, uint32_t client) {
   if (!c->kp || !c->mac_state || client >= c->sessions.n) return NULL;
-  if (c->mac_state[client] == 0)
-    c->mac_state[client] = bft_session_key(c->kp, c->sessions.pks[client], 1, c->cluster->id, c->mac_keys[client]) == 0
-                               ? 1 : 2;
-  return c->mac_state[client] == 1 ? c->mac_keys[client] : NULL;
+  if (c->mac_state[client] == 0) {
+    uint8_t key[BFT_MAC_KEY_LEN];
+    if (bft_session_key(c->kp, c->sessions.pks[client], 1, c->cluster->id, key) != 0) {
+      c->mac_state[client] = 2;
+      return NULL;
+    }
+    c->macs[client] = bft_session_mac_alloc(1);
+    if (c->macs[client]) { /* out of memory: no MAC this time, a signed reply instead */
+      bft_session_mac_init(c->macs[client], key);
+      c->mac_state[client] = 1;
+    }
+    sodium_memzero(key, sizeof key);
+  }
+  return c->mac_state[client] == 1 ? c->macs[client] : NULL;
 }
 
 /* Our entry of a v3 request's authenticator (a keyed hash: never worth the pool). */
 static int check_mac(rt_core *c, const uint8_t *rq, const bft_request *r, uint32_t client) {
   if (!c->cluster->protocol_only) return BFT_E_NOT_PERMITTED;
-  const uint8_t *k = rt_core_mac_key(c, client);
-  return k ? bft_request_check_mac(r, rq, c->self, c->cluster->n, k) : BFT_E_BAD_SIG;
+  const bft_session_mac *m = rt_core_session_mac(c, client);
+  return m ? bft_request_check_mac(r, rq, c->self, c->cluster->n, m) : BFT_E_BAD_SIG;
 }
 
 int rt_core_check_request(rt_core *c, const uint8_t *rq, uint32_t len, const uint8_t d[BFT_DIGEST_LEN], bft_request *r,
@@ -114,9 +124,9 @@ int rt_core_check_batch(void *ctx, const uint8_t *batch, uint32_t len) {
 
 int rt_core_verify_init(rt_core *c, const rt_core_config *cc) {
   if (c->sessions.n) {
-    c->mac_keys = malloc((size_t)c->sessions.n * sizeof *c->mac_keys);
+    c->macs = calloc(c->sessions.n, sizeof *c->macs);
     c->mac_state = calloc(c->sessions.n, 1);
-    if (!c->mac_keys || !c->mac_state) return BFT_E_NOMEM;
+    if (!c->macs || !c->mac_state) return BFT_E_NOMEM;
   }
   if (!cc->vpool) return 0;
   c->vitems = calloc(BFT_MAX_BATCH_REQUESTS, sizeof *c->vitems);
@@ -127,10 +137,14 @@ int rt_core_verify_init(rt_core *c, const rt_core_config *cc) {
 }
 
 void rt_core_verify_free(rt_core *c) {
-  if (c->mac_keys) sodium_memzero(c->mac_keys, (size_t)c->sessions.n * sizeof *c->mac_keys);
-  free(c->mac_keys);
+  for (uint32_t i = 0; c->macs && i < c->sessions.n; i++)
+    if (c->macs[i]) {
+      sodium_memzero(c->macs[i], sizeof *c->macs[i]);
+      free(c->macs[i]);
+    }
+  free(c->macs);
   free(c->mac_state);
-  c->mac_keys = NULL;
+  c->macs = NULL;
   c->mac_state = NULL;
   free(c->vitems);
   free(c->vdigests);

@@ -16,7 +16,7 @@ int rt_core_check_request(rt_core *c, const uint8_t *rq, uint32_t len, const uin
                           int *client, int verdict);
 /* K(self, client), made once per client (an X25519 scalar multiplication); NULL when this core
  * has no key pair of its own (the simulator) or the client's key has no X25519 form. */
-const uint8_t *rt_core_mac_key(rt_core *c, uint32_t client);
+const bft_session_mac *rt_core_session_mac(rt_core *c, uint32_t client);
 /* The engine env's check_batch (env.ctx is the core). */
 int rt_core_check_batch(void *ctx, const uint8_t *batch, uint32_t len);
 /* The MAC keys' table, and the scratch a pool needs (cc->vpool non-NULL); rt_core_verify_free

@@ -149,6 +149,26 @@ static void test_session_key(void **st) {
   m1[5] ^= 1;
   assert_int_equal(bft_mac_check(kr, "a", (const uint8_t *)"msg", 3, m1, sizeof m1), BFT_E_BAD_SIG);
   assert_int_equal(bft_mac_check(kr, "a", (const uint8_t *)"msg", 3, m1, 8), BFT_E_BAD_SIG);
+  m1[5] ^= 1;
+  /* The definition, computed here without the library: keyed BLAKE2b over
+   * "bft-mac-v1" || u8 len(tag) || tag || msg. A context (key and tag absorbed once) gives the
+   * same bytes, any number of times, and checks only its own length. */
+  uint8_t want[32], in[11 + 1 + 3] = "bft-mac-v1";
+  in[10] = 1;
+  in[11] = 'a';
+  memcpy(in + 12, "msg", 3);
+  crypto_generichash(want, sizeof want, in, sizeof in, kr, BFT_MAC_KEY_LEN);
+  assert_memory_equal(m1, want, sizeof want);
+  bft_mac_ctx ctx;
+  bft_mac_ctx_init(&ctx, kr, "a", sizeof m2);
+  for (int i = 0; i < 2; i++) {
+    memset(m2, 0, sizeof m2);
+    bft_mac_ctx_mac(&ctx, (const uint8_t *)"msg", 3, m2);
+    assert_memory_equal(m2, want, sizeof want);
+  }
+  assert_int_equal(bft_mac_ctx_check(&ctx, (const uint8_t *)"msg", 3, want, sizeof want), 0);
+  assert_int_equal(bft_mac_ctx_check(&ctx, (const uint8_t *)"msG", 3, want, sizeof want), BFT_E_BAD_SIG);
+  assert_int_equal(bft_mac_ctx_check(&ctx, (const uint8_t *)"msg", 3, want, 16), BFT_E_BAD_SIG);
 }
 
 /* v2: signed like v1 (replies are MAC'd); v3: an authenticator, one MAC per replica, that only
@@ -160,7 +180,11 @@ static void test_request_versions(void **st) {
                   .value = (const uint8_t *)"v", .value_len = 1};
   int ol = bft_kv_encode(&kv, op, sizeof op);
   uint8_t keys[4][BFT_MAC_KEY_LEN];
-  for (int i = 0; i < 4; i++) assert_int_equal(bft_session_key(&client_kp, replica_kp[i].pk, 0, cl->id, keys[i]), 0);
+  bft_session_mac macs[4];
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(bft_session_key(&client_kp, replica_kp[i].pk, 0, cl->id, keys[i]), 0);
+    bft_session_mac_init(&macs[i], keys[i]);
+  }
   int len = bft_request_encode_v(&client_kp, cl->id, BFT_REQUEST_V_MAC_REPLY, NULL, 0, 5, op, (uint32_t)ol, buf, sizeof buf);
   assert_true(len > 0);
   bft_request rq;
@@ -169,7 +193,7 @@ static void test_request_versions(void **st) {
   assert_true(bft_request_wants_mac(&rq));
   all_prefixes_and_extension_fail(buf, (uint32_t)len, dec_request);
 
-  len = bft_request_encode_v(&client_kp, cl->id, BFT_REQUEST_V_MAC, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, 4, 6, op,
+  len = bft_request_encode_v(&client_kp, cl->id, BFT_REQUEST_V_MAC, macs, 4, 6, op,
                              (uint32_t)ol, buf, sizeof buf);
   assert_true(len > 0);
   all_prefixes_and_extension_fail(buf, (uint32_t)len, dec_request);
@@ -179,17 +203,21 @@ static void test_request_versions(void **st) {
   assert_int_equal(bft_request_verify(cl->id, buf, (uint32_t)len, &rq), BFT_E_BAD_SIG); /* nothing signed */
   for (uint32_t i = 0; i < 4; i++) {
     uint8_t kr[BFT_MAC_KEY_LEN];
+    bft_session_mac mr;
     assert_int_equal(bft_session_key(&replica_kp[i], client_kp.pk, 1, cl->id, kr), 0);
-    assert_int_equal(bft_request_check_mac(&rq, buf, i, 4, kr), 0);
-    assert_int_equal(bft_request_check_mac(&rq, buf, (i + 1) % 4, 4, kr), BFT_E_BAD_SIG); /* another's entry */
-    assert_int_equal(bft_request_check_mac(&rq, buf, i, 7, kr), BFT_E_BAD_SIG);           /* wrong n */
+    bft_session_mac_init(&mr, kr);
+    assert_int_equal(bft_request_check_mac(&rq, buf, i, 4, &mr), 0);
+    assert_int_equal(bft_request_check_mac(&rq, buf, (i + 1) % 4, 4, &mr), BFT_E_BAD_SIG); /* another's entry */
+    assert_int_equal(bft_request_check_mac(&rq, buf, i, 7, &mr), BFT_E_BAD_SIG);           /* wrong n */
   }
   /* A changed op breaks every entry. */
   uint8_t kr0[BFT_MAC_KEY_LEN];
+  bft_session_mac mr0;
   bft_session_key(&replica_kp[0], client_kp.pk, 1, cl->id, kr0);
+  bft_session_mac_init(&mr0, kr0);
   buf[1 + 32 + 8 + 4] ^= 1;
   assert_int_equal(bft_request_decode(buf, (uint32_t)len, &rq), 0);
-  assert_int_equal(bft_request_check_mac(&rq, buf, 0, 4, kr0), BFT_E_BAD_SIG);
+  assert_int_equal(bft_request_check_mac(&rq, buf, 0, 4, &mr0), BFT_E_BAD_SIG);
   buf[1 + 32 + 8 + 4] ^= 1;
   /* In a batch: only a protocol-only cluster lets a third party pass it (structure only). */
   uint8_t batch[2048];
@@ -212,16 +240,21 @@ static void test_request_versions(void **st) {
  * or tampered; v1 replies still verify through the same call. */
 static void test_reply_mac(void **st) {
   (void)st;
-  uint8_t keys[4][BFT_MAC_KEY_LEN], kr[BFT_MAC_KEY_LEN], buf[512];
-  for (int i = 0; i < 4; i++) assert_int_equal(bft_session_key(&client_kp, replica_kp[i].pk, 0, cl->id, keys[i]), 0);
-  assert_int_equal(bft_session_key(&replica_kp[2], client_kp.pk, 1, cl->id, kr), 0);
+  uint8_t key[BFT_MAC_KEY_LEN], buf[512];
+  bft_session_mac keys[4], kr;
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(bft_session_key(&client_kp, replica_kp[i].pk, 0, cl->id, key), 0);
+    bft_session_mac_init(&keys[i], key);
+  }
+  assert_int_equal(bft_session_key(&replica_kp[2], client_kp.pk, 1, cl->id, key), 0);
+  bft_session_mac_init(&kr, key);
   bft_reply rp = {.replica = 2, .seq = 9, .height = 3, .status = BFT_KV_OK, .result = (const uint8_t *)"ok",
                   .result_len = 2};
   memcpy(rp.client, client_kp.pk, 32);
-  int len = bft_reply_encode_mac(&rp, kr, buf, sizeof buf);
+  int len = bft_reply_encode_mac(&rp, &kr, buf, sizeof buf);
   assert_true(len > 0);
   bft_reply out;
-  assert_int_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), 0);
+  assert_int_equal(bft_reply_open(cl, keys, buf, (uint32_t)len, &out), 0);
   assert_int_equal(out.seq, 9);
   assert_int_equal(out.replica, 2);
   assert_memory_equal(out.result, "ok", 2);
@@ -229,16 +262,16 @@ static void test_reply_mac(void **st) {
   assert_int_equal(bft_reply_verify(cl, buf, (uint32_t)len, &out), BFT_E_BAD_SIG);
   /* Claiming to be replica 1 with replica 2's key fails. */
   buf[1] = 1;
-  assert_int_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), BFT_E_BAD_SIG);
+  assert_int_equal(bft_reply_open(cl, keys, buf, (uint32_t)len, &out), BFT_E_BAD_SIG);
   buf[1] = 2;
   for (int i = 5; i < len; i++) {
     buf[i] ^= 0x20;
-    assert_int_not_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), 0);
+    assert_int_not_equal(bft_reply_open(cl, keys, buf, (uint32_t)len, &out), 0);
     buf[i] ^= 0x20;
   }
   rp.replica = 1;
   len = bft_reply_encode(&replica_kp[1], cl->id, &rp, buf, sizeof buf);
-  assert_int_equal(bft_reply_open(cl, (const uint8_t(*)[BFT_MAC_KEY_LEN])keys, buf, (uint32_t)len, &out), 0);
+  assert_int_equal(bft_reply_open(cl, keys, buf, (uint32_t)len, &out), 0);
 }
 
 static void test_batch(void **st) {
