@@ -23,6 +23,14 @@
  *                a commit certificate, sent in answer to a message of a height the sender has
  *                already decided, so a replica that missed the precommits finishes (or learns
  *                it is behind and fetches).
+ *   GET_PROPOSAL := u64 height | u64 round | digest
+ *                asked by a replica still waiting for the proposal of its round when f+1
+ *                replicas prevoted `digest` there (liveness only; the paper assumes gossip),
+ *                of those voters.
+ *   RELAY     := u32 proposer | blob proposal (the PROPOSAL body exactly as proposer(height,
+ *                round) signed it, payload || its sig)
+ *                the answer, once per asker and round; the asker checks the proposer's
+ *                signature and takes it as that proposer's PROPOSAL.
  * qsigs is protocols/quorum.h's encoding (u32 count = 2f+1 | count x (u32 replica | sig),
  * replicas ascending).
  *
@@ -49,13 +57,17 @@ enum tm_msg_kind {
   TM_MSG_PROPOSAL = 1,
   TM_MSG_PREVOTE = 2,
   TM_MSG_PRECOMMIT = 3,
-  TM_MSG_DECISION = 4
+  TM_MSG_DECISION = 4,
+  TM_MSG_GET_PROPOSAL = 5,
+  TM_MSG_RELAY = 6
 };
 
 #define TM_TAG_PROPOSAL "tm/proposal"
 #define TM_TAG_PREVOTE "tm/prevote"
 #define TM_TAG_PRECOMMIT "tm/precommit"
 #define TM_TAG_DECISION "tm/decision"
+#define TM_TAG_GET_PROPOSAL "tm/get-proposal"
+#define TM_TAG_RELAY "tm/relay"
 
 /* The paper's -1 for lockedRound, validRound and a proposal's validRound. */
 #define TM_NIL_ROUND UINT64_MAX

@@ -22,6 +22,8 @@ const char *tm_tag(uint8_t kind) {
     case TM_MSG_PREVOTE: return TM_TAG_PREVOTE;
     case TM_MSG_PRECOMMIT: return TM_TAG_PRECOMMIT;
     case TM_MSG_DECISION: return TM_TAG_DECISION;
+    case TM_MSG_GET_PROPOSAL: return TM_TAG_GET_PROPOSAL;
+    case TM_MSG_RELAY: return TM_TAG_RELAY;
     default: return NULL;
   }
 }
@@ -32,6 +34,8 @@ static const char *tm_msg_name(uint8_t kind) {
     case TM_MSG_PREVOTE: return "prevote";
     case TM_MSG_PRECOMMIT: return "precommit";
     case TM_MSG_DECISION: return "decision";
+    case TM_MSG_GET_PROPOSAL: return "get_proposal";
+    case TM_MSG_RELAY: return "relay";
     default: return NULL;
   }
 }
@@ -41,7 +45,8 @@ static int tm_msg_class(uint8_t kind) {
     case TM_MSG_PROPOSAL: return BFT_MSGC_PROPOSAL;
     case TM_MSG_PREVOTE:
     case TM_MSG_PRECOMMIT: return BFT_MSGC_VOTE;
-    case TM_MSG_DECISION: return BFT_MSGC_DATA;
+    case TM_MSG_DECISION:
+    case TM_MSG_RELAY: return BFT_MSGC_DATA;
     default: return BFT_MSGC_OTHER;
   }
 }
@@ -152,6 +157,12 @@ static int on_message(tm_state *s, const bft_event *ev, bft_actions *out) {
     case TM_MSG_DECISION:
       if (len > TM_DECISION_PAYLOAD_MAX + BFT_SIG_LEN) return tm_reject(s, BFT_E_TOO_LARGE);
       return tm_on_decision(s, from, body, len - BFT_SIG_LEN, out);
+    case TM_MSG_GET_PROPOSAL:
+      if (len != TM_GET_LEN + BFT_SIG_LEN) return tm_reject(s, BFT_E_MALFORMED);
+      return tm_on_get_proposal(s, from, body, len - BFT_SIG_LEN, out);
+    case TM_MSG_RELAY:
+      if (len > TM_RELAY_BODY_MAX) return tm_reject(s, BFT_E_TOO_LARGE);
+      return tm_on_relay(s, from, body, len - BFT_SIG_LEN, out);
     default: return tm_reject(s, BFT_E_MALFORMED);
   }
 }

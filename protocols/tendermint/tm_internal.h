@@ -34,6 +34,8 @@
 #define TM_PROPOSAL_PAYLOAD_MAX (8 + 8 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX + 4 + BFT_MAX_BATCH_BYTES)
 #define TM_PROPOSAL_BODY_MAX (TM_PROPOSAL_PAYLOAD_MAX + BFT_SIG_LEN)
 #define TM_DECISION_PAYLOAD_MAX (8 + 8 + BFT_DIGEST_LEN + BFT_QC_SIGS_MAX)
+#define TM_GET_LEN (8 + 8 + BFT_DIGEST_LEN)
+#define TM_RELAY_BODY_MAX (4 + 4 + TM_PROPOSAL_BODY_MAX + BFT_SIG_LEN)
 #define TM_SIGN_REC_LEN (1 + 8 + 8 + 1 + BFT_DIGEST_LEN + 8 + BFT_DIGEST_LEN)
 #define TM_VALID_REC_MAX (1 + 8 + 8 + BFT_QC_SIGS_MAX + 4 + BFT_MAX_BATCH_BYTES)
 
@@ -42,6 +44,7 @@ _Static_assert(TM_VOTE_LEN == TM_STMT_BODY + 4, "a vote is its statement body an
 _Static_assert(TM_VOTE_LEN <= BFT_STMT_MAX, "a vote statement fits the quorum helpers");
 _Static_assert(TM_CERT_MAX <= BFT_MAX_CERT_BYTES, "a commit certificate fits its limit");
 _Static_assert(TM_PROPOSAL_BODY_MAX <= BFT_MAX_ENGINE_MSG, "a PROPOSAL fits a message");
+_Static_assert(TM_RELAY_BODY_MAX <= BFT_MAX_ENGINE_MSG, "a RELAY fits a message");
 _Static_assert(TM_VALID_REC_MAX <= TM_PROPOSAL_BODY_MAX, "a VALID record is built in the scratch buffer");
 _Static_assert(4 * TM_PROPOSAL_BODY_MAX + 2 * TM_VALID_REC_MAX < BFT_ACTION_ARENA,
                "a step (proposal, records, two commits) fits the action arena");
@@ -62,6 +65,7 @@ typedef struct tm_slot {
   uint32_t prop_len;                /* the whole body, payload || sig, kept to repeat it */
   uint32_t val_off, val_len;        /* the value inside prop_msg */
   uint8_t did_34, did_36, did_47;   /* the "for the first time" rules of this round */
+  uint64_t relayed;                 /* replicas we sent this round's proposal to (RELAY) */
   uint8_t prop_msg[TM_PROPOSAL_BODY_MAX];
 } tm_slot;
 
@@ -141,6 +145,10 @@ typedef struct tm_state {
    * is shorter the more (tm_rounds.c). */
   uint8_t missed[BFT_MAX_REPLICAS];
   uint64_t tp_epoch; /* epoch whose timeoutPropose is armed */
+  /* Liveness only: the proposal we asked f+1 of its prevoters for (GET_PROPOSAL), and whom. */
+  int ask_valid;
+  uint64_t ask_h, ask_r, ask_mask;
+  uint8_t ask_digest[BFT_DIGEST_LEN];
   uint64_t bt_epoch; /* epoch whose batch wait (an idle proposer's) is armed */
 
   /* client requests seen but not yet committed: a backup times out only when there is work */
@@ -163,6 +171,7 @@ typedef struct tm_state {
   tm_counters rej;
   tm_slot slots[TM_SLOTS];
   uint8_t scratch[TM_PROPOSAL_BODY_MAX];
+  uint8_t relay_buf[TM_RELAY_BODY_MAX];
   uint8_t valid_val[BFT_MAX_BATCH_BYTES];
   /* the proposal we last prevoted for (TM_REC_PROPOSAL), replayed by start() at its height */
   uint32_t rp_from, rp_len;
@@ -188,6 +197,9 @@ int tm_build_cert(uint64_t round, const bft_qc *qc, uint8_t *buf, uint32_t cap);
 int tm_on_proposal(tm_state *s, uint32_t from, const uint8_t *body, uint32_t len, bft_actions *out);
 int tm_on_vote(tm_state *s, uint8_t kind, uint32_t from, const uint8_t *body, uint32_t len, bft_actions *out);
 int tm_on_decision(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out);
+/* GET_PROPOSAL and RELAY (payloads without the sender's signature). */
+int tm_on_get_proposal(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out);
+int tm_on_relay(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out);
 /* Evaluate every rule of lines 22-56 that the state now enables, until none is. */
 int tm_check_rules(tm_state *s, bft_actions *out);
 /* Lines 49-54 for a value we hold with its commit certificate (also the SYNC path). */

@@ -330,6 +330,100 @@ int tm_on_decision(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
   return 0;
 }
 
+/* ---- proposals relayed (liveness only) ------------------------------------------------------ */
+
+/* The paper assumes gossip: a proposal one correct replica received reaches every correct
+ * replica. A faulty proposer can instead send it to some replicas only, or garbled to the
+ * others, who then wait out timeoutPropose while the rest prevote for it. So a replica still
+ * waiting for the proposal of its round that holds f+1 prevotes there for one value (one of
+ * them, at least, from a correct replica holding that proposal) asks those voters for it, once
+ * per round; any replica holding the proposal answers each asker once per round with the
+ * proposal exactly as its proposer signed it; the asker checks that signature and takes the
+ * proposal as if the proposer had sent it. What is accepted is the proposer's own signed
+ * message, so safety does not change; the cost is one round trip, only when a proposal is
+ * missing while others vote for it. */
+static int maybe_ask(tm_state *s, bft_actions *out) {
+  if (s->step != TM_STEP_PROPOSE) return 0;
+  tm_slot *sl = tm_slot_find(s, s->height, s->round);
+  if (!sl || sl->has_prop) return 0;
+  if (s->ask_valid && s->ask_h == s->height && s->ask_r == s->round) return 0; /* asked this round */
+  uint32_t n = s->cfg.n;
+  for (uint32_t j = 0; j < n; j++) {
+    const bft_vote *v = &sl->prevotes.v[j];
+    if (!v->valid || tm_is_nil(v->digest) ||
+        bft_voteset_count(&sl->prevotes, n, sl->round, sl->height, v->digest) < s->cfg.f + 1)
+      continue;
+    uint64_t mask = 0;
+    for (uint32_t k = 0; k < n; k++)
+      if (k != s->cfg.self && sl->prevotes.v[k].valid && tm_same(sl->prevotes.v[k].digest, v->digest))
+        mask |= 1ull << k;
+    s->ask_valid = 1;
+    s->ask_h = s->height;
+    s->ask_r = s->round;
+    s->ask_mask = mask;
+    memcpy(s->ask_digest, v->digest, BFT_DIGEST_LEN);
+    for (uint32_t k = 0; k < n; k++) {
+      if (!((mask >> k) & 1)) continue;
+      uint8_t b[TM_GET_LEN + BFT_SIG_LEN];
+      wire_writer w;
+      wire_writer_init(&w, b, sizeof b);
+      wire_put_u64(&w, s->height);
+      wire_put_u64(&w, s->round);
+      wire_put_fixed(&w, v->digest, BFT_DIGEST_LEN);
+      TM_TRY(tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, k, out));
+    }
+    return 0;
+  }
+  return 0;
+}
+
+int tm_on_get_proposal(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
+  wire_reader r;
+  wire_reader_init(&r, p, len);
+  uint64_t height = wire_get_u64(&r), round = wire_get_u64(&r);
+  uint8_t digest[BFT_DIGEST_LEN];
+  wire_get_fixed(&r, digest, BFT_DIGEST_LEN);
+  int rc = wire_reader_finish(&r);
+  if (rc) return tm_reject(s, rc);
+  if (height == 0) return tm_reject(s, BFT_E_MALFORMED);
+  if (height < s->height) return tm_answer_late(s, from, TM_MSG_GET_PROPOSAL, height, round, out);
+  tm_slot *sl = tm_slot_find(s, height, round);
+  if (!sl || !sl->has_prop || !tm_same(sl->prop_digest, digest)) return tm_reject(s, BFT_E_STATE);
+  if ((sl->relayed >> from) & 1) return tm_reject(s, BFT_E_DUPLICATE); /* once per asker and round */
+  sl->relayed |= 1ull << from;
+  wire_writer w;
+  wire_writer_init(&w, s->relay_buf, sizeof s->relay_buf);
+  wire_put_u32(&w, tm_proposer(s, height, round));
+  wire_put_blob(&w, sl->prop_msg, sl->prop_len);
+  if (w.err) return w.err;
+  return tm_emit(s, TM_MSG_RELAY, s->relay_buf, (uint32_t)w.len, sizeof s->relay_buf, from, out);
+}
+
+int tm_on_relay(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_actions *out) {
+  wire_reader r;
+  wire_reader_init(&r, p, len);
+  uint32_t proposer = wire_get_u32(&r), plen;
+  const uint8_t *prop = wire_get_blob(&r, &plen, TM_PROPOSAL_BODY_MAX);
+  int rc = wire_reader_finish(&r);
+  if (rc) return tm_reject(s, rc);
+  if (plen < 8 + 8 + 8 + BFT_DIGEST_LEN + BFT_SIG_LEN) return tm_reject(s, BFT_E_TRUNCATED);
+  /* Only what we asked this replica for, in our round (cheap checks before the signature). */
+  wire_reader_init(&r, prop, plen);
+  uint64_t height = wire_get_u64(&r), round = wire_get_u64(&r);
+  (void)wire_get_u64(&r);
+  uint8_t digest[BFT_DIGEST_LEN];
+  wire_get_fixed(&r, digest, BFT_DIGEST_LEN);
+  if (!s->ask_valid || !((s->ask_mask >> from) & 1) || height != s->ask_h || round != s->ask_r ||
+      !tm_same(digest, s->ask_digest))
+    return tm_reject(s, BFT_E_STATE);
+  if (height != s->height || proposer != tm_proposer(s, height, round)) return tm_reject(s, BFT_E_STALE);
+  tm_slot *sl = tm_slot_find(s, height, round);
+  if (sl && sl->has_prop) return tm_reject(s, BFT_E_DUPLICATE); /* another asked one came first */
+  if (s->env.verify(s->env.ctx, proposer, TM_TAG_PROPOSAL, prop, plen - BFT_SIG_LEN, prop + plen - BFT_SIG_LEN) != 0)
+    return tm_reject(s, BFT_E_BAD_SIG);
+  return tm_on_proposal(s, proposer, prop, plen, out);
+}
+
 /* ---- decisions ---------------------------------------------------------------------------- */
 
 int tm_decide(tm_state *s, const uint8_t *value, uint32_t len, const uint8_t *cert, uint32_t cert_len,
@@ -444,6 +538,20 @@ static int rule_proposal(tm_state *s, const tm_slot *sl, bft_actions *out) {
   return prevote_value(s, sl, sl->prop_valid && (vr_ok || locked_ok), out);
 }
 
+/* Can a value still gather 2f+1 votes of (h, r) in vs? A replica counts once (its first vote:
+ * a second one is equivocation), and every replica not heard from yet might still vote for it. */
+static int value_possible(const tm_state *s, const bft_voteset *vs, uint64_t r, uint64_t h) {
+  uint32_t n = s->cfg.n, unheard = n - bft_voteset_count_any(vs, n, r, h);
+  if (unheard >= s->q) return 1;
+  for (uint32_t j = 0; j < n; j++) {
+    const bft_vote *v = &vs->v[j];
+    if (v->valid && v->round == r && v->height == h && !tm_is_nil(v->digest) &&
+        bft_voteset_count(vs, n, r, h, v->digest) + unheard >= s->q)
+      return 1;
+  }
+  return 0;
+}
+
 /* Lines 22-48 for the current round; at most one of them fires per call. */
 static int rule_round(tm_state *s, bft_actions *out, int *progressed) {
   tm_slot *sl = tm_slot_make(s, s->height, s->round);
@@ -504,6 +612,22 @@ static int rule_round(tm_state *s, bft_actions *out, int *progressed) {
     *progressed = 1;
     return tm_schedule(s, TM_TIMER_PRECOMMIT, out); /* line 48 */
   }
+  /* Beyond the paper, liveness only: the timeouts of lines 35 and 48 wait for votes that could
+   * still make a quorum. When the votes held (one per replica, 2f+1 of them at least) leave no
+   * value able to reach 2f+1 whatever the others say, waiting cannot change what the timeout
+   * then does (precommit nil; start the next round), so do it now. A faulty proposer that
+   * splits the prevotes (equivocation, a proposal only some could check) then costs a round
+   * trip, not timeoutPrevote + timeoutPrecommit. */
+  if (s->step == TM_STEP_PREVOTE && sl->did_34 && !value_possible(s, &sl->prevotes, r, h)) {
+    *progressed = 1;
+    s->step = TM_STEP_PRECOMMIT;
+    return tm_cast_vote(s, TM_MSG_PRECOMMIT, NIL_ID, out); /* as OnTimeoutPrevote, lines 61-64 */
+  }
+  if (sl->did_47 && !value_possible(s, &sl->precommits, r, h)) {
+    *progressed = 1;
+    s->timeouts++;
+    return tm_start_round(s, r + 1, out); /* as OnTimeoutPrecommit, lines 65-67 */
+  }
   return 0;
 }
 
@@ -515,7 +639,7 @@ int tm_check_rules(tm_state *s, bft_actions *out) {
     TM_TRY(rule_decide(s, out, &progressed));
     if (!progressed) TM_TRY(rule_skip(s, out, &progressed));
     if (!progressed) TM_TRY(rule_round(s, out, &progressed));
-    if (!progressed) return 0;
+    if (!progressed) return maybe_ask(s, out);
   }
   BFT_ASSERT(0 && "tendermint rules did not settle");
   return BFT_E_STATE;

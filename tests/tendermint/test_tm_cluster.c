@@ -241,6 +241,147 @@ static void test_equivocating_proposer_cannot_split_the_correct_replicas(void **
   h_free(h);
 }
 
+/* A faulty proposer (replica 1 at height 1, round 0) sends its proposal to replica 3 only.
+ * Replicas 0 and 2 see f+1 prevotes for its value, ask those voters for the proposal and take
+ * the relayed copy (the proposer's own signature checked): the height commits everywhere with
+ * no timer fired at all, where before they waited out timeoutPropose. */
+static uint32_t relay_seen[8];
+static int proposal_to_3_only(harness *h, h_msg *m, void *arg) {
+  (void)h;
+  (void)arg;
+  if (m->kind < 8) relay_seen[m->kind]++;
+  return m->kind == TM_MSG_PROPOSAL && m->from == 1 && m->to != 3 ? H_DROP : H_DELIVER;
+}
+
+static void test_withheld_proposal_is_relayed_by_its_voters(void **state) {
+  (void)state;
+  harness *h = h_new(4, 0, 0, 0);
+  memset(relay_seen, 0, sizeof relay_seen);
+  h->filter = proposal_to_3_only;
+  uint32_t q = h_submit(h, "put k v");
+  h_run(h, 1000000);
+  for (uint32_t i = 0; i < 4; i++) {
+    assert_int_equal(h->r[i].ncommit, 1);
+    assert_true(h->r[i].executed[q]);
+  }
+  assert_true(h_agree(h));
+  assert_true(relay_seen[TM_MSG_GET_PROPOSAL] >= 2); /* 0 and 2 asked */
+  assert_true(relay_seen[TM_MSG_RELAY] >= 2);        /* and got it */
+  h->filter = NULL;
+  h_free(h);
+}
+
+/* The checks on both sides, replica 0 isolated (proposer of (1, 0) is replica 1). */
+static uint8_t *make_relay(harness *h, uint32_t sender, uint32_t proposer, const uint8_t *prop, uint32_t plen,
+                           uint32_t *out_len) {
+  uint8_t *p = malloc(8 + plen);
+  put32(p, proposer);
+  put32(p + 4, plen);
+  memcpy(p + 8, prop, plen);
+  uint8_t *b = h_seal(h, sender, TM_MSG_RELAY, p, 8 + plen, out_len);
+  free(p);
+  return b;
+}
+
+static uint32_t count_sent(recorder *rec, uint32_t from, uint32_t to, uint8_t kind) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < rec->n; i++) k += rec->m[i].from == from && rec->m[i].to == to && rec->m[i].kind == kind;
+  return k;
+}
+
+static void test_relay_is_asked_checked_and_answered_once(void **state) {
+  (void)state;
+  recorder rec;
+  harness *h = isolated(&rec);
+  uint8_t v[1024], dv[32], d[32];
+  uint32_t vlen = make_batch(h, 100, "value-v", v, sizeof v, dv);
+  /* One prevote for v asks nothing (it may come from a faulty replica); f+1 ask their senders. */
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 1, 0, dv), 0);
+  flush(h);
+  assert_int_equal(count_sent(&rec, 0, 2, TM_MSG_GET_PROPOSAL), 0);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 3, 1, 0, dv), 0);
+  flush(h);
+  assert_int_equal(count_sent(&rec, 0, 2, TM_MSG_GET_PROPOSAL), 1);
+  assert_int_equal(count_sent(&rec, 0, 3, TM_MSG_GET_PROPOSAL), 1);
+  assert_int_equal(count_sent(&rec, 0, 1, TM_MSG_GET_PROPOSAL), 0);
+  assert_false(said(&rec, 0, TM_MSG_PREVOTE, 1, 0, d));
+  uint32_t plen, rlen;
+  uint8_t *genuine = make_proposal(h, 1, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen, &plen);
+  uint8_t *forged = make_proposal(h, 2, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen, &plen); /* signed by 2 */
+  /* Refused: the proposer's signature forged; from a replica not asked; a non-proposer named. */
+  uint8_t *r = make_relay(h, 2, 1, forged, plen, &rlen);
+  assert_int_equal(h_deliver(h, 0, 2, TM_MSG_RELAY, r, rlen), BFT_E_BAD_SIG);
+  free(r);
+  r = make_relay(h, 1, 1, genuine, plen, &rlen);
+  assert_int_equal(h_deliver(h, 0, 1, TM_MSG_RELAY, r, rlen), BFT_E_STATE);
+  free(r);
+  r = make_relay(h, 2, 2, forged, plen, &rlen);
+  assert_int_equal(h_deliver(h, 0, 2, TM_MSG_RELAY, r, rlen), BFT_E_STALE);
+  free(r);
+  flush(h);
+  assert_false(said(&rec, 0, TM_MSG_PREVOTE, 1, 0, d));
+  /* The genuine one, relayed by an asked voter: taken as replica 1's proposal, prevoted. */
+  r = make_relay(h, 3, 1, genuine, plen, &rlen);
+  assert_int_equal(h_deliver(h, 0, 3, TM_MSG_RELAY, r, rlen), 0);
+  free(r);
+  flush(h);
+  assert_true(said(&rec, 0, TM_MSG_PREVOTE, 1, 0, d));
+  assert_memory_equal(d, dv, 32);
+  /* Replica 0 now answers a GET for it, once per asker and round. */
+  uint8_t get[48];
+  put64(get, 1);
+  put64(get + 8, 0);
+  memcpy(get + 16, dv, 32);
+  uint32_t glen;
+  uint8_t *g = h_seal(h, 2, TM_MSG_GET_PROPOSAL, get, sizeof get, &glen);
+  assert_int_equal(h_deliver(h, 0, 2, TM_MSG_GET_PROPOSAL, g, glen), 0);
+  assert_int_equal(h_deliver(h, 0, 2, TM_MSG_GET_PROPOSAL, g, glen), BFT_E_DUPLICATE);
+  free(g);
+  flush(h);
+  assert_int_equal(count_sent(&rec, 0, 2, TM_MSG_RELAY), 1);
+  memset(get + 16, 0xab, 32); /* a value it does not hold */
+  g = h_seal(h, 3, TM_MSG_GET_PROPOSAL, get, sizeof get, &glen);
+  assert_int_equal(h_deliver(h, 0, 3, TM_MSG_GET_PROPOSAL, g, glen), BFT_E_STATE);
+  free(g);
+  free(genuine);
+  free(forged);
+  recorder_free(&rec);
+  h_free(h);
+}
+
+/* Split votes: once the votes held leave no value able to reach 2f+1, replica 0 does at once
+ * what the timeout would do later: precommit nil, then start the next round. */
+static void test_split_votes_move_on_without_timeouts(void **state) {
+  (void)state;
+  recorder rec;
+  harness *h = isolated(&rec);
+  uint8_t v[1024], w[1024], dv[32], dw[32], d[32];
+  uint32_t vlen = make_batch(h, 100, "value-v", v, sizeof v, dv);
+  (void)make_batch(h, 101, "value-w", w, sizeof w, dw);
+  assert_int_equal(deliver_proposal(h, 0, 1, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen), 0);
+  flush(h);
+  assert_true(said(&rec, 0, TM_MSG_PREVOTE, 1, 0, d));
+  assert_memory_equal(d, dv, 32);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 1, 0, dw), 0);
+  flush(h);
+  assert_false(said(&rec, 0, TM_MSG_PRECOMMIT, 1, 0, d)); /* v could still get 1 and 3 */
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 3, 1, 0, NULL), 0);
+  flush(h);
+  assert_true(said(&rec, 0, TM_MSG_PRECOMMIT, 1, 0, d)); /* v: 1 + 1 unheard < 3 */
+  assert_true(is_nil(d));
+  bft_engine_status st;
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, 2, 1, 0, dw), 0);
+  h_status(h, 0, &st);
+  assert_int_equal(st.view, 0); /* nil 1, w 1: w could still get 1 and 3 */
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, 3, 1, 0, dv), 0);
+  h_status(h, 0, &st);
+  assert_int_equal(st.view, 1); /* nil, w, v: no value can reach 3 */
+  assert_int_equal(st.view_changes, 1);
+  assert_int_equal(st.committed, 0);
+  recorder_free(&rec);
+  h_free(h);
+}
+
 static void test_restart_all_and_continue(void **state) {
   (void)state;
   harness *h = h_new(4, 0, 0, 0);
@@ -269,6 +410,9 @@ int main(void) {
       cmocka_unit_test(test_nil_precommit_quorum_starts_next_round),
       cmocka_unit_test(test_crashed_proposer_costs_a_full_timeout_once),
       cmocka_unit_test(test_equivocating_proposer_cannot_split_the_correct_replicas),
+      cmocka_unit_test(test_withheld_proposal_is_relayed_by_its_voters),
+      cmocka_unit_test(test_relay_is_asked_checked_and_answered_once),
+      cmocka_unit_test(test_split_votes_move_on_without_timeouts),
       cmocka_unit_test(test_restart_all_and_continue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
