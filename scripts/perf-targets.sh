@@ -9,7 +9,7 @@
 # of --reps runs with its spread (min-max); every RESULT line is kept in the output folder. The
 # clients share one connection per replica (bft-bench --connections 1, its default).
 # Usage: scripts/perf-targets.sh [--engines "pbft hotstuff tendermint"] [--reps N]
-#        [--duration S] [--clients C] [--rate R] [--batch-max B] [--out DIR] [--build-dir DIR]
+#        [--duration S] [--clients C (default 1024)] [--rate R] [--batch-max B] [--out DIR] [--build-dir DIR]
 #        [--replica-args "ARGS"]   (more bft-replica options, e.g. "--view-timeout 500")
 set -euo pipefail
 
@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 engines=
 reps=3
 duration=5
-clients=64
+clients=1024
 rate=5000
 batch=400
 out=
