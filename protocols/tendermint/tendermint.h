@@ -24,9 +24,9 @@
  *                already decided, so a replica that missed the precommits finishes (or learns
  *                it is behind and fetches).
  *   GET_PROPOSAL := u64 height | u64 round | digest
- *                asked by a replica still waiting for the proposal of its round when f+1
- *                replicas prevoted `digest` there (liveness only; the paper assumes gossip),
- *                of those voters.
+ *                asked by a replica still waiting for the proposal of its round of each
+ *                replica that prevoted a value `digest` there, once per voter and round
+ *                (liveness only; the paper assumes gossip).
  *   RELAY     := u32 proposer | blob proposal (the PROPOSAL body exactly as proposer(height,
  *                round) signed it, payload || its sig)
  *                the answer, once per asker and round; the asker checks the proposer's

@@ -145,10 +145,10 @@ typedef struct tm_state {
    * is shorter the more (tm_rounds.c). */
   uint8_t missed[BFT_MAX_REPLICAS];
   uint64_t tp_epoch; /* epoch whose timeoutPropose is armed */
-  /* Liveness only: the proposal we asked f+1 of its prevoters for (GET_PROPOSAL), and whom. */
+  /* Liveness only: the round whose missing proposal we asked its prevoters for (GET_PROPOSAL),
+   * and whom (each once per round). */
   int ask_valid;
   uint64_t ask_h, ask_r, ask_mask;
-  uint8_t ask_digest[BFT_DIGEST_LEN];
   uint64_t bt_epoch; /* epoch whose batch wait (an idle proposer's) is armed */
 
   /* client requests seen but not yet committed: a backup times out only when there is work */

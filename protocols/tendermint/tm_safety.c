@@ -335,44 +335,35 @@ int tm_on_decision(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, b
 /* The paper assumes gossip: a proposal one correct replica received reaches every correct
  * replica. A faulty proposer can instead send it to some replicas only, or garbled to the
  * others, who then wait out timeoutPropose while the rest prevote for it. So a replica still
- * waiting for the proposal of its round that holds f+1 prevotes there for one value (one of
- * them, at least, from a correct replica holding that proposal) asks those voters for it, once
- * per round; any replica holding the proposal answers each asker once per round with the
- * proposal exactly as its proposer signed it; the asker checks that signature and takes the
- * proposal as if the proposer had sent it. What is accepted is the proposer's own signed
- * message, so safety does not change; the cost is one round trip, only when a proposal is
- * missing while others vote for it. */
+ * waiting for the proposal of its round asks each replica that prevoted a value there for it
+ * (a correct one prevotes a value only when it holds its proposal), once per voter and round;
+ * any replica holding the proposal answers each asker once per round with the proposal exactly
+ * as its proposer signed it; the asker takes it only from a replica it asked, for the value
+ * that replica prevoted, checks the proposer's signature and treats it as if the proposer had
+ * sent it. What is accepted is the proposer's own signed message, so safety does not change;
+ * the cost is one round trip when a proposal is missing while others vote for it, and at most
+ * n-1 small GET_PROPOSALs per round however the faulty replicas vote. */
 static int maybe_ask(tm_state *s, bft_actions *out) {
   if (s->step != TM_STEP_PROPOSE) return 0;
   tm_slot *sl = tm_slot_find(s, s->height, s->round);
   if (!sl || sl->has_prop) return 0;
-  if (s->ask_valid && s->ask_h == s->height && s->ask_r == s->round) return 0; /* asked this round */
-  uint32_t n = s->cfg.n;
-  for (uint32_t j = 0; j < n; j++) {
-    const bft_vote *v = &sl->prevotes.v[j];
-    if (!v->valid || tm_is_nil(v->digest) ||
-        bft_voteset_count(&sl->prevotes, n, sl->round, sl->height, v->digest) < s->cfg.f + 1)
-      continue;
-    uint64_t mask = 0;
-    for (uint32_t k = 0; k < n; k++)
-      if (k != s->cfg.self && sl->prevotes.v[k].valid && tm_same(sl->prevotes.v[k].digest, v->digest))
-        mask |= 1ull << k;
+  if (!s->ask_valid || s->ask_h != s->height || s->ask_r != s->round) {
     s->ask_valid = 1;
     s->ask_h = s->height;
     s->ask_r = s->round;
-    s->ask_mask = mask;
-    memcpy(s->ask_digest, v->digest, BFT_DIGEST_LEN);
-    for (uint32_t k = 0; k < n; k++) {
-      if (!((mask >> k) & 1)) continue;
-      uint8_t b[TM_GET_LEN + BFT_SIG_LEN];
-      wire_writer w;
-      wire_writer_init(&w, b, sizeof b);
-      wire_put_u64(&w, s->height);
-      wire_put_u64(&w, s->round);
-      wire_put_fixed(&w, v->digest, BFT_DIGEST_LEN);
-      TM_TRY(tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, k, out));
-    }
-    return 0;
+    s->ask_mask = 0;
+  }
+  for (uint32_t k = 0; k < s->cfg.n; k++) {
+    const bft_vote *v = &sl->prevotes.v[k];
+    if (k == s->cfg.self || ((s->ask_mask >> k) & 1) || !v->valid || tm_is_nil(v->digest)) continue;
+    s->ask_mask |= 1ull << k;
+    uint8_t b[TM_GET_LEN + BFT_SIG_LEN];
+    wire_writer w;
+    wire_writer_init(&w, b, sizeof b);
+    wire_put_u64(&w, s->height);
+    wire_put_u64(&w, s->round);
+    wire_put_fixed(&w, v->digest, BFT_DIGEST_LEN);
+    TM_TRY(tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, k, out));
   }
   return 0;
 }
@@ -413,12 +404,13 @@ int tm_on_relay(tm_state *s, uint32_t from, const uint8_t *p, uint32_t len, bft_
   (void)wire_get_u64(&r);
   uint8_t digest[BFT_DIGEST_LEN];
   wire_get_fixed(&r, digest, BFT_DIGEST_LEN);
-  if (!s->ask_valid || !((s->ask_mask >> from) & 1) || height != s->ask_h || round != s->ask_r ||
-      !tm_same(digest, s->ask_digest))
+  if (!s->ask_valid || !((s->ask_mask >> from) & 1) || height != s->ask_h || round != s->ask_r)
     return tm_reject(s, BFT_E_STATE);
   if (height != s->height || proposer != tm_proposer(s, height, round)) return tm_reject(s, BFT_E_STALE);
   tm_slot *sl = tm_slot_find(s, height, round);
-  if (sl && sl->has_prop) return tm_reject(s, BFT_E_DUPLICATE); /* another asked one came first */
+  if (!sl || !sl->prevotes.v[from].valid || !tm_same(digest, sl->prevotes.v[from].digest))
+    return tm_reject(s, BFT_E_STATE); /* not the value it prevoted, the one we asked it for */
+  if (sl->has_prop) return tm_reject(s, BFT_E_DUPLICATE); /* another asked one came first */
   if (s->env.verify(s->env.ctx, proposer, TM_TAG_PROPOSAL, prop, plen - BFT_SIG_LEN, prop + plen - BFT_SIG_LEN) != 0)
     return tm_reject(s, BFT_E_BAD_SIG);
   return tm_on_proposal(s, proposer, prop, plen, out);

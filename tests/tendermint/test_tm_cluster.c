@@ -295,17 +295,22 @@ static void test_relay_is_asked_checked_and_answered_once(void **state) {
   harness *h = isolated(&rec);
   uint8_t v[1024], dv[32], d[32];
   uint32_t vlen = make_batch(h, 100, "value-v", v, sizeof v, dv);
-  /* One prevote for v asks nothing (it may come from a faulty replica); f+1 ask their senders. */
+  /* Each replica that prevotes a value is asked for its proposal, once per round; a nil
+   * prevote asks nothing. */
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 1, 1, 0, NULL), 0);
   assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 1, 0, dv), 0);
   flush(h);
-  assert_int_equal(count_sent(&rec, 0, 2, TM_MSG_GET_PROPOSAL), 0);
+  assert_int_equal(count_sent(&rec, 0, 2, TM_MSG_GET_PROPOSAL), 1);
   assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 3, 1, 0, dv), 0);
   flush(h);
   assert_int_equal(count_sent(&rec, 0, 2, TM_MSG_GET_PROPOSAL), 1);
   assert_int_equal(count_sent(&rec, 0, 3, TM_MSG_GET_PROPOSAL), 1);
   assert_int_equal(count_sent(&rec, 0, 1, TM_MSG_GET_PROPOSAL), 0);
   assert_false(said(&rec, 0, TM_MSG_PREVOTE, 1, 0, d));
-  uint32_t plen, rlen;
+  uint32_t plen, rlen, olen;
+  uint8_t w[1024], dw[32];
+  uint32_t wlen = make_batch(h, 101, "value-w", w, sizeof w, dw);
+  uint8_t *other = make_proposal(h, 1, 1, 0, TM_NIL_ROUND, NULL, 0, w, wlen, &olen); /* genuine, not v */
   uint8_t *genuine = make_proposal(h, 1, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen, &plen);
   uint8_t *forged = make_proposal(h, 2, 1, 0, TM_NIL_ROUND, NULL, 0, v, vlen, &plen); /* signed by 2 */
   /* Refused: the proposer's signature forged; from a replica not asked; a non-proposer named. */
@@ -317,6 +322,9 @@ static void test_relay_is_asked_checked_and_answered_once(void **state) {
   free(r);
   r = make_relay(h, 2, 2, forged, plen, &rlen);
   assert_int_equal(h_deliver(h, 0, 2, TM_MSG_RELAY, r, rlen), BFT_E_STALE);
+  free(r);
+  r = make_relay(h, 2, 1, other, olen, &rlen); /* the proposer's, but not what 2 prevoted */
+  assert_int_equal(h_deliver(h, 0, 2, TM_MSG_RELAY, r, rlen), BFT_E_STATE);
   free(r);
   flush(h);
   assert_false(said(&rec, 0, TM_MSG_PREVOTE, 1, 0, d));
@@ -345,6 +353,7 @@ static void test_relay_is_asked_checked_and_answered_once(void **state) {
   free(g);
   free(genuine);
   free(forged);
+  free(other);
   recorder_free(&rec);
   h_free(h);
 }
