@@ -149,6 +149,8 @@ typedef struct tm_state {
    * and whom (each once per round). */
   int ask_valid;
   uint64_t ask_h, ask_r, ask_mask;
+  /* Liveness only: the height whose decision we asked replicas already past it for, and whom. */
+  uint64_t dask_h, dask_mask;
   uint64_t bt_epoch; /* epoch whose batch wait (an idle proposer's) is armed */
 
   /* client requests seen but not yet committed: a backup times out only when there is work */

@@ -227,7 +227,8 @@ static int retransmit(tm_state *s, bft_actions *out) {
 /* Votes of the decided round that arrive after the decision are the normal tail of every
  * height (the sender decides from the same precommits we did): they get no answer. A message
  * of another round, or one repeated (its sender's retransmit timer: it is stuck), does; so
- * does a precommit we held already when we decided. */
+ * does a precommit we held already when we decided, and a GET_PROPOSAL (the sender saw others
+ * at the next height and asks for the decision; answered once per height and round). */
 int tm_answer_late(tm_state *s, uint32_t from, uint8_t kind, uint64_t height, uint64_t round, bft_actions *out) {
   if (!s->last_valid) return tm_reject(s, BFT_E_STALE);
   if (s->late_h[from] != height || s->late_r[from] != round) {
@@ -239,7 +240,11 @@ int tm_answer_late(tm_state *s, uint32_t from, uint8_t kind, uint64_t height, ui
   int repeated = ((s->late_kinds[from] >> kind) & 1) ||
                  (kind == TM_MSG_PRECOMMIT && height == s->last_h && ((s->last_pc_mask >> from) & 1));
   s->late_kinds[from] |= (uint8_t)(1u << kind);
-  if (height == s->last_h && round == s->last_r && !repeated) return 0; /* noted, no answer */
+  if (kind == TM_MSG_GET_PROPOSAL) {
+    if (repeated) return tm_reject(s, BFT_E_DUPLICATE);
+  } else if (height == s->last_h && round == s->last_r && !repeated) {
+    return 0; /* noted, no answer */
+  }
   wire_writer w;
   uint8_t b[8 + BFT_DIGEST_LEN + TM_CERT_MAX + BFT_SIG_LEN];
   wire_writer_init(&w, b, sizeof b);

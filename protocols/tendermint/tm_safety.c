@@ -193,11 +193,35 @@ static void note_seen(tm_state *s, uint32_t from, uint64_t height, uint64_t roun
 
 /* What every message of a height does besides its own rule: it counts for the round skip
  * (line 55), shows someone is working at our height, or that we are behind. */
+static const uint8_t NIL_ID[BFT_DIGEST_LEN];
+
+/* A replica already at the next height decided ours: ask it for the decision (a GET_PROPOSAL
+ * of our height, which it answers with a DECISION), once per replica and height. Without it
+ * we would learn the decision only when our retransmit timer repeats our messages. */
+static int ask_decision(tm_state *s, uint32_t from, bft_actions *out) {
+  if (s->dask_h != s->height) {
+    s->dask_h = s->height;
+    s->dask_mask = 0;
+  }
+  if ((s->dask_mask >> from) & 1) return 0;
+  s->dask_mask |= 1ull << from;
+  uint8_t b[TM_GET_LEN + BFT_SIG_LEN];
+  wire_writer w;
+  wire_writer_init(&w, b, sizeof b);
+  wire_put_u64(&w, s->height);
+  wire_put_u64(&w, s->round);
+  wire_put_fixed(&w, NIL_ID, BFT_DIGEST_LEN);
+  return tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, from, out);
+}
+
 static int after_message(tm_state *s, uint32_t from, uint64_t height, uint64_t round, bft_actions *out) {
   note_seen(s, from, height, round);
   if (height == s->height) TM_TRY(tm_became_active(s, out));
   if (height >= s->height + 2) tm_need_fetch(s, height - 1, 1ull << from, out);
-  else if (height == s->height + 1) TM_TRY(tm_arm_retransmit(s, out)); /* it checks again later */
+  else if (height == s->height + 1) {
+    TM_TRY(ask_decision(s, from, out));
+    TM_TRY(tm_arm_retransmit(s, out)); /* it checks again later */
+  }
   return tm_check_rules(s, out);
 }
 
@@ -506,8 +530,6 @@ static int rule_skip(tm_state *s, bft_actions *out, int *progressed) {
   *progressed = 1;
   return tm_start_round(s, best, out);
 }
-
-static const uint8_t NIL_ID[BFT_DIGEST_LEN];
 
 /* Lines 22-33: the proposal of the current round while step_p = propose. */
 /* A prevote for the proposal's value: the proposal is persisted first (TM_REC_PROPOSAL). */

@@ -391,6 +391,45 @@ static void test_split_votes_move_on_without_timeouts(void **state) {
   h_free(h);
 }
 
+/* A replica still at height 1 that hears from one at height 2 asks it for the decision (once
+ * per replica and height); a replica past that height answers such an ask with a DECISION,
+ * once per height and round. */
+static void test_behind_replica_asks_for_the_decision(void **state) {
+  (void)state;
+  recorder rec;
+  harness *h = isolated(&rec);
+  uint8_t dv[32];
+  memset(dv, 0x5a, sizeof dv);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PREVOTE, 2, 2, 0, dv), 0);
+  assert_int_equal(deliver_vote(h, 0, TM_MSG_PRECOMMIT, 2, 2, 0, dv), 0);
+  flush(h);
+  assert_int_equal(count_sent(&rec, 0, 2, TM_MSG_GET_PROPOSAL), 1);
+  assert_int_equal(count_sent(&rec, 0, 3, TM_MSG_GET_PROPOSAL), 0);
+  recorder_free(&rec);
+  h_free(h);
+
+  h = h_new(4, 0, 0, 0);
+  h_submit(h, "put k v");
+  h_run(h, 1000000);
+  assert_int_equal(h->r[1].ncommit, 1);
+  memset(&rec, 0, sizeof rec);
+  rec.drop_all = 1;
+  h->filter = record_filter;
+  h->filter_arg = &rec;
+  uint8_t get[48] = {0};
+  put64(get, 1);
+  uint32_t glen;
+  uint8_t *g = h_seal(h, 3, TM_MSG_GET_PROPOSAL, get, sizeof get, &glen);
+  assert_int_equal(h_deliver(h, 1, 3, TM_MSG_GET_PROPOSAL, g, glen), 0);
+  assert_int_equal(h_deliver(h, 1, 3, TM_MSG_GET_PROPOSAL, g, glen), BFT_E_DUPLICATE);
+  free(g);
+  flush(h);
+  assert_int_equal(count_sent(&rec, 1, 3, TM_MSG_DECISION), 1);
+  recorder_free(&rec);
+  h->filter = NULL;
+  h_free(h);
+}
+
 static void test_restart_all_and_continue(void **state) {
   (void)state;
   harness *h = h_new(4, 0, 0, 0);
@@ -422,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_withheld_proposal_is_relayed_by_its_voters),
       cmocka_unit_test(test_relay_is_asked_checked_and_answered_once),
       cmocka_unit_test(test_split_votes_move_on_without_timeouts),
+      cmocka_unit_test(test_behind_replica_asks_for_the_decision),
       cmocka_unit_test(test_restart_all_and_continue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
