@@ -191,8 +191,6 @@ static void note_seen(tm_state *s, uint32_t from, uint64_t height, uint64_t roun
   }
 }
 
-/* What every message of a height does besides its own rule: it counts for the round skip
- * (line 55), shows someone is working at our height, or that we are behind. */
 static const uint8_t NIL_ID[BFT_DIGEST_LEN];
 
 /* A replica already at the next height decided ours: ask it for the decision (a GET_PROPOSAL
@@ -214,6 +212,8 @@ static int ask_decision(tm_state *s, uint32_t from, bft_actions *out) {
   return tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, from, out);
 }
 
+/* What every message of a height does besides its own rule: it counts for the round skip
+ * (line 55), shows someone is working at our height, or that we are behind. */
 static int after_message(tm_state *s, uint32_t from, uint64_t height, uint64_t round, bft_actions *out) {
   note_seen(s, from, height, round);
   if (height == s->height) TM_TRY(tm_became_active(s, out));
