@@ -193,6 +193,18 @@ static void note_seen(tm_state *s, uint32_t from, uint64_t height, uint64_t roun
 
 static const uint8_t NIL_ID[BFT_DIGEST_LEN];
 
+/* GET_PROPOSAL(height, round, digest) to one replica. */
+static int send_get(tm_state *s, uint32_t to, uint64_t height, uint64_t round, const uint8_t digest[BFT_DIGEST_LEN],
+                    bft_actions *out) {
+  uint8_t b[TM_GET_LEN + BFT_SIG_LEN];
+  wire_writer w;
+  wire_writer_init(&w, b, sizeof b);
+  wire_put_u64(&w, height);
+  wire_put_u64(&w, round);
+  wire_put_fixed(&w, digest, BFT_DIGEST_LEN);
+  return tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, to, out);
+}
+
 /* A replica already at the next height decided ours: ask it for the decision (a GET_PROPOSAL
  * of our height, which it answers with a DECISION), once per replica and height. Without it
  * we would learn the decision only when our retransmit timer repeats our messages. */
@@ -203,13 +215,7 @@ static int ask_decision(tm_state *s, uint32_t from, bft_actions *out) {
   }
   if ((s->dask_mask >> from) & 1) return 0;
   s->dask_mask |= 1ull << from;
-  uint8_t b[TM_GET_LEN + BFT_SIG_LEN];
-  wire_writer w;
-  wire_writer_init(&w, b, sizeof b);
-  wire_put_u64(&w, s->height);
-  wire_put_u64(&w, s->round);
-  wire_put_fixed(&w, NIL_ID, BFT_DIGEST_LEN);
-  return tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, from, out);
+  return send_get(s, from, s->height, s->round, NIL_ID, out);
 }
 
 /* What every message of a height does besides its own rule: it counts for the round skip
@@ -381,13 +387,7 @@ static int maybe_ask(tm_state *s, bft_actions *out) {
     const bft_vote *v = &sl->prevotes.v[k];
     if (k == s->cfg.self || ((s->ask_mask >> k) & 1) || !v->valid || tm_is_nil(v->digest)) continue;
     s->ask_mask |= 1ull << k;
-    uint8_t b[TM_GET_LEN + BFT_SIG_LEN];
-    wire_writer w;
-    wire_writer_init(&w, b, sizeof b);
-    wire_put_u64(&w, s->height);
-    wire_put_u64(&w, s->round);
-    wire_put_fixed(&w, v->digest, BFT_DIGEST_LEN);
-    TM_TRY(tm_emit(s, TM_MSG_GET_PROPOSAL, b, (uint32_t)w.len, sizeof b, k, out));
+    TM_TRY(send_get(s, k, s->height, s->round, v->digest, out));
   }
   return 0;
 }
