@@ -26,7 +26,9 @@
  *   GET_PROPOSAL := u64 height | u64 round | digest
  *                asked by a replica still waiting for the proposal of its round of each
  *                replica that prevoted a value `digest` there, once per voter and round
- *                (liveness only; the paper assumes gossip).
+ *                (liveness only; the paper assumes gossip). With a nil digest, of a replica
+ *                already at the next height: a height the receiver has decided is answered
+ *                with a DECISION (once per asker, height and round).
  *   RELAY     := u32 proposer | blob proposal (the PROPOSAL body exactly as proposer(height,
  *                round) signed it, payload || its sig)
  *                the answer, once per asker and round; the asker checks the proposer's
