@@ -287,6 +287,10 @@ static int prune(rt_core *c) {
 static int write_pending(rt_core *c) {
   rt_durable *d = c->dur;
   d->have_pending = 0;
+  if (d->have_own && d->pending.st.height <= d->own.height) { /* overtaken by an install */
+    rt_snap_free(&d->pending);
+    return 0;
+  }
   int rc = rt_snap_store_write(&d->store, &d->pending);
   if (rc)
     return rt_core_fail(c, rc, "fsync of %s/snap-%llu failed: %s", c->data_dir, (unsigned long long)d->pending.st.height,
@@ -385,6 +389,14 @@ int rt_dur_install(rt_core *c, rt_snap *s, const uint8_t *cert, uint32_t cert_le
     rc = rt_ledger_rebase(&c->ledger, s->st.height, s->st.block_hash);
   }
   if (rc) return rt_core_fail(c, rc, "cannot start %s/ledger at %llu: %s", c->data_dir, (unsigned long long)s->st.height, bft_strerror(rc));
+  /* A snapshot of ours captured at a block this group commit applied (the blocks fetched before
+   * the transfer finished) is older than this one: written at the next sync, it would become our
+   * newest, be certified by peers that attested that height, and make the store prune this one,
+   * leaving a ledger that starts above every snapshot kept (a restart refuses it). */
+  if (d->have_pending) {
+    rt_snap_free(&d->pending);
+    d->have_pending = 0;
+  }
   if ((rc = adopt_own(d, s)) != 0 || (rc = adopt_cert(d, s->st.height, cert, cert_len, s->manifest, s->manifest_len)) != 0)
     return rt_core_fail(c, rc, "out of memory");
   d->own_certified = 1;

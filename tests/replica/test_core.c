@@ -14,6 +14,7 @@
 
 #include "protocols/kv.h"
 #include "replica/core.h"
+#include "replica/durable.h"
 #include "tests/replica/solo_engine.h"
 
 #define NCLIENTS 3
@@ -97,9 +98,11 @@ typedef struct world {
   rt_core core;
 } world;
 
+static uint32_t g_snap_every; /* the next open_core's snapshot_every (0: the default) */
 static int open_core(world *w) {
   rt_core_config cc = {.cluster = w->cluster, .kp = &w->replicas[0], .self = 0, .ops = &solo_engine_ops,
-                       .data_dir = w->dir, .log = &w->log, .app = g_app, .vpool = g_vpool};
+                       .data_dir = w->dir, .log = &w->log, .app = g_app, .vpool = g_vpool,
+                       .snapshot_every = g_snap_every};
   cc.io = (rt_io){.ctx = &w->rec, .send = io_send, .broadcast = io_broadcast, .timer_set = io_timer_set,
                   .timer_cancel = io_timer_cancel, .replied = io_replied, .now_ms = io_now, .rejected = io_rejected};
   char err[256] = "";
@@ -669,6 +672,81 @@ static void test_batch_check(void **state) {
   assert_int_equal(open_core(w), 0); /* for teardown */
 }
 
+/* A snapshot transfer that finishes in the group commit that also applied fetched blocks
+ * (the case seen in net_durable: replica 3 restarted at 26, fetched 27-40, installed 64 before
+ * the next sync): the snapshot captured at one of those blocks is older than the installed one
+ * and must be dropped. Written, it became our newest, a peer's attestation of that height
+ * certified it, and the store pruned the installed snapshot: a ledger starting above every
+ * snapshot kept, which the next open refuses. */
+static void test_install_drops_an_older_pending_snapshot(void **state) {
+  world *w = *state;
+  rt_core_close(&w->core);
+  g_snap_every = 4;
+  assert_int_equal(open_core(w), 0);
+  /* a peer's state at height 8, with a certificate from replicas 1 and 2 */
+  world *b = calloc(1, sizeof *b);
+  *b = *w;
+  memset(&b->core, 0, sizeof b->core);
+  memset(&b->rec, 0, sizeof b->rec);
+  snprintf(b->dir, sizeof b->dir, "/tmp/bft-core-test-XXXXXX");
+  assert_non_null(mkdtemp(b->dir));
+  assert_int_equal(open_core(b), 0);
+  for (uint64_t q = 1; q <= 8; q++) assert_int_equal(submit(b, &b->clients[0], q, BFT_KV_PUT, "p", "peer"), RT_SUBMIT_NEW);
+  assert_int_equal(rt_core_sync(&b->core), 0);
+  assert_int_equal(b->core.ledger.head, 8);
+  rt_snap s = {0};
+  assert_int_equal(rt_snap_capture(&s, &b->core.app, &b->core.sessions, 8, b->core.ledger.head_hash,
+                                   b->core.state_digest),
+                   0);
+  uint8_t want_digest[32];
+  memcpy(want_digest, b->core.state_digest, 32);
+  static uint8_t sigs[64][BFT_SIG_LEN];
+  uint8_t stmt[8 + 3 * 32 + 4], cert[RT_SNAP_CERT_MAX];
+  for (uint32_t i = 1; i <= 2; i++) {
+    rt_snap_stmt_encode(&s.st, i, stmt);
+    assert_int_equal(bft_sign(&w->replicas[i], w->cluster->id, RT_SNAP_TAG, stmt, sizeof stmt, sigs[i]), 0);
+  }
+  int cl = rt_snap_cert_encode(&s.st, 0x6, (const uint8_t(*)[BFT_SIG_LEN])sigs, cert, sizeof cert);
+  assert_true(cl > 0);
+
+  /* ours: blocks 1-4 applied, the snapshot at 4 captured, no sync yet */
+  for (uint64_t q = 1; q <= 4; q++) assert_int_equal(submit(w, &w->clients[1], q, BFT_KV_PUT, "o", "own"), RT_SUBMIT_NEW);
+  rt_durable *d = w->core.dur;
+  assert_true(d->have_pending);
+  assert_int_equal(d->pending.st.height, 4);
+  rt_snap_stmt st4 = d->pending.st;
+  assert_int_equal(rt_dur_install(&w->core, &s, cert, (uint32_t)cl, NULL, 0), 0);
+  rt_snap_free(&s);
+  /* replica 1 attests our old height (it took its own snapshot there) */
+  uint8_t att[8 + 3 * 32 + 4 + BFT_SIG_LEN];
+  rt_snap_stmt_encode(&st4, 1, att);
+  assert_int_equal(bft_sign(&w->replicas[1], w->cluster->id, RT_SNAP_TAG, att, sizeof att - BFT_SIG_LEN,
+                            att + sizeof att - BFT_SIG_LEN),
+                   0);
+  rt_dur_on_attest(&w->core, 1, att, sizeof att);
+  assert_int_equal(rt_core_sync(&w->core), 0);
+  rt_dur_on_attest(&w->core, 1, att, sizeof att);
+  assert_int_equal(rt_core_sync(&w->core), 0);
+  assert_false(d->have_pending);
+  assert_int_equal(d->own.height, 8);
+  assert_int_equal(d->cert_height, 8);
+  assert_int_equal(w->core.ledger.head, 8);
+
+  /* and it opens again from the installed snapshot */
+  rt_core_close(&w->core);
+  assert_int_equal(open_core(w), 0);
+  assert_int_equal(w->core.ledger.head, 8);
+  assert_memory_equal(w->core.state_digest, want_digest, 32);
+  assert_int_equal(w->core.dur->cert_height, 8);
+  g_snap_every = 0;
+
+  rt_core_close(&b->core);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+  assert_int_equal(system(cmd), 0);
+  free(b);
+}
+
 int main(void) {
   if (bft_crypto_init() != 0) return 1;
   const struct CMUnitTest tests[] = {
@@ -686,6 +764,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_app_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_verdicts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_install_drops_an_older_pending_snapshot, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
