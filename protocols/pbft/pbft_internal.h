@@ -189,6 +189,7 @@ typedef struct pbft_state {
   uint64_t req_activity;                 /* view_activity when the request timer was armed */
   uint64_t req_tag;
   int req_armed;
+  uint64_t req_fetched; /* committed + 1 when a request timeout last fetched instead (0: never) */
 
   /* catch-up */
   int fetching;

@@ -441,6 +441,35 @@ int pbft_on_sync(pbft_state *s, uint64_t seq, const uint8_t *batch, uint32_t len
 
 /* ---- timers ------------------------------------------------------------------------------- */
 
+/* Others are ahead of us: f+1 replicas other than us (one of them correct, so it prepared)
+ * sent matching COMMITs for the next seq we must deliver. *mask gets them, *target the last seq
+ * of the run above `committed` that has such COMMITs. */
+static int commits_ahead(pbft_state *s, uint64_t *mask, uint64_t *target) {
+  *mask = 0;
+  *target = 0;
+  for (uint64_t q = s->committed + 1; q <= s->h + s->cfg.window; q++) {
+    const pbft_slot *sl = pbft_slot_get(s, q);
+    if (!sl) break;
+    uint64_t best = 0;
+    uint32_t nbest = 0;
+    for (uint32_t i = 0; i < s->cfg.n && i < 64; i++) {
+      const bft_vote *a = &sl->com.v[i];
+      if (i == s->cfg.self || !a->valid) continue;
+      uint64_t m = 0;
+      uint32_t k = 0;
+      for (uint32_t j = 0; j < s->cfg.n && j < 64; j++) {
+        const bft_vote *b = &sl->com.v[j];
+        if (j != s->cfg.self && b->valid && memcmp(a->digest, b->digest, BFT_DIGEST_LEN) == 0) m |= 1ull << j, k++;
+      }
+      if (k > nbest) best = m, nbest = k;
+    }
+    if (nbest < s->cfg.f + 1) break;
+    if (q == s->committed + 1) *mask = best;
+    *target = q;
+  }
+  return *target != 0;
+}
+
 /* The request timer fired (see arm_request_timer for the rule and its bound). */
 static int on_request_timeout(pbft_state *s, bft_actions *out) {
   /* The mark of the arming PBFT_REQ_STRIKES - 1 before this one: a request at or below it has
@@ -456,7 +485,19 @@ static int on_request_timeout(pbft_state *s, bft_actions *out) {
   /* Progress: a batch delivered, or a new pre-prepare or vote of this view accepted (the others
    * are still working in this view; our own copy of their COMMITs may just be late). */
   int progress = s->committed > s->req_committed || s->view_activity > s->req_activity;
-  if (stale && (!progress || old)) return pbft_start_view_change(s, s->view + 1, out);
+  if (stale && (!progress || old)) {
+    /* Before blaming the primary: if the others committed past us (a primary that drops our
+     * messages leaves us without its PRE-PREPARE and its COMMIT, and once the cluster is idle
+     * nothing else brings those seqs), fetch them from the replicas whose COMMITs we hold, once
+     * per head; the next timeout with no delivery starts the view change. */
+    uint64_t mask, target;
+    if (s->req_fetched != s->committed + 1 && commits_ahead(s, &mask, &target)) {
+      s->req_fetched = s->committed + 1;
+      pbft_need_fetch(s, target, mask, out);
+      return arm_request_timer(s, out);
+    }
+    return pbft_start_view_change(s, s->view + 1, out);
+  }
   /* Stale but the cluster commits: stay in the view and keep voting. Nothing stale: every
    * request pending at the last arming moved on, so a new row of periods begins. */
   if (!stale) s->req_nmarks = 0;

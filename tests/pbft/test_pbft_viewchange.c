@@ -341,6 +341,54 @@ static void test_timer_alone_stays_in_view(void **unused) {
   h_free(h);
 }
 
+/* A primary that drops every message to replica 1 (`--byzantine drop-to:1`): replica 1 sees the
+ * others' PREPAREs and COMMITs but never the PRE-PREPARE nor the primary's COMMIT, so it cannot
+ * complete a seq; under load it catches up at each checkpoint, but once the cluster is idle the
+ * seqs above the last checkpoint reach it no more (a real-process run left it 7 blocks behind in
+ * a lone view change). Its request timer now fetches them from the f+1 replicas whose COMMITs
+ * it holds, once per head; when that brings nothing, the next timeout starts the view change. */
+static int drop_0_to_1(harness *h, h_msg *m, void *arg) {
+  (void)h, (void)arg;
+  return m->from == 0 && m->to == 1 ? H_DROP : H_DELIVER;
+}
+
+static void test_behind_fetches_before_view_change(void **unused) {
+  (void)unused;
+  harness *h = h_new(4, 1, 8, 4);
+  h->filter = drop_0_to_1;
+  submit_and_run(h, 2, "cut");
+  for (uint32_t i = 0; i < 4; i++) assert_int_equal(h->r[i].ncommit, i == 1 ? 0 : 2);
+  uint32_t fetches = h->r[1].fetches;
+  /* the first period saw the others' votes (the view works): the timer only re-arms */
+  assert_int_equal(h_fire(h, 1, PBFT_TIMER_REQUEST), 0);
+  assert_int_equal(h->r[1].fetches, fetches);
+  assert_int_equal(h_fire(h, 1, PBFT_TIMER_REQUEST), 0);
+  bft_engine_status st;
+  status_of(h, 1, &st);
+  assert_int_equal(st.changing_view, 0);
+  assert_int_equal(h->r[1].fetches, fetches + 1);
+  assert_int_equal(h->r[1].ncommit, 2); /* from replica 2 or 3, with their certificates */
+  assert_int_equal(h->r[1].timer_armed[PBFT_TIMER_REQUEST], 0); /* nothing pending any more */
+  h_free(h);
+
+  /* The same, but the replicas ahead do not answer: one fetch, then the view change. */
+  h = h_new(4, 1, 8, 4);
+  h->filter = drop_0_to_1;
+  submit_and_run(h, 2, "cut");
+  h->r[2].down = h->r[3].down = 1;
+  fetches = h->r[1].fetches;
+  assert_int_equal(h_request_timeout(h, 1), 0);
+  status_of(h, 1, &st);
+  assert_int_equal(st.changing_view, 0);
+  assert_int_equal(h->r[1].fetches, fetches + 1);
+  assert_int_equal(h->r[1].ncommit, 0);
+  assert_int_equal(h_fire(h, 1, PBFT_TIMER_REQUEST), 0);
+  status_of(h, 1, &st);
+  assert_int_equal(st.changing_view, 1);
+  h_clear_queue(h);
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prepared_batch_reproposed_same_seq),
@@ -349,6 +397,7 @@ int main(void) {
       cmocka_unit_test(test_equivocating_primary),
       cmocka_unit_test(test_view_change_timeout_doubles),
       cmocka_unit_test(test_timer_alone_stays_in_view),
+      cmocka_unit_test(test_behind_fetches_before_view_change),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
