@@ -39,7 +39,10 @@
  * - the primary also runs the request timer (twice as long), so a deposed primary that
  *   missed the view change finds its way into the current view;
  * - f+1 checkpoint votes above what we delivered, or a stable checkpoint above it, start a
- *   FETCH from those replicas (retried on timer 2 over all replicas).
+ *   FETCH from those replicas (retried on timer 2 over all replicas); so does a request
+ *   timeout that finds f+1 others' matching COMMITs for the next seq we must deliver (once per
+ *   head, before blaming the primary: one that drops our messages leaves us without its
+ *   PRE-PREPARE and COMMIT, and an idle cluster sends nothing else for those seqs).
  * Batch bytes: each slot holds one batch, and never gives up the bytes of its prepared
  * certificate (nor of a commit certificate it has yet to deliver), nor those of a batch it voted
  * for until its own prepared or commit certificate names another digest in a later view (see
