@@ -287,10 +287,6 @@ static int prune(rt_core *c) {
 static int write_pending(rt_core *c) {
   rt_durable *d = c->dur;
   d->have_pending = 0;
-  if (d->have_own && d->pending.st.height <= d->own.height) { /* overtaken by an install */
-    rt_snap_free(&d->pending);
-    return 0;
-  }
   int rc = rt_snap_store_write(&d->store, &d->pending);
   if (rc)
     return rt_core_fail(c, rc, "fsync of %s/snap-%llu failed: %s", c->data_dir, (unsigned long long)d->pending.st.height,

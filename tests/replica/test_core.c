@@ -112,6 +112,17 @@ static int open_core(world *w) {
   return rt_core_start(&w->core);
 }
 
+/* A fresh data folder (dir holds its path), and its removal. */
+static void make_dir(char dir[64]) {
+  snprintf(dir, 64, "/tmp/bft-core-test-XXXXXX"); /* mkdtemp's template */
+  assert_non_null(mkdtemp(dir));
+}
+static void remove_dir(const char *dir) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **state) {
   world *w = calloc(1, sizeof *w);
   w->cluster = calloc(1, sizeof *w->cluster);
@@ -134,8 +145,7 @@ static int setup(void **state) {
     memcpy(c->clients[i].pk, w->clients[i].pk, 32);
   }
   bft_keypair_generate(&w->stranger);
-  snprintf(w->dir, sizeof w->dir, "/tmp/bft-core-test-XXXXXX");
-  assert_non_null(mkdtemp(w->dir));
+  make_dir(w->dir);
   rt_log_init(&w->log, RT_LOG_ERROR, getenv("TEST_VERBOSE") ? stderr : NULL, 0);
   assert_int_equal(open_core(w), 0);
   *state = w;
@@ -145,9 +155,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   world *w = *state;
   rt_core_close(&w->core);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dir);
-  assert_int_equal(system(cmd), 0);
+  remove_dir(w->dir);
   free(w->cluster);
   free(w);
   return 0;
@@ -688,8 +696,7 @@ static void test_install_drops_an_older_pending_snapshot(void **state) {
   *b = *w;
   memset(&b->core, 0, sizeof b->core);
   memset(&b->rec, 0, sizeof b->rec);
-  snprintf(b->dir, sizeof b->dir, "/tmp/bft-core-test-XXXXXX");
-  assert_non_null(mkdtemp(b->dir));
+  make_dir(b->dir);
   assert_int_equal(open_core(b), 0);
   for (uint64_t q = 1; q <= 8; q++) assert_int_equal(submit(b, &b->clients[0], q, BFT_KV_PUT, "p", "peer"), RT_SUBMIT_NEW);
   assert_int_equal(rt_core_sync(&b->core), 0);
@@ -741,9 +748,7 @@ static void test_install_drops_an_older_pending_snapshot(void **state) {
   g_snap_every = 0;
 
   rt_core_close(&b->core);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
-  assert_int_equal(system(cmd), 0);
+  remove_dir(b->dir);
   free(b);
 }
 
